@@ -1,0 +1,183 @@
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// admin is a small pool on the shared server used to create and drop the
+// per-test databases.
+var admin struct {
+	mu   sync.Mutex
+	pool *pgxpool.Pool
+}
+
+func adminPool(ctx context.Context) (*Server, *pgxpool.Pool, error) {
+	srv, err := SharedServer(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	admin.mu.Lock()
+	defer admin.mu.Unlock()
+	if admin.pool == nil {
+		cfg, err := pgxpool.ParseConfig(srv.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pgtest: server URL: %w", err)
+		}
+		cfg.MaxConns = 4
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		admin.pool = p
+	}
+	return srv, admin.pool, nil
+}
+
+func closeAdmin() {
+	admin.mu.Lock()
+	defer admin.mu.Unlock()
+	if admin.pool != nil {
+		admin.pool.Close()
+		admin.pool = nil
+	}
+}
+
+// CreateDatabase makes a new empty database on the shared server and returns
+// its connection string and a function that drops it (ending any sessions
+// still connected to it).
+func CreateDatabase(ctx context.Context) (dsn string, drop func(context.Context) error, err error) {
+	srv, pool, err := adminPool(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := "txkit_test_" + hex.EncodeToString(b[:])
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := pool.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		return "", nil, fmt.Errorf("pgtest: create database: %w", err)
+	}
+	dsn, err = withDatabase(srv.URL, name)
+	if err != nil {
+		return "", nil, err
+	}
+	drop = func(ctx context.Context) error {
+		_, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
+		return err
+	}
+	return dsn, drop, nil
+}
+
+// NewDatabase creates a fresh database for t, dropped when t ends, and
+// returns its connection string.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn, drop, err := CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := drop(ctx); err != nil {
+			t.Errorf("pgtest: drop database: %v", err)
+		}
+	})
+	return dsn
+}
+
+// NewPool gives t a pool on a fresh database of its own. configure, if not
+// nil, may change the pool's config before it is created. In cleanup the
+// test fails if the pool still has acquired connections; then the pool is
+// closed and the database dropped.
+func NewPool(t testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	dsn := NewDatabase(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n := pool.Stat().AcquiredConns()
+		if n == 0 {
+			pool.Close()
+			return
+		}
+		t.Errorf("pgtest: pool still has %d acquired connection(s) at the end of the test: a connection leaked", n)
+		// Close waits for every acquired connection to come back; a leaked
+		// one never does, so wait a little and then leave it to the drop.
+		closed := make(chan struct{})
+		go func() { pool.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return pool
+}
+
+// ExamplePool is NewPool for Example functions, which have no *testing.T:
+// it returns a pool on a fresh database and a function that closes the pool
+// and drops the database. It panics if no server can be had.
+func ExamplePool() (*pgxpool.Pool, func()) {
+	ctx := context.Background()
+	dsn, drop, err := CreateDatabase(ctx)
+	if err != nil {
+		panic(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		panic(err)
+	}
+	return pool, func() {
+		pool.Close()
+		_ = drop(ctx)
+	}
+}
+
+// withDatabase returns the connection string dsn with its database replaced
+// by name, keeping every other setting (TLS mode, password, options).
+func withDatabase(dsn, name string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("pgtest: server URL does not parse")
+		}
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String(), nil
+	}
+	// Keyword/value form: a later keyword wins over an earlier one.
+	return dsn + " dbname=" + name, nil
+}
+
+// Connect opens a single connection for t, closed when t ends.
+func Connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(context.Background())) })
+	return conn
+}

@@ -1,0 +1,31 @@
+// Package pgtest finds a PostgreSQL server for tests and examples and gives
+// each test a fresh database of its own.
+//
+// The server is resolved once per process, in this order:
+//
+//  1. TEST_DATABASE_URL, if set: a server the tests may create databases on
+//     (examples read DATABASE_URL instead);
+//  2. a reachable Docker daemon: a container from testcontainers-go's postgres
+//     module;
+//  3. PostgreSQL server binaries on the machine (initdb and postgres on PATH,
+//     in `pg_config --bindir`, or under /usr/lib/postgresql/*/bin): a
+//     throwaway cluster in a temporary directory, run as the "postgres" user
+//     when the process is root;
+//  4. otherwise an error that says how to provide one of the three.
+//
+// A test package calls [Main] from its TestMain so that a server started for
+// it is stopped when the package's tests end, and so that leaked goroutines
+// fail the run:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// Each test then asks for a pool on a database nobody else uses:
+//
+//	pool := pgtest.NewPool(t)
+//
+// The database is dropped in cleanup, and cleanup fails the test if the pool
+// still has acquired connections: a leaked connection is a bug.
+//
+// Advisory locks are per database, so tests that take them do not see each
+// other's locks.
+package pgtest

@@ -1,0 +1,15 @@
+package pgtest
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// dieWithParent makes the server exit if the test process dies without
+// stopping it, so a killed test run leaves no cluster behind.
+func dieWithParent(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+}

@@ -1,0 +1,114 @@
+package pgtest_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/tests/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestNewPoolGivesEachTestItsOwnDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := pgtest.NewPool(t)
+	b := pgtest.NewPool(t)
+	var nameA, nameB string
+	require.NoError(t, a.QueryRow(ctx, "SELECT current_database()").Scan(&nameA))
+	require.NoError(t, b.QueryRow(ctx, "SELECT current_database()").Scan(&nameB))
+	require.NotEqual(t, nameA, nameB)
+
+	_, err := a.Exec(ctx, "CREATE TABLE only_in_a (id int)")
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, b.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'").Scan(&n))
+	require.Zero(t, n)
+}
+
+func TestDatabaseIsDroppedInCleanup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var name string
+	t.Run("inner", func(t *testing.T) {
+		pool := pgtest.NewPool(t)
+		require.NoError(t, pool.QueryRow(ctx, "SELECT current_database()").Scan(&name))
+	})
+	srv, err := pgtest.SharedServer(ctx)
+	require.NoError(t, err)
+	conn := pgtest.Connect(t, srv.URL)
+	var exists bool
+	require.NoError(t, conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists))
+	require.False(t, exists, "database %s should be dropped", name)
+}
+
+// TestLeakedConnectionFailsTheTest runs NewPool under a fake testing.TB and
+// checks that a connection still acquired at cleanup is reported.
+func TestLeakedConnectionFailsTheTest(t *testing.T) {
+	t.Parallel()
+	rec := &recordingTB{TB: t}
+	pool := pgtest.NewPool(rec)
+	conn, err := pool.Acquire(context.Background())
+	require.NoError(t, err)
+	go func() {
+		// Let cleanup see the connection as leaked, then hand it back so
+		// the pool can close.
+		time.Sleep(100 * time.Millisecond)
+		conn.Release()
+	}()
+	rec.runCleanups()
+	require.NotEmpty(t, rec.errors, "a leaked connection must fail the test")
+	require.Contains(t, rec.errors[0], "acquired connection")
+}
+
+// TestBinariesCluster starts a throwaway cluster from the local server
+// binaries, whatever TEST_DATABASE_URL says, and restarts it.
+func TestBinariesCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, err := pgtest.StartCluster(ctx)
+	if err != nil {
+		t.Fatalf("the local server binaries must work on this machine: %v", err)
+	}
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+
+	conn := pgtest.Connect(t, c.URL())
+	var one int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT 1").Scan(&one))
+	require.NoError(t, conn.Close(ctx))
+
+	require.NoError(t, c.Restart(ctx))
+	conn = pgtest.Connect(t, c.URL())
+	require.NoError(t, conn.QueryRow(ctx, "SELECT 1").Scan(&one))
+}
+
+func TestResolveUsesTheEnvironmentFirst(t *testing.T) {
+	t.Setenv("TXKIT_PGTEST_SAMPLE_URL", "postgres://example.invalid/db")
+	srv, err := pgtest.Resolve(context.Background(), "TXKIT_PGTEST_SAMPLE_URL")
+	require.NoError(t, err)
+	require.Equal(t, "env", srv.Kind)
+	require.Equal(t, "postgres://example.invalid/db", srv.URL)
+	require.NoError(t, srv.Close())
+}
+
+type recordingTB struct {
+	testing.TB
+	cleanups []func()
+	errors   []string
+}
+
+func (r *recordingTB) Helper()          {}
+func (r *recordingTB) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+func (r *recordingTB) Errorf(f string, a ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(f, a...))
+}
+
+func (r *recordingTB) runCleanups() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+}
