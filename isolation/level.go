@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -58,8 +59,10 @@ func (l Level) Validate() error {
 // "read uncommitted" parses as ReadCommitted, because that is how PostgreSQL
 // runs it; "" and "default" parse as Default.
 func Parse(s string) (Level, error) {
+	// Any white space counts, not just ' ' and '\t': a value read from a
+	// file or an environment variable often ends in "\n" or "\r\n".
 	norm := strings.Join(strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return r == ' ' || r == '_' || r == '-' || r == '\t'
+		return unicode.IsSpace(r) || r == '_' || r == '-'
 	}), " ")
 	switch norm {
 	case "", "default":
@@ -95,16 +98,25 @@ func FromTxIsoLevel(p pgx.TxIsoLevel) (Level, error) {
 }
 
 // Stronger reports whether l prevents strictly more anomalies than other.
-// Default is treated as ReadCommitted, the server's usual default.
+// Default is treated as ReadCommitted, the server's usual default. A Level
+// that fails Validate prevents nothing, so it is stronger than nothing.
 func (l Level) Stronger(other Level) bool {
 	return l.rank() > other.rank()
 }
 
+// rank orders levels by the phenomena they prevent (see [Level.Prevents]);
+// values outside the constants rank below every real level so that an
+// out-of-range Level is never taken for one stronger than Serializable.
 func (l Level) rank() int {
-	if l == Default {
-		return int(ReadCommitted)
+	switch l {
+	case Default, ReadCommitted:
+		return 1
+	case RepeatableRead:
+		return 2
+	case Serializable:
+		return 3
 	}
-	return int(l)
+	return 0
 }
 
 // MarshalText and UnmarshalText let a Level live in configuration files
