@@ -1,0 +1,79 @@
+package txn
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Beginner starts transactions. *pgxpool.Pool, *pgxpool.Conn and *pgx.Conn
+// satisfy it; with those three WithTx also resolves a COMMIT whose answer
+// was lost (see ErrCommitUnknown). Any other Beginner gets ErrCommitUnknown
+// in that case.
+type Beginner interface {
+	BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, error)
+}
+
+// begun is a transaction WithTx started: pgx's tx, and when WithTx can
+// reach it, the connection under it, which lets WithTx send COMMIT itself.
+type begun struct {
+	tx      pgx.Tx
+	conn    *pgx.Conn // nil for other Beginners
+	release func()    // hands a pool connection back; nil otherwise
+}
+
+func (b *begun) done() {
+	if b.release != nil {
+		b.release()
+	}
+}
+
+// isNil reports whether db is nil or a typed nil of a known kind.
+func isNil(db Beginner) bool {
+	switch d := db.(type) {
+	case nil:
+		return true
+	case *pgxpool.Pool:
+		return d == nil
+	case *pgxpool.Conn:
+		return d == nil
+	case *pgx.Conn:
+		return d == nil
+	}
+	return false
+}
+
+func begin(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
+	txo := pgx.TxOptions{BeginQuery: beginSQL}
+	switch d := db.(type) {
+	case *pgxpool.Pool:
+		c, err := d.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := c.Conn().BeginTx(ctx, txo)
+		if err != nil {
+			c.Release()
+			return nil, err
+		}
+		return &begun{tx: tx, conn: c.Conn(), release: c.Release}, nil
+	case *pgxpool.Conn:
+		return beginOn(ctx, d.Conn(), txo)
+	case *pgx.Conn:
+		return beginOn(ctx, d, txo)
+	}
+	tx, err := db.BeginTx(ctx, txo)
+	if err != nil {
+		return nil, err
+	}
+	return &begun{tx: tx}, nil
+}
+
+func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (*begun, error) {
+	tx, err := conn.BeginTx(ctx, txo)
+	if err != nil {
+		return nil, err
+	}
+	return &begun{tx: tx, conn: conn}, nil
+}

@@ -1,0 +1,272 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/txkit/txkit/retry"
+)
+
+// commitResult is what WithTx knows after sending COMMIT.
+type commitResult struct {
+	outcome Outcome
+	err     error
+	// resolved is set when the answer was lost and the outcome was asked
+	// of the server afterwards.
+	resolved *CommitResolvedData
+}
+
+// xidQuery asks for the transaction id without assigning one: a read-only
+// transaction has none to resolve, and forcing one would cost an xid and
+// fail on a hot standby.
+const xidQuery = "SELECT pg_current_xact_id_if_assigned()::text"
+
+// commit ends the attempt's transaction with COMMIT. Where it can reach the
+// connection it sends, in one write, the xid query, a Sync, COMMIT and a
+// Sync: the server answers the first Sync, flushing the xid, before it
+// reads COMMIT, so if the connection breaks during COMMIT WithTx still
+// knows which transaction to ask about.
+func commit(ctx context.Context, b *begun) commitResult {
+	if b.conn == nil {
+		return commitPlain(ctx, b.tx)
+	}
+	x, err := pipelineCommit(ctx, b.conn.PgConn())
+	if err == nil {
+		return commitResult{outcome: Committed}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		// The server answered: the transaction did not commit.
+		return commitResult{outcome: RolledBack, err: err}
+	}
+	if pgconn.SafeToRetry(err) {
+		// Nothing reached the server; the broken connection ends the
+		// transaction there.
+		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}
+	}
+	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
+}
+
+// commitPlain commits through pgx for Beginners whose connection WithTx
+// cannot reach; a lost answer cannot be resolved there.
+func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
+	err := tx.Commit(ctx)
+	if err == nil {
+		return commitResult{outcome: Committed}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return commitResult{outcome: RolledBack, err: err}
+	}
+	if pgconn.SafeToRetry(err) {
+		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}
+	}
+	return commitResult{outcome: CommitUnknown, err: &commitUnknownError{cause: err}}
+}
+
+// xidAnswer is what the xid query returned.
+type xidAnswer struct {
+	received bool   // the answer arrived
+	assigned bool   // the transaction had an xid (it wrote something)
+	xid      uint64 // the xid, when assigned
+}
+
+func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
+	var x xidAnswer
+	p := pc.StartPipeline(ctx)
+	p.SendQueryParams(xidQuery, nil, nil, nil, nil)
+	p.SendPipelineSync()
+	p.SendQueryParams("commit", nil, nil, nil, nil)
+	if err := p.Sync(); err != nil {
+		_ = p.Close()
+		return x, err
+	}
+	fail := func(err error) (xidAnswer, error) {
+		_ = p.Close()
+		return x, err
+	}
+
+	// The xid query's answer, then its Sync.
+	res, err := p.GetResults()
+	if err != nil {
+		return fail(err)
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
+	}
+	r := rr.Read()
+	if r.Err != nil {
+		return fail(r.Err)
+	}
+	x.received = true
+	if len(r.Rows) == 1 && r.Rows[0][0] != nil {
+		x.xid, err = strconv.ParseUint(string(r.Rows[0][0]), 10, 64)
+		if err != nil {
+			return fail(fmt.Errorf("txn: unexpected xid %q: %w", r.Rows[0][0], err))
+		}
+		x.assigned = true
+	}
+	if _, err := p.GetResults(); err != nil {
+		return fail(err)
+	}
+
+	// COMMIT's answer: "COMMIT", or "ROLLBACK" if the transaction had
+	// already failed.
+	res, err = p.GetResults()
+	if err != nil {
+		return fail(err)
+	}
+	rr, ok = res.(*pgconn.ResultReader)
+	if !ok {
+		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
+	}
+	tag, err := rr.Close()
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.Close(); err != nil {
+		return x, err
+	}
+	if tag.String() == "ROLLBACK" {
+		return x, pgx.ErrTxCommitRollback
+	}
+	return x, nil
+}
+
+// connLostError is a transaction that certainly did not commit because its
+// connection broke. Running it again is safe, so WithTx retries it.
+type connLostError struct {
+	when string
+	err  error
+}
+
+func (e *connLostError) Error() string {
+	return "txn: connection lost " + e.when + "; the transaction did not commit: " + e.err.Error()
+}
+
+func (e *connLostError) Unwrap() error { return e.err }
+
+// commitUnknownError is ErrCommitUnknown with its cause.
+type commitUnknownError struct {
+	cause  error
+	detail string
+}
+
+func (e *commitUnknownError) Error() string {
+	msg := ErrCommitUnknown.Error()
+	if e.detail != "" {
+		msg += " (" + e.detail + ")"
+	}
+	return msg + ": " + e.cause.Error()
+}
+
+func (e *commitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
+func (e *commitUnknownError) Unwrap() error        { return e.cause }
+
+// Time allowed to settle a lost COMMIT, and how often to ask while the old
+// backend is still finishing.
+const (
+	resolveTimeout      = 10 * time.Second
+	resolveAfterCancel  = 2 * time.Second
+	resolvePollInterval = 20 * time.Millisecond
+)
+
+// resolveCommit asks the server, on a new connection, what became of the
+// transaction whose COMMIT answer was lost.
+func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAnswer, cause error) commitResult {
+	d := &CommitResolvedData{XID: x.xid}
+	unknown := func(detail string) commitResult {
+		d.Outcome = CommitUnknown
+		err := &commitUnknownError{cause: cause, detail: detail}
+		d.Err = err
+		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
+	}
+	if !x.received {
+		return unknown("the transaction id was not received")
+	}
+	if !x.assigned {
+		// Nothing was written: committing and aborting leave the same
+		// data, so the call's work is done either way.
+		d.Outcome = Committed
+		return commitResult{outcome: Committed, resolved: d}
+	}
+	status, err := xactStatus(ctx, cfg, pid, x.xid)
+	d.Status = status
+	switch {
+	case err != nil:
+		return unknown("asking the server failed: " + err.Error())
+	case status == "committed":
+		d.Outcome = Committed
+		return commitResult{outcome: Committed, resolved: d}
+	case status == "aborted":
+		d.Outcome = RolledBack
+		return commitResult{outcome: RolledBack, resolved: d,
+			err: &connLostError{when: "during COMMIT (the server reports the transaction aborted)", err: cause}}
+	case status == "":
+		return unknown("the server no longer knows the transaction")
+	}
+	return unknown("the transaction was still " + status)
+}
+
+// xactStatus returns pg_xact_status for xid, ending the old backend if the
+// transaction is still in progress so that its fate is settled, and waiting
+// until it is.
+func xactStatus(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, xid uint64) (string, error) {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), resolveAfterCancel)
+		defer cancel()
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, resolveTimeout)
+		defer cancel()
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+
+	xidText := strconv.FormatUint(xid, 10)
+	// pg_stat_activity shows the 32-bit xid without its epoch.
+	xid32 := strconv.FormatUint(xid&0xFFFFFFFF, 10)
+	terminated := false
+	for {
+		var status *string
+		if err := conn.QueryRow(ctx, "SELECT pg_xact_status($1::xid8)", xidText).Scan(&status); err != nil {
+			return "", err
+		}
+		if status == nil {
+			return "", nil
+		}
+		if *status != "in progress" {
+			return *status, nil
+		}
+		if !terminated {
+			// The old backend has not finished: it may still be reading
+			// COMMIT, or waiting on a socket that is gone. End it, so the
+			// transaction commits (if COMMIT was already being processed)
+			// or aborts, and nothing is left to decide later.
+			_, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE pid = $1 AND backend_xid::text = $2`, int64(pid), xid32)
+			if err != nil && retry.SQLState(err) != pgerrcode.InsufficientPrivilege {
+				return *status, err
+			}
+			terminated = true
+		}
+		select {
+		case <-ctx.Done():
+			return *status, nil
+		case <-time.After(resolvePollInterval):
+		}
+	}
+}

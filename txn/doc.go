@@ -1,0 +1,62 @@
+// Package txn runs functions in PostgreSQL transactions and retries them
+// when the server asks for it.
+//
+//	err := txn.WithTx(ctx, pool, txn.Options{Isolation: isolation.Serializable},
+//		func(ctx context.Context, tx pgx.Tx) error {
+//			_, err := tx.Exec(ctx, "UPDATE accounts SET balance = balance - $1 WHERE id = $2", 10, 1)
+//			return err
+//		})
+//
+// # What WithTx guarantees
+//
+// The isolation level, READ ONLY, DEFERRABLE and the SET LOCAL timeouts of
+// [Options] travel in the BEGIN round trip: a call costs BEGIN, fn's
+// statements and COMMIT. A serialization failure (40001) or deadlock (40P01)
+// at any statement or at COMMIT restarts the whole transaction from BEGIN
+// under the [retry.Policy] in Options; the decision is taken from what the
+// server said during the attempt, so it holds even when fn wrapped the error
+// with %v, swallowed it, or returned the follow-on 25P02. fn's own errors
+// roll back and come back unchanged; a panic rolls back and goes on; a
+// cancelled ctx never leaves a connection mid-transaction in the pool.
+//
+// COMMIT is sent together with a query for the transaction id, in one
+// write. If the connection breaks before COMMIT's answer arrives, WithTx
+// asks the server on another connection what became of that transaction
+// (pg_xact_status): committed is success, aborted is retried, and anything
+// else is [ErrCommitUnknown] — never a silent retry that could apply the
+// work twice. This needs PostgreSQL 13 or later and a Beginner whose
+// connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
+//
+// # Repositories: transactions in the context
+//
+// WithTx puts its transaction in the ctx it gives fn. [FromContext] finds
+// it, and [Q] returns it or else the pool, so a repository method works the
+// same inside a service's transaction and on its own.
+//
+// # Nesting
+//
+// WithTx called with a ctx that carries a transaction runs fn in a
+// savepoint of it: released when fn succeeds, rolled back to when fn fails,
+// and the outer transaction goes on. Only the outermost call retries: a
+// serialization failure inside a nested call is returned, and remembered,
+// so that the outermost WithTx restarts everything. A nested call may not
+// ask for more than the running transaction gives (a stronger isolation
+// level, READ ONLY inside a read-write transaction): that is an error, not
+// a silent downgrade. Timeouts, Retry and Name of a nested call are those
+// of the outermost call.
+//
+// Options.RequiresNew instead runs fn in an independent transaction on
+// another connection of db, committed or rolled back on its own: for work
+// that must stand even if the caller's transaction rolls back (an audit
+// record). It holds a second connection while the first is held, so a
+// pool must be large enough for both, and the two transactions can block
+// each other on row locks.
+//
+// # After commit, observing, leaks
+//
+// [AfterCommit] registers work to run only once the outermost transaction
+// has certainly committed. An [Observer] (see [NewSlogObserver]) receives
+// start, retry, attempt-end, end and commit-resolution events, and with
+// Options.LeakThreshold a report of transactions held open too long, with
+// the stack that opened them.
+package txn

@@ -1,0 +1,121 @@
+package txn
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/retry"
+)
+
+// Options say how WithTx runs a transaction. The zero value runs at the
+// server's default isolation level, read-write, with the default retry
+// policy and no timeouts of its own.
+type Options struct {
+	// Isolation is the level to run at; the zero value leaves it to the
+	// server (default_transaction_isolation).
+	Isolation isolation.Level
+	// ReadOnly starts a READ ONLY transaction: writes fail, and on a
+	// replica or under SERIALIZABLE the server can do less bookkeeping.
+	ReadOnly bool
+	// Deferrable, with Serializable and ReadOnly, waits at BEGIN for a
+	// snapshot that can never cause a serialization failure: slower to
+	// start, never retried. It is an error with any other combination.
+	Deferrable bool
+	// Retry is the policy for serialization failures and deadlocks. nil
+	// means retry.Default(); retry.Never makes one attempt.
+	Retry *retry.Policy
+
+	// StatementTimeout, LockTimeout and IdleInTransactionTimeout are set
+	// with SET LOCAL for this transaction only, in the same round trip as
+	// BEGIN. Zero leaves the session's setting as it is. Values are sent
+	// in whole milliseconds, rounded up.
+	StatementTimeout         time.Duration
+	LockTimeout              time.Duration
+	IdleInTransactionTimeout time.Duration
+
+	// Name labels the transaction in observer events and logs.
+	Name string
+
+	// Observer receives events about the transaction; nil means none.
+	Observer Observer
+	// LeakThreshold, if positive, reports a transaction still open after
+	// this long to the Observer, with the stack where WithTx was called.
+	LeakThreshold time.Duration
+	// RequiresNew runs fn in a transaction of its own on another
+	// connection from db, even when ctx carries a transaction. See the
+	// package documentation for when that is useful and what it costs.
+	RequiresNew bool
+}
+
+// validate reports every problem with o at once.
+func (o *Options) validate() error {
+	var problems []string
+	if err := o.Isolation.Validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if o.Deferrable && (!o.ReadOnly || o.Isolation != isolation.Serializable) {
+		problems = append(problems, "Deferrable needs Isolation Serializable and ReadOnly (PostgreSQL ignores it otherwise)")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"StatementTimeout", o.StatementTimeout},
+		{"LockTimeout", o.LockTimeout},
+		{"IdleInTransactionTimeout", o.IdleInTransactionTimeout},
+		{"LeakThreshold", o.LeakThreshold},
+	} {
+		if d.v < 0 {
+			problems = append(problems, fmt.Sprintf("%s is negative (%v)", d.name, d.v))
+		}
+	}
+	if len(problems) > 0 {
+		return &optionsError{problems: problems}
+	}
+	return nil
+}
+
+// beginSQL is the one query that starts the transaction: BEGIN with its
+// modes, then any SET LOCAL timeouts, sent together as one simple-protocol
+// query so that they cost no extra round trip.
+func (o *Options) beginSQL() string {
+	if o.Isolation == isolation.Default && !o.ReadOnly && !o.Deferrable &&
+		o.StatementTimeout == 0 && o.LockTimeout == 0 && o.IdleInTransactionTimeout == 0 {
+		return "begin"
+	}
+	var b strings.Builder
+	b.WriteString("BEGIN")
+	if o.Isolation != isolation.Default {
+		b.WriteString(" ISOLATION LEVEL ")
+		b.WriteString(o.Isolation.String())
+	}
+	if o.ReadOnly {
+		b.WriteString(" READ ONLY")
+	}
+	if o.Deferrable {
+		b.WriteString(" DEFERRABLE")
+	}
+	setLocal(&b, "statement_timeout", o.StatementTimeout)
+	setLocal(&b, "lock_timeout", o.LockTimeout)
+	setLocal(&b, "idle_in_transaction_session_timeout", o.IdleInTransactionTimeout)
+	return b.String()
+}
+
+func setLocal(b *strings.Builder, name string, d time.Duration) {
+	if d == 0 {
+		return
+	}
+	b.WriteString("; SET LOCAL ")
+	b.WriteString(name)
+	b.WriteString(" = ")
+	b.WriteString(strconv.FormatInt(ceilMillis(d), 10))
+}
+
+// ceilMillis rounds d up to whole milliseconds: a sub-millisecond timeout
+// must not become 0, which PostgreSQL reads as "no timeout".
+func ceilMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}

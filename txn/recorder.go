@@ -1,0 +1,196 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// recorder keeps the first error the server sent during an attempt. That
+// error is what aborted the transaction, so it decides whether to retry,
+// whatever fn did with it afterwards: wrapped it with %v, swallowed it, or
+// returned the follow-on 25P02 (in_failed_sql_transaction).
+type recorder struct {
+	mu    sync.Mutex
+	first *pgconn.PgError
+}
+
+func (r *recorder) record(err error) {
+	if err == nil {
+		return
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return
+	}
+	r.mu.Lock()
+	if r.first == nil {
+		r.first = pgErr
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) get() *pgconn.PgError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first
+}
+
+// reset forgets errors recorded since get returned mark: a savepoint that
+// was rolled back to undid them.
+func (r *recorder) reset(mark *pgconn.PgError) {
+	r.mu.Lock()
+	r.first = mark
+	r.mu.Unlock()
+}
+
+// recordingTx is the pgx.Tx handed to fn. It delegates every call to pgx's
+// transaction and records server errors on the way back. When managed, its
+// Commit and Rollback refuse with ErrManaged: WithTx ends the transaction.
+type recordingTx struct {
+	inner   pgx.Tx
+	rec     *recorder
+	managed bool
+}
+
+var _ pgx.Tx = (*recordingTx)(nil)
+
+// Begin starts a pgx savepoint; its statements are recorded too, and it is
+// the caller's to commit or roll back.
+func (t *recordingTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	sp, err := t.inner.Begin(ctx)
+	t.rec.record(err)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingTx{inner: sp, rec: t.rec}, nil
+}
+
+func (t *recordingTx) Commit(ctx context.Context) error {
+	if t.managed {
+		return ErrManaged
+	}
+	err := t.inner.Commit(ctx)
+	t.rec.record(err)
+	return err
+}
+
+func (t *recordingTx) Rollback(ctx context.Context) error {
+	if t.managed {
+		return ErrManaged
+	}
+	err := t.inner.Rollback(ctx)
+	t.rec.record(err)
+	return err
+}
+
+func (t *recordingTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	n, err := t.inner.CopyFrom(ctx, table, cols, src)
+	t.rec.record(err)
+	return n, err
+}
+
+func (t *recordingTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return &recordingBatch{inner: t.inner.SendBatch(ctx, b), rec: t.rec}
+}
+
+func (t *recordingTx) LargeObjects() pgx.LargeObjects { return t.inner.LargeObjects() }
+
+func (t *recordingTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	sd, err := t.inner.Prepare(ctx, name, sql)
+	t.rec.record(err)
+	return sd, err
+}
+
+func (t *recordingTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := t.inner.Exec(ctx, sql, args...)
+	t.rec.record(err)
+	return tag, err
+}
+
+func (t *recordingTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := t.inner.Query(ctx, sql, args...)
+	t.rec.record(err)
+	if err != nil {
+		return rows, err
+	}
+	return &recordingRows{Rows: rows, rec: t.rec}, nil
+}
+
+func (t *recordingTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return recordingRow{inner: t.inner.QueryRow(ctx, sql, args...), rec: t.rec}
+}
+
+func (t *recordingTx) Conn() *pgx.Conn { return t.inner.Conn() }
+
+// recordingRows records the error that ends a result set; the server often
+// reports a serialization failure there rather than at Query.
+type recordingRows struct {
+	pgx.Rows
+	rec *recorder
+}
+
+func (r *recordingRows) Close() {
+	r.Rows.Close()
+	r.rec.record(r.Rows.Err())
+}
+
+func (r *recordingRows) Err() error {
+	err := r.Rows.Err()
+	r.rec.record(err)
+	return err
+}
+
+func (r *recordingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.rec.record(r.Rows.Err())
+	return false
+}
+
+type recordingRow struct {
+	inner pgx.Row
+	rec   *recorder
+}
+
+func (r recordingRow) Scan(dest ...any) error {
+	err := r.inner.Scan(dest...)
+	r.rec.record(err)
+	return err
+}
+
+type recordingBatch struct {
+	inner pgx.BatchResults
+	rec   *recorder
+}
+
+func (b *recordingBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := b.inner.Exec()
+	b.rec.record(err)
+	return tag, err
+}
+
+func (b *recordingBatch) Query() (pgx.Rows, error) {
+	rows, err := b.inner.Query()
+	b.rec.record(err)
+	if err != nil {
+		return rows, err
+	}
+	return &recordingRows{Rows: rows, rec: b.rec}, nil
+}
+
+func (b *recordingBatch) QueryRow() pgx.Row {
+	return recordingRow{inner: b.inner.QueryRow(), rec: b.rec}
+}
+
+func (b *recordingBatch) Close() error {
+	err := b.inner.Close()
+	b.rec.record(err)
+	return err
+}
+
+func (b *recordingBatch) Tx() pgx.Tx { return b.inner.Tx() }

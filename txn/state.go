@@ -1,0 +1,82 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/retry"
+)
+
+// txState is what WithTx keeps in ctx for the transaction it runs.
+type txState struct {
+	tx       *recordingTx
+	rec      *recorder
+	level    isolation.Level // as asked; Default if left to the server
+	readOnly bool
+	name     string
+	policy   *retry.Policy // the outermost call's, for classifying errors
+
+	savepoints atomic.Int64 // numbers savepoint names
+	closed     atomic.Bool  // set when fn returned: AfterCommit is too late then
+
+	mu        sync.Mutex
+	callbacks []func(context.Context)
+}
+
+func newState(tx pgx.Tx, opts *Options) *txState {
+	rec := &recorder{}
+	return &txState{
+		tx:       &recordingTx{inner: tx, rec: rec, managed: true},
+		rec:      rec,
+		level:    opts.Isolation,
+		readOnly: opts.ReadOnly,
+		name:     opts.Name,
+		policy:   opts.Retry,
+	}
+}
+
+func (s *txState) close() { s.closed.Store(true) }
+
+func (s *txState) takeCallbacks() []func(context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cbs := s.callbacks
+	s.callbacks = nil
+	return cbs
+}
+
+// withServerCause returns err, or when the server's first error of the
+// attempt is retryable and err does not show it (fn wrapped it with %v,
+// swallowed it, or returned 25P02 or pgx.ErrTxCommitRollback), an error
+// that leads with the server's error, so that the retry decision and
+// errors.As see what the server said while errors.Is still finds err.
+func withServerCause(err error, server *pgconn.PgError, p *retry.Policy) error {
+	if server == nil || p.Retryable(err) || !p.Retryable(server) {
+		return err
+	}
+	return &serverCauseError{server: server, err: err}
+}
+
+type serverCauseError struct {
+	server *pgconn.PgError
+	err    error
+}
+
+func (e *serverCauseError) Error() string {
+	return e.err.Error() + " (the server had reported: " + e.server.Error() + ")"
+}
+
+// Unwrap lists the server's error first: errors.As and retry.SQLState find
+// it before any follow-on error inside err.
+func (e *serverCauseError) Unwrap() []error { return []error{e.server, e.err} }
+
+func isConnLost(err error) bool {
+	var c *connLostError
+	return errors.As(err, &c)
+}

@@ -1,0 +1,172 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/retry"
+)
+
+// WithTx runs fn in a transaction on db and commits it if fn returns nil.
+//
+// The transaction starts with the isolation level, access mode and SET LOCAL
+// timeouts of opts in one round trip, so a call costs BEGIN, fn's statements
+// and COMMIT. If the server aborts it with a serialization failure (40001)
+// or a deadlock (40P01), at any statement or at COMMIT, WithTx rolls back
+// and runs the whole transaction again from BEGIN, waiting as opts.Retry
+// says; the decision rests on what the server said, even if fn wrapped the
+// error with %v or swallowed it.
+//
+// fn may therefore run more than once: it must not keep state between runs,
+// and side effects that must happen once belong in [AfterCommit]. Wrap
+// errors with %w. fn's error is returned as it is, after a rollback. If fn
+// panics, the transaction is rolled back and the panic goes on. Commit and
+// Rollback on the tx given to fn return [ErrManaged]: return an error to
+// roll back.
+//
+// If ctx already carries a transaction (see [FromContext]), fn runs inside
+// it, in a savepoint (see the package documentation), unless
+// opts.RequiresNew is set.
+//
+// A COMMIT whose answer is lost to a broken connection is settled by asking
+// the server on another connection: WithTx reports success only if the
+// transaction committed, retries if it aborted, and otherwise returns an
+// error matching [ErrCommitUnknown].
+func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if isNil(db) {
+		return ErrNilBeginner
+	}
+	if fn == nil {
+		return errors.New("txn: nil fn")
+	}
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	if outer := stateFrom(ctx); outer != nil && !opts.RequiresNew {
+		return nested(ctx, outer, &opts, fn)
+	}
+	return top(ctx, db, &opts, fn)
+}
+
+// WithTxValue is WithTx for a fn that produces a value. The value of the
+// attempt that committed is returned; on error, the zero value.
+func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
+	var out T
+	err := WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
+		v, err := fn(ctx, tx)
+		if err != nil {
+			return err
+		}
+		out = v
+		return nil
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
+// top runs an outermost transaction with its retry loop.
+func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error) error {
+	obs := opts.Observer
+	start := time.Now()
+	if obs != nil {
+		ctx = obs.TxStart(ctx, TxStartData{Name: opts.Name, Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
+	}
+	if opts.LeakThreshold > 0 && obs != nil {
+		stop := watchLeak(opts.Name, opts.LeakThreshold, obs, debug.Stack())
+		defer stop()
+	}
+	policy := opts.Retry
+	beginSQL := opts.beginSQL()
+	var (
+		attempts  int
+		outcome   Outcome
+		callbacks []func(context.Context)
+	)
+	hooks := retry.Hooks{
+		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) },
+	}
+	if obs != nil {
+		hooks.OnRetry = func(ri retry.RetryInfo) {
+			obs.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
+		}
+	}
+	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
+		attempts = attempt
+		var err error
+		outcome, callbacks, err = runAttempt(ctx, db, opts, beginSQL, attempt, fn)
+		return err
+	})
+	if outcome == Committed {
+		runCallbacks(ctx, opts.Name, obs, callbacks)
+	}
+	if obs != nil {
+		obs.TxEnd(ctx, TxEndData{Name: opts.Name, Attempts: attempts, Outcome: outcome, Duration: time.Since(start), Err: err})
+	}
+	return err
+}
+
+// runAttempt is one transaction from BEGIN to COMMIT or ROLLBACK. It returns
+// the AfterCommit callbacks registered during it.
+func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
+	fn func(context.Context, pgx.Tx) error) (outcome Outcome, callbacks []func(context.Context), err error) {
+	start := time.Now()
+	b, err := begin(ctx, db, beginSQL)
+	if err != nil {
+		return RolledBack, nil, err
+	}
+	defer b.done()
+	st := newState(b.tx, opts)
+	if opts.Observer != nil {
+		defer func() {
+			opts.Observer.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
+		}()
+	}
+	finished := false
+	defer func() {
+		// Reached with finished unset only while fn panics: roll back and
+		// let the panic go on, with its stack intact.
+		if !finished {
+			rollback(ctx, b.tx)
+		}
+	}()
+
+	fnErr := fn(context.WithValue(ctx, ctxKey{}, st), st.tx)
+	st.close()
+	if fnErr != nil {
+		finished = true
+		rollback(ctx, b.tx)
+		return RolledBack, nil, withServerCause(fnErr, st.rec.get(), opts.Retry)
+	}
+	res := commit(ctx, b)
+	finished = true
+	if res.resolved != nil && opts.Observer != nil {
+		d := *res.resolved
+		d.Name = opts.Name
+		opts.Observer.CommitResolved(ctx, d)
+	}
+	if res.err != nil {
+		return res.outcome, nil, withServerCause(res.err, st.rec.get(), opts.Retry)
+	}
+	return Committed, st.takeCallbacks(), nil
+}
+
+// rollbackTimeout bounds a ROLLBACK sent after ctx was cancelled. Sending it
+// keeps a healthy connection in the pool; if it fails, pgx closes the
+// connection and the pool discards it, so a broken one is never reused.
+const rollbackTimeout = 5 * time.Second
+
+func rollback(ctx context.Context, tx pgx.Tx) {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+	}
+	_ = tx.Rollback(ctx)
+}
