@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,7 +120,7 @@ func NewPool(t testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		n := pool.Stat().AcquiredConns()
+		n := SettledAcquiredConns(pool)
 		if n == 0 {
 			pool.Close()
 			return
@@ -180,4 +182,56 @@ func Connect(t testing.TB, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { _ = conn.Close(context.WithoutCancel(context.Background())) })
 	return conn
+}
+
+// RoundTrips counts the writes clients make on the connections of a pool
+// configured with CountRoundTrips. pgx sends each query, and each pipelined
+// group of messages, in one write and then waits for the answer, so after
+// connecting the count of writes is the count of network round trips.
+type RoundTrips struct{ n atomic.Int64 }
+
+// Load returns the writes counted since the last Reset.
+func (r *RoundTrips) Load() int64 { return r.n.Load() }
+
+// Reset sets the count to zero.
+func (r *RoundTrips) Reset() { r.n.Store(0) }
+
+// CountRoundTrips makes cfg's connections count their writes in the
+// returned counter. Use it as a NewPool configure function's body.
+func CountRoundTrips(cfg *pgxpool.Config) *RoundTrips {
+	rt := &RoundTrips{}
+	dial := cfg.ConnConfig.DialFunc
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: c, rt: rt}, nil
+	}
+	return rt
+}
+
+type countingConn struct {
+	net.Conn
+	rt *RoundTrips
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.rt.n.Add(1)
+	return c.Conn.Write(b)
+}
+
+// SettledAcquiredConns returns how many connections of pool are acquired,
+// after giving connections being destroyed a moment to go: pgxpool destroys
+// a broken connection in the background, and counts it as acquired until
+// then. A connection still acquired after that is held by someone.
+func SettledAcquiredConns(pool *pgxpool.Pool) int32 {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := pool.Stat().AcquiredConns()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
