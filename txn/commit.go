@@ -94,21 +94,29 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
 		return x, err
 	}
 
-	// The xid query's answer, then its Sync.
+	// The xid query's answer, then its Sync. The server may refuse the
+	// query (25P02 if the transaction had already failed), at Parse or at
+	// Execute; COMMIT, past the Sync, still gets its answer.
+	var xidErr error
+	var r *pgconn.Result
 	res, err := p.GetResults()
+	if err == nil {
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
+		}
+		r = rr.Read()
+		err = r.Err
+	}
 	if err != nil {
-		return fail(err)
-	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
-	}
-	r := rr.Read()
-	if r.Err != nil {
-		return fail(r.Err)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return fail(err)
+		}
+		xidErr = err
 	}
 	x.received = true
-	if len(r.Rows) == 1 && r.Rows[0][0] != nil {
+	if xidErr == nil && len(r.Rows) == 1 && r.Rows[0][0] != nil {
 		x.xid, err = strconv.ParseUint(string(r.Rows[0][0]), 10, 64)
 		if err != nil {
 			return fail(fmt.Errorf("txn: unexpected xid %q: %w", r.Rows[0][0], err))
@@ -125,7 +133,7 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	rr, ok = res.(*pgconn.ResultReader)
+	rr, ok := res.(*pgconn.ResultReader)
 	if !ok {
 		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
 	}
@@ -137,9 +145,12 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
 		return x, err
 	}
 	if tag.String() == "ROLLBACK" {
+		if xidErr != nil && retry.SQLState(xidErr) != pgerrcode.InFailedSQLTransaction {
+			return x, fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
+		}
 		return x, pgx.ErrTxCommitRollback
 	}
-	return x, nil
+	return x, xidErr
 }
 
 // connLostError is a transaction that certainly did not commit because its
