@@ -5,9 +5,10 @@ import (
 	"log/slog"
 )
 
-// NewSlogObserver returns an Observer that logs events to logger: retries,
-// lost-COMMIT resolutions and transactions that ended in error at Info or
-// above, leaks and callback panics at Error, successful ends at Debug. A nil
+// NewSlogObserver returns an Observer that logs events to logger: retries
+// at Info; transactions that ended in error and COMMIT answers that were
+// lost but resolved at Warn; unresolved COMMITs, leaks and callback panics
+// at Error; successful ends at Debug. A nil
 // logger discards everything. Messages carry the transaction's Name, never a
 // connection string.
 func NewSlogObserver(logger *slog.Logger) Observer {
