@@ -44,7 +44,7 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 	if retryable == nil {
 		retryable = q.Retryable
 	}
-	schedule := q.NewBackOff()
+	var schedule backoff.BackOff // made on the first retry: most calls never need one
 	start := time.Now()
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -67,6 +67,9 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 		}
 		if q.MaxAttempts > 0 && attempt >= q.MaxAttempts {
 			return exhausted(fmt.Sprintf("the policy allows %d", q.MaxAttempts))
+		}
+		if schedule == nil {
+			schedule = q.NewBackOff()
 		}
 		wait := schedule.NextBackOff()
 		if wait == backoff.Stop {

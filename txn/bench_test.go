@@ -1,0 +1,89 @@
+package txn_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/txn"
+)
+
+// BenchmarkTx compares an uncontended one-UPDATE transaction through WithTx
+// with the same work written by hand on the same pool, and reports round
+// trips per operation. Run:
+//
+//	go test -run '^$' -bench BenchmarkTx -benchmem ./txn
+func BenchmarkTx(b *testing.B) {
+	var rt *pgtest.RoundTrips
+	pool := pgtest.NewPool(b, func(cfg *pgxpool.Config) {
+		cfg.MaxConns = 1
+		rt = pgtest.CountRoundTrips(cfg)
+	})
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL); INSERT INTO items VALUES (1, 0)"); err != nil {
+		b.Fatal(err)
+	}
+	update := func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE items SET n = n + 1 WHERE id = 1")
+		return err
+	}
+	read := func(ctx context.Context, tx pgx.Tx) error {
+		var n int
+		return tx.QueryRow(ctx, "SELECT n FROM items WHERE id = 1").Scan(&n)
+	}
+	for _, c := range []struct {
+		name string
+		iso  isolation.Level
+		ro   bool
+		work func(context.Context, pgx.Tx) error
+	}{
+		{"update/read-committed", isolation.ReadCommitted, false, update},
+		{"update/serializable", isolation.Serializable, false, update},
+		{"read-only", isolation.ReadCommitted, true, read},
+	} {
+		pgxOpts := pgx.TxOptions{IsoLevel: c.iso.TxIsoLevel()}
+		if c.ro {
+			pgxOpts.AccessMode = pgx.ReadOnly
+		}
+		run := func(b *testing.B, op func() error) {
+			if err := op(); err != nil { // prepare statements before counting
+				b.Fatal(err)
+			}
+			rt.Reset()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := op(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rt.Load())/float64(b.N), "roundtrips/op")
+		}
+		b.Run(c.name+"/txkit", func(b *testing.B) {
+			opts := txn.Options{Isolation: c.iso, ReadOnly: c.ro}
+			run(b, func() error { return txn.WithTx(ctx, pool, opts, c.work) })
+		})
+		b.Run(c.name+"/pgx-manual", func(b *testing.B) {
+			run(b, func() error {
+				tx, err := pool.BeginTx(ctx, pgxOpts)
+				if err != nil {
+					return err
+				}
+				defer func() { _ = tx.Rollback(ctx) }()
+				if err := c.work(ctx, tx); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			})
+		})
+		b.Run(c.name+"/pgx-BeginTxFunc", func(b *testing.B) {
+			run(b, func() error {
+				return pgx.BeginTxFunc(ctx, pool, pgxOpts, func(tx pgx.Tx) error { return c.work(ctx, tx) })
+			})
+		})
+	}
+}
