@@ -72,7 +72,9 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 			schedule = q.NewBackOff()
 		}
 		wait := schedule.NextBackOff()
-		if wait == backoff.Stop {
+		// The schedule's own clock starts at the first retry, so the
+		// elapsed-time bound is checked against the first attempt here.
+		if wait == backoff.Stop || (q.MaxElapsedTime > 0 && time.Since(start) >= q.MaxElapsedTime) {
 			return exhausted(fmt.Sprintf("the policy allows %v in all", q.MaxElapsedTime))
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {

@@ -250,3 +250,18 @@ func TestCustomClassifier(t *testing.T) {
 	require.ErrorIs(t, err, retry.ErrExhausted)
 	require.ErrorIs(t, err, errTransient)
 }
+
+func TestMaxElapsedTimeCountsFromTheFirstAttempt(t *testing.T) {
+	t.Parallel()
+	attempts := 0
+	err := retry.Do(context.Background(), &retry.Policy{MaxAttempts: -1, MaxElapsedTime: 20 * time.Millisecond, InitialInterval: time.Millisecond},
+		func(context.Context) error {
+			attempts++
+			if attempts == 1 {
+				time.Sleep(30 * time.Millisecond) // the first attempt alone uses up the budget
+			}
+			return pgErr(pgerrcode.SerializationFailure)
+		})
+	require.ErrorIs(t, err, retry.ErrExhausted)
+	require.Equal(t, 1, attempts)
+}
