@@ -2,8 +2,10 @@ package txn
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -44,7 +46,39 @@ func isNil(db Beginner) bool {
 	return false
 }
 
+// begin starts a transaction. A failure to connect, or a connection that
+// breaks during BEGIN, is returned as a connLostError: no transaction began,
+// so one on a fresh connection may (a pooled connection cut while idle, a
+// server restarting).
 func begin(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
+	b, err := beginOnce(ctx, db, beginSQL)
+	if err == nil || ctx.Err() != nil || isConnLost(err) {
+		return b, err
+	}
+	var pgErr *pgconn.PgError
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) || (!errors.As(err, &pgErr) && brokenConn(db, err)) {
+		return nil, &connLostError{when: "at BEGIN", err: err}
+	}
+	return nil, err
+}
+
+// brokenConn reports whether err came from a connection that is now closed.
+func brokenConn(db Beginner, err error) bool {
+	var c interface{ Timeout() bool } // net.Error
+	if errors.As(err, &c) {
+		return true
+	}
+	switch d := db.(type) {
+	case *pgxpool.Conn:
+		return d.Conn().IsClosed()
+	case *pgx.Conn:
+		return d.IsClosed()
+	}
+	return false
+}
+
+func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
 	txo := pgx.TxOptions{BeginQuery: beginSQL}
 	switch d := db.(type) {
 	case *pgxpool.Pool:
@@ -54,6 +88,10 @@ func begin(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
 		}
 		tx, err := c.Conn().BeginTx(ctx, txo)
 		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) && c.Conn().IsClosed() {
+				err = &connLostError{when: "at BEGIN", err: err}
+			}
 			c.Release()
 			return nil, err
 		}

@@ -141,6 +141,11 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	st.close()
 	if fnErr != nil {
 		finished = true
+		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil {
+			// The connection died before COMMIT was sent, so nothing
+			// committed: the whole transaction can run again.
+			return RolledBack, nil, &connLostError{when: "before COMMIT", err: fnErr}
+		}
 		rollback(ctx, b.tx)
 		return RolledBack, nil, withServerCause(fnErr, st.rec.get(), opts.Retry)
 	}
