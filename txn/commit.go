@@ -38,13 +38,13 @@ func commit(ctx context.Context, b *begun) commitResult {
 	if b.conn == nil {
 		return commitPlain(ctx, b.tx)
 	}
-	x, err := pipelineCommit(ctx, b.conn.PgConn())
+	cctx, cancel := commitContext(ctx)
+	x, err := pipelineCommit(cctx, b.conn.PgConn())
+	cancel()
 	if err == nil {
 		return commitResult{outcome: Committed}
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
-		// The server answered: the transaction did not commit.
+	if serverRefused(err) {
 		return commitResult{outcome: RolledBack, err: err}
 	}
 	if pgconn.SafeToRetry(err) {
@@ -55,15 +55,51 @@ func commit(ctx context.Context, b *begun) commitResult {
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
 }
 
+// commitGrace is how long past ctx's deadline WithTx waits for COMMIT's
+// answer. Once COMMIT is on its way, giving up on the answer cannot stop
+// it; it only turns a known outcome into ErrCommitUnknown.
+const commitGrace = 2 * time.Second
+
+// commitContext is ctx for sending COMMIT and reading its answer: not
+// cancelled with ctx, and ending commitGrace after ctx's deadline, if any.
+func commitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(detached, deadline.Add(commitGrace))
+	}
+	return detached, func() {}
+}
+
+// serverRefused reports whether err is the server's definite answer that
+// the transaction did not commit: COMMIT answering ROLLBACK, or an error of
+// severity ERROR. A FATAL or PANIC error is not: it ends the session, and a
+// backend terminated while committing sends FATAL after the commit is
+// durable.
+func serverRefused(err error) bool {
+	if errors.Is(err, pgx.ErrTxCommitRollback) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	severity := pgErr.SeverityUnlocalized
+	if severity == "" {
+		severity = pgErr.Severity
+	}
+	return severity == "ERROR"
+}
+
 // commitPlain commits through pgx for Beginners whose connection WithTx
 // cannot reach; a lost answer cannot be resolved there.
 func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
-	err := tx.Commit(ctx)
+	cctx, cancel := commitContext(ctx)
+	err := tx.Commit(cctx)
+	cancel()
 	if err == nil {
 		return commitResult{outcome: Committed}
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+	if serverRefused(err) {
 		return commitResult{outcome: RolledBack, err: err}
 	}
 	if pgconn.SafeToRetry(err) {
@@ -109,8 +145,7 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
 		err = r.Err
 	}
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
+		if !serverRefused(err) {
 			return fail(err)
 		}
 		xidErr = err

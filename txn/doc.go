@@ -27,6 +27,14 @@
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
 // connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
 //
+// Cancelling ctx while fn runs rolls the transaction back. Once COMMIT is
+// sent, cancelling ctx no longer abandons it: WithTx waits for the answer,
+// at most two seconds past ctx's deadline, because giving up on the answer
+// cannot stop the commit and would only turn a known outcome into an
+// unknown one. A FATAL error during COMMIT (a terminated backend) is not
+// taken as a refusal: the commit may have been durable before it, so the
+// outcome is asked of the server.
+//
 // # Repositories: transactions in the context
 //
 // WithTx puts its transaction in the ctx it gives fn. [FromContext] finds

@@ -149,6 +149,13 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		rollback(ctx, b.tx)
 		return RolledBack, nil, withServerCause(fnErr, st.rec.get(), opts.Retry)
 	}
+	if ctx.Err() != nil {
+		// Cancelled while fn ran: do not start a COMMIT the caller no
+		// longer waits for.
+		finished = true
+		rollback(ctx, b.tx)
+		return RolledBack, nil, context.Cause(ctx)
+	}
 	res := commit(ctx, b)
 	finished = true
 	if res.resolved != nil && opts.Observer != nil {

@@ -107,7 +107,13 @@ func NewDatabase(t testing.TB) string {
 // closed and the database dropped.
 func NewPool(t testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
-	dsn := NewDatabase(t)
+	return NewPoolOn(t, NewDatabase(t), configure...)
+}
+
+// NewPoolOn is NewPool on an existing database: a second pool on a
+// database from NewDatabase, say, with the same leak check at cleanup.
+func NewPoolOn(t testing.TB, dsn string, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
