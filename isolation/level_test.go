@@ -122,7 +122,7 @@ func TestJSONConfig(t *testing.T) {
 	require.JSONEq(t, `{"isolation": "serializable"}`, string(out))
 
 	err = json.Unmarshal([]byte(`{"isolation": "snapshot isolation"}`), &c)
-	require.True(t, errors.Is(err, isolation.ErrUnknownLevel), "got %v", err)
+	require.ErrorIs(t, err, isolation.ErrUnknownLevel)
 }
 
 func TestStronger(t *testing.T) {

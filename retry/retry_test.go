@@ -55,7 +55,7 @@ func TestPolicyOptsIntoLockNotAvailable(t *testing.T) {
 func TestSQLState(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "40001", retry.SQLState(fmt.Errorf("a: %w", pgErr("40001"))))
-	require.Equal(t, "", retry.SQLState(errors.New("plain")))
+	require.Empty(t, retry.SQLState(errors.New("plain")))
 }
 
 func TestScheduleWithoutJitterDoublesUpToTheCap(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,7 +100,7 @@ func TestSlogObserverNeverLogsTheConnectionString(t *testing.T) {
 	require.Contains(t, out, "sqlstate=40001")
 	require.NotContains(t, out, password)
 	require.NotContains(t, out, "postgres://")
-	require.False(t, strings.Contains(out, b.pool.Config().ConnConfig.Database), "no database name in logs")
+	require.NotContains(t, out, b.pool.Config().ConnConfig.Database, "no database name in logs")
 }
 
 type lockedWriter struct {

@@ -227,12 +227,16 @@ func (c *countingConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// settleTimeout bounds the wait for connections being destroyed. Closing a
+// connection whose TLS session broke mid-write can take pgx 15 seconds.
+var settleTimeout = 20 * time.Second
+
 // SettledAcquiredConns returns how many connections of pool are acquired,
 // after giving connections being destroyed a moment to go: pgxpool destroys
 // a broken connection in the background, and counts it as acquired until
 // then. A connection still acquired after that is held by someone.
 func SettledAcquiredConns(pool *pgxpool.Pool) int32 {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(settleTimeout)
 	for {
 		n := pool.Stat().AcquiredConns()
 		if n == 0 || time.Now().After(deadline) {
