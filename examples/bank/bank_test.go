@@ -51,6 +51,7 @@ func TestParseFlags(t *testing.T) {
 		{"-accounts", "1"},
 		{"-duration", "0s"},
 		{"extra"},
+		{"-retry", "sometimes"},
 	} {
 		_, err := parseFlags(args, io.Discard)
 		require.Error(t, err, strings.Join(args, " "))

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
@@ -42,6 +43,24 @@ type config struct {
 	Accounts  int
 	Duration  time.Duration
 	Isolation isolation.Level
+	// Retry is the retry policy of each transfer; nil is retry.Default().
+	Retry *retry.Policy
+}
+
+// retryPolicies are the -retry choices: the library's default, and the
+// naive loop that retries at once, for comparison.
+var retryPolicies = map[string]*retry.Policy{
+	"default":   nil,
+	"immediate": immediateRetry,
+}
+
+// immediateRetry retries at once, up to the default number of attempts:
+// what a hand-written `for { if err == 40001 { continue } }` loop does.
+var immediateRetry = &retry.Policy{
+	MaxAttempts:         retry.DefaultMaxAttempts,
+	InitialInterval:     time.Nanosecond,
+	MaxInterval:         time.Nanosecond,
+	RandomizationFactor: -1,
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -52,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Accounts, "accounts", 4, "accounts to move money between (few accounts = hot rows)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long to keep transferring")
 	level := fs.String("isolation", "serializable", "isolation level: serializable, repeatable read, read committed")
+	policy := fs.String("retry", "default", "retry policy: default (jittered exponential backoff) or immediate")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -62,6 +82,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.Isolation, err = isolation.Parse(*level); err != nil {
 		return config{}, err
 	}
+	p, ok := retryPolicies[*policy]
+	if !ok {
+		return config{}, fmt.Errorf("-retry %q: want default or immediate", *policy)
+	}
+	cfg.Retry = p
 	return cfg, cfg.validate()
 }
 
