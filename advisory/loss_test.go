@@ -1,0 +1,198 @@
+package advisory_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/advisory"
+)
+
+// lossBound is how long a test waits for a loss to be seen. With a 50ms
+// check interval it is seen in well under a second; the bound only turns a
+// hang into a failure.
+const lossBound = 10 * time.Second
+
+func TestLockLossClosesLost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rec := newRecorder()
+	l, err := advisory.Acquire(b.ctx, b.pool, "billing-run", advisory.CheckInterval(50*time.Millisecond), advisory.WithObserver(rec))
+	require.NoError(t, err)
+	release(t, l)
+	require.NoError(t, l.Err())
+	select {
+	case <-l.Lost():
+		t.Fatal("Lost closed while the lock is held")
+	default:
+	}
+
+	b.terminate(t, l.PID())
+	select {
+	case <-l.Lost():
+	case <-time.After(lossBound):
+		t.Fatal("Lost was not closed after the holding backend was terminated")
+	}
+	require.ErrorIs(t, l.Err(), advisory.ErrLockLost)
+	_, _, lost := rec.snapshot()
+	require.Len(t, lost, 1)
+	require.ErrorIs(t, lost[0].Err, advisory.ErrLockLost)
+	require.Equal(t, int32(0), b.pool.Stat().AcquiredConns(), "the dead connection left the pool at once")
+
+	// The lock is free for the next holder, and Release of the lost lock
+	// says it was lost.
+	next, err := advisory.TryAcquire(b.ctx, b.pool, "billing-run")
+	require.NoError(t, err)
+	require.NoError(t, next.Release(b.ctx))
+	require.ErrorIs(t, l.Release(b.ctx), advisory.ErrLockLost)
+	require.NoError(t, l.Release(b.ctx))
+}
+
+func TestWithLockLossCancelsFn(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	started := make(chan struct{})
+	var cause error
+	errc := make(chan error, 1)
+	go func() {
+		errc <- advisory.WithLock(b.ctx, b.pool, "report", func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done()
+			cause = context.Cause(ctx)
+			return ctx.Err()
+		}, advisory.CheckInterval(50*time.Millisecond))
+	}()
+	<-started
+	b.terminate(t, b.holder(t, "report"))
+
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(lossBound):
+		t.Fatal("WithLock did not return after its lock was lost")
+	}
+	require.ErrorIs(t, cause, advisory.ErrLockLost, "fn's ctx was cancelled with the loss as its cause")
+	require.ErrorIs(t, err, advisory.ErrLockLost)
+	require.ErrorIs(t, err, context.Canceled, "fn's own error is kept")
+	require.Empty(t, b.locks(t))
+}
+
+// TestWithLockReportsLossEvenIfFnSucceeded: fn that ignores its ctx and
+// returns nil after the lock was lost still gets ErrLockLost, because its
+// work was not protected to the end.
+func TestWithLockReportsLossEvenIfFnSucceeded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	err := advisory.WithLock(b.ctx, b.pool, "compact", func(ctx context.Context) error {
+		b.terminate(t, b.holder(t, "compact"))
+		<-ctx.Done() // the loss is seen
+		return nil
+	}, advisory.CheckInterval(50*time.Millisecond))
+	require.ErrorIs(t, err, advisory.ErrLockLost)
+}
+
+// TestFencingRejectsStaleHolderAfterLoss is the fencing pattern of the
+// package documentation: a holder that lost its lock without noticing
+// cannot overwrite the work of the holder after it.
+func TestFencingRejectsStaleHolderAfterLoss(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, `CREATE TABLE report (id int PRIMARY KEY, body text NOT NULL, fence bigint NOT NULL);
+		INSERT INTO report VALUES (1, 'empty', 0)`)
+	require.NoError(t, err)
+	write := func(token int64, body string) int64 {
+		tag, err := b.pool.Exec(b.ctx, "UPDATE report SET body = $2, fence = $3 WHERE id = $1 AND fence <= $3", 1, body, token)
+		require.NoError(t, err)
+		return tag.RowsAffected()
+	}
+
+	// The first holder's session dies; it has not noticed (its interval
+	// is long) and still believes it holds the lock.
+	old, err := advisory.Acquire(b.ctx, b.pool, "report", advisory.Fence(), advisory.CheckInterval(time.Hour))
+	require.NoError(t, err)
+	release(t, old)
+	require.Equal(t, int64(1), write(old.Token(), "old holder, first write"))
+	b.terminate(t, old.PID())
+
+	next, err := advisory.Acquire(b.ctx, b.pool, "report", advisory.Fence())
+	require.NoError(t, err)
+	release(t, next)
+	require.Greater(t, next.Token(), old.Token(), "tokens only grow")
+	require.Equal(t, int64(1), write(next.Token(), "new holder"))
+
+	require.Equal(t, int64(0), write(old.Token(), "old holder, late write"), "the stale holder's write is refused")
+	var body string
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT body FROM report").Scan(&body))
+	require.Equal(t, "new holder", body)
+	require.NoError(t, next.Release(b.ctx))
+	require.ErrorIs(t, old.Release(b.ctx), advisory.ErrLockLost)
+}
+
+func TestFenceTokensGrowPerKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var prev int64
+	for range 5 {
+		l, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Fence())
+		require.NoError(t, err)
+		require.Greater(t, l.Token(), prev)
+		prev = l.Token()
+		require.NoError(t, l.Release(b.ctx))
+	}
+	other, err := advisory.Acquire(b.ctx, b.pool, "b", advisory.Fence(), advisory.Namespace("n"))
+	require.NoError(t, err)
+	require.Equal(t, int64(1), other.Token(), "each key has its own sequence")
+	require.NoError(t, other.Release(b.ctx))
+
+	// A failed try takes no token.
+	held, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Fence())
+	require.NoError(t, err)
+	_, err = advisory.TryAcquire(b.ctx, b.pool, "a", advisory.Fence())
+	require.ErrorIs(t, err, advisory.ErrNotAcquired)
+	require.NoError(t, held.Release(b.ctx))
+	again, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Fence())
+	require.NoError(t, err)
+	require.Equal(t, held.Token()+1, again.Token())
+	require.NoError(t, again.Release(b.ctx))
+}
+
+func TestFenceTableCreatedConcurrently(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *pgxpool.Config) { c.MaxConns = 8 })
+	errc := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			l, err := advisory.Acquire(b.ctx, b.pool, "first-"+string(rune('a'+i)), advisory.Fence())
+			if err == nil {
+				err = l.Release(b.ctx)
+			}
+			errc <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errc)
+	}
+	require.NoError(t, advisory.CreateFenceTable(b.ctx, b.pool), "creating it again is harmless")
+}
+
+var errSentinel = errors.New("sentinel")
+
+func TestWithLockReturnsFnErrorAndReleases(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	err := advisory.WithLock(b.ctx, b.pool, "job", func(ctx context.Context) error {
+		return errSentinel
+	})
+	require.ErrorIs(t, err, errSentinel)
+	require.Empty(t, b.locks(t))
+
+	require.Panics(t, func() {
+		_ = advisory.WithLock(b.ctx, b.pool, "job", func(ctx context.Context) error { panic("boom") })
+	})
+	require.Empty(t, b.locks(t), "a panic in fn releases the lock")
+	require.Equal(t, int32(0), b.pool.Stat().AcquiredConns())
+}
