@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/txkit/txkit/advisory"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -97,7 +98,18 @@ func TestServerRestartDuringARun(t *testing.T) {
 		}
 	}
 	waitFor(50)
+	// A session advisory lock held across the restart must report its loss.
+	lock, err := advisory.Acquire(ctx, pool, "restart-test", advisory.CheckInterval(50*time.Millisecond))
+	require.NoError(t, err)
 	require.NoError(t, cluster.Restart(ctx))
+	select {
+	case <-lock.Lost():
+		require.ErrorIs(t, lock.Err(), advisory.ErrLockLost)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the advisory lock did not report its loss after the server restarted")
+	}
+	// Release still cleans up, and says the lock had been lost.
+	require.ErrorIs(t, lock.Release(ctx), advisory.ErrLockLost)
 	mu.Lock()
 	before := len(succeeded)
 	mu.Unlock()
