@@ -1,0 +1,9 @@
+package locks_test
+
+import (
+	"testing"
+
+	"github.com/txkit/txkit/tests/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -1,0 +1,233 @@
+package locks
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/txn"
+)
+
+// Query runs query, a SELECT, with the locking clause of o appended (see
+// [Options.Apply]), and returns its rows; errors are classified (see
+// [Classify]), at Query or at Rows.Err.
+//
+// It runs in a transaction or not at all: db is used if it is a pgx.Tx or a
+// connection inside a transaction; otherwise the transaction txn.WithTx put
+// in ctx; otherwise Query returns [ErrNotInTx]. So a repository can pass its
+// pool and join the caller's transaction:
+//
+//	rows, err := locks.Query(ctx, r.pool, locks.Options{Wait: locks.SkipLocked},
+//		"SELECT id FROM jobs WHERE state = $1 ORDER BY id LIMIT 10", "ready")
+//
+// The locks are held until that transaction ends.
+func Query(ctx context.Context, db txn.Querier, o Options, query string, args ...any) (pgx.Rows, error) {
+	locking, err := o.Apply(query)
+	if err != nil {
+		return nil, err
+	}
+	q, err := inTx(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, q, o, locking, args)
+}
+
+// QueryRow is [Query] for one row, like pgx's QueryRow: a query that
+// returns no row gives pgx.ErrNoRows at Scan, and errors, refusals
+// included, are reported at Scan.
+func QueryRow(ctx context.Context, db txn.Querier, o Options, query string, args ...any) pgx.Row {
+	rows, err := Query(ctx, db, o, query, args...)
+	return &row{rows: rows, err: err}
+}
+
+// txQuerier is a Querier known to be in a transaction. Every kind inTx
+// accepts can also send a batch, which lets a per-call lock_timeout travel
+// with the statement.
+type txQuerier interface {
+	txn.Querier
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// inTx returns what a locking read may run on: db if it is in a
+// transaction, else ctx's transaction. A pool is never in one: each
+// statement may go to another connection, in autocommit.
+func inTx(ctx context.Context, db txn.Querier) (txQuerier, error) {
+	if _, ok := db.(pgx.Tx); !ok {
+		db = txn.Q(ctx, db)
+	}
+	switch d := db.(type) {
+	case nil:
+		return nil, ErrNotInTx
+	case pgx.Tx:
+		// A pgx.Tx is a transaction until it ends, and pgx refuses a
+		// statement on an ended one (pgx.ErrTxClosed). Its connection's
+		// status is not read: once the tx ended, a pool may have handed
+		// that connection to another goroutine.
+		return d, nil
+	case *pgx.Conn:
+		if d != nil && connInTx(d.PgConn()) {
+			return d, nil
+		}
+	case *pgxpool.Conn:
+		if d != nil && connInTx(d.Conn().PgConn()) {
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("%w (got %T)", ErrNotInTx, db)
+}
+
+// connInTx reports whether a connection is inside a transaction block,
+// from the status the server sent with its last ReadyForQuery: no round
+// trip. 'E' (a failed transaction) counts: the statement then fails with
+// the server's own error.
+func connInTx(pc *pgconn.PgConn) bool {
+	s := pc.TxStatus()
+	return s == 'T' || s == 'E'
+}
+
+// The statements that give one call its own lock_timeout. The previous value
+// is kept in a custom setting, local to the transaction, so that the
+// restore needs no answer from the first statement and all four go in one
+// batch: one round trip, like the query alone. If the query fails, the
+// transaction is aborted and the restore is moot; a savepoint rolled back to
+// puts the setting back by itself.
+const (
+	saveLockTimeout    = "SELECT set_config('txkit.saved_lock_timeout', current_setting('lock_timeout'), true)"
+	setLockTimeout     = "SELECT set_config('lock_timeout', $1, true)"
+	restoreLockTimeout = "SELECT set_config('lock_timeout', current_setting('txkit.saved_lock_timeout'), true)"
+)
+
+// run sends query, bounded by the lock timeout o and ctx call for.
+func run(ctx context.Context, q txQuerier, o Options, query string, args []any) (pgx.Rows, error) {
+	timeout := o.lockTimeout(ctx)
+	if timeout == 0 {
+		rows, err := q.Query(ctx, query, args...)
+		if err != nil {
+			return nil, Classify(err)
+		}
+		return &lockRows{Rows: rows}, nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(saveLockTimeout)
+	b.Queue(setLockTimeout, strconv.FormatInt(ceilMillis(timeout), 10)+"ms")
+	b.Queue(query, args...)
+	b.Queue(restoreLockTimeout)
+	br := q.SendBatch(ctx, b)
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, Classify(err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, Classify(err)
+	}
+	return &lockRows{Rows: rows, batch: br}, nil
+}
+
+// maxDeadlineMargin caps the margin by which a lock_timeout taken from
+// ctx's deadline undercuts it, so that the server's answer arrives before
+// pgx gives up on the connection.
+const maxDeadlineMargin = 100 * time.Millisecond
+
+// lockTimeout is the lock_timeout one call runs under, or 0 to leave the
+// transaction's as it is.
+func (o Options) lockTimeout(ctx context.Context) time.Duration {
+	t := o.Timeout
+	if o.Wait != Wait {
+		return t
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return t
+	}
+	left := time.Until(deadline)
+	d := left - min(left/10, maxDeadlineMargin)
+	if d > 0 && (t == 0 || d < t) {
+		t = d
+	}
+	return t
+}
+
+// ceilMillis rounds d up to whole milliseconds: a sub-millisecond timeout
+// must not become 0, which PostgreSQL reads as "no timeout".
+func ceilMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// lockRows classifies errors, and when the query went in a batch, reads the
+// rest of the batch (the lock_timeout restore) when the rows are done.
+type lockRows struct {
+	pgx.Rows
+	batch  pgx.BatchResults // nil when the query went alone
+	closed bool
+	err    error // from finishing the batch
+}
+
+func (r *lockRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *lockRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	if r.batch == nil {
+		return
+	}
+	failed := r.Rows.Err() != nil
+	if !failed {
+		if _, err := r.batch.Exec(); err != nil {
+			r.err = err
+		}
+	}
+	// After a failed query Close repeats its error: already reported.
+	if err := r.batch.Close(); err != nil && !failed && r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *lockRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return Classify(err)
+	}
+	return Classify(r.err)
+}
+
+// row is QueryRow's pgx.Row, after pgx's own.
+type row struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}

@@ -1,0 +1,76 @@
+package optimistic_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/tests/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// bundle is what a test works with: a pool on a database of its own, with
+// the schema the test asked for.
+type bundle struct {
+	ctx  context.Context
+	pool *pgxpool.Pool
+}
+
+const itemsSchema = `CREATE TABLE items (
+		id bigint PRIMARY KEY,
+		name text NOT NULL,
+		stock int NOT NULL,
+		version bigint NOT NULL DEFAULT 1);
+	INSERT INTO items (id, name, stock) VALUES (1, 'apple', 10), (2, 'pear', 5)`
+
+func setup(t *testing.T, schema string, configure ...func(*pgxpool.Config)) *bundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	pool := pgtest.NewPool(t, configure...)
+	if schema != "" {
+		_, err := pool.Exec(ctx, schema)
+		require.NoError(t, err)
+	}
+	return &bundle{ctx: ctx, pool: pool}
+}
+
+// item is a row of items.
+type item struct {
+	ID      int64
+	Name    string
+	Stock   int
+	Version int64
+}
+
+func (b *bundle) item(t *testing.T, id int64) item {
+	t.Helper()
+	var it item
+	err := b.pool.QueryRow(b.ctx, "SELECT id, name, stock, version FROM items WHERE id = $1", id).Scan(&it.ID, &it.Name, &it.Stock, &it.Version)
+	require.NoError(t, err)
+	return it
+}
+
+// waitUntilBlocked returns once the backend with pid waits for a lock. It
+// polls pg_locks: a test uses it to be sure a statement reached the lock
+// wait before it makes the next move, not to measure time.
+func (b *bundle) waitUntilBlocked(t *testing.T, pid uint32) {
+	t.Helper()
+	for {
+		var waiting bool
+		err := b.pool.QueryRow(b.ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted)", int32(pid)).Scan(&waiting)
+		require.NoError(t, err)
+		if waiting {
+			return
+		}
+		select {
+		case <-b.ctx.Done():
+			t.Fatalf("backend %d never blocked on a lock", pid)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

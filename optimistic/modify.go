@@ -1,0 +1,220 @@
+package optimistic
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/txn"
+)
+
+// ModifyOptions configure [Modify]. The zero value retries conflicts under
+// retry.Default().
+type ModifyOptions struct {
+	// Retry says how many times, and how patiently, to start again after
+	// a conflict; nil means retry.Default(). Only ErrConflict is retried:
+	// other errors, serialization failures included, are returned for the
+	// transaction's owner to handle (txn.WithTx retries those from BEGIN).
+	Retry *retry.Policy
+	// OnConflict, if set, is called with every conflict an attempt runs
+	// into, the last one included: a count of them says how contended the
+	// row is. It runs on the caller's goroutine.
+	OnConflict func(*ConflictError)
+}
+
+// Modify loads the row of t with key into a T, calls change to modify it,
+// and saves it with a versioned update ([Table.Update]) that expects the
+// version it loaded. When the save finds that another writer got there
+// first ([ErrConflict]), Modify starts again from a fresh read, under
+// opts.Retry; change must therefore be free of side effects outside the
+// row, and may run more than once. It returns the row as saved, with its
+// new version.
+//
+//	item, err := optimistic.Modify(ctx, pool, items, id, optimistic.ModifyOptions{},
+//		func(it *Item) error {
+//			if it.Stock < n {
+//				return ErrOutOfStock // returned as it is, not retried
+//			}
+//			it.Stock -= n
+//			return nil
+//		})
+//
+// T is a struct read with pgx.RowToStructByName from SELECT *: it has a
+// field for every column of the table, named alike or by a `db` tag, the
+// version column included (any integer type). Every column but the key
+// and the version is written back. An error from change, or one from the
+// server, is returned as it is, except that an ErrConflict from change (a
+// versioned write of its own that lost) is retried like the save's. When
+// the conflicts outlast the policy, the error matches both ErrConflict and
+// retry.ErrExhausted.
+//
+// Like Update, Modify runs in ctx's transaction if there is one (txn.Q),
+// else each statement runs on db by itself: the version check is what
+// keeps a concurrent write from being lost, so no transaction is needed.
+func Modify[T any](ctx context.Context, db txn.Querier, t Table, key any, opts ModifyOptions, change func(row *T) error) (T, error) {
+	var zero T
+	if change == nil {
+		return zero, invalid("Modify: nil change")
+	}
+	if typ := reflect.TypeFor[T](); typ.Kind() != reflect.Struct {
+		return zero, invalid("Modify: the row type %v is not a struct", typ)
+	}
+	q, err := t.quote()
+	if err != nil {
+		return zero, err
+	}
+	if txn.Q(ctx, db) == nil {
+		return zero, invalid("nil db and no transaction in ctx")
+	}
+	load := "SELECT * FROM " + q.table + " WHERE " + q.key + " = $1"
+
+	var saved T
+	hooks := retry.Hooks{Retryable: func(err error) bool { return errors.Is(err, ErrConflict) }}
+	err = retry.DoWith(ctx, opts.Retry, hooks, func(ctx context.Context, _ int) error {
+		row, err := modifyOnce(ctx, txn.Q(ctx, db), t, load, key, change)
+		var c *ConflictError
+		if opts.OnConflict != nil && errors.As(err, &c) {
+			opts.OnConflict(c)
+		}
+		if err != nil {
+			return err
+		}
+		saved = row
+		return nil
+	})
+	if err != nil {
+		return zero, err
+	}
+	return saved, nil
+}
+
+// modifyOnce is one read-change-save attempt.
+func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string, key any, change func(*T) error) (T, error) {
+	var zero T
+	var cols []string
+	rows, err := db.Query(ctx, load, key)
+	if err != nil {
+		return zero, err
+	}
+	row, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (T, error) {
+		for _, fd := range r.FieldDescriptions() {
+			cols = append(cols, fd.Name)
+		}
+		return pgx.RowToStructByName[T](r)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return zero, notFound(t.Name, key)
+	}
+	if err != nil {
+		return zero, err
+	}
+
+	version := t.Version
+	if version == "" {
+		version = DefaultVersion
+	}
+	fields := columnFields(reflect.TypeFor[T](), cols)
+	for i, f := range fields {
+		if f == nil {
+			// pgx scanned the row, so it found a field for each column:
+			// this mapping must find the same one.
+			return zero, invalid("Modify: no field of %v for column %q", reflect.TypeFor[T](), cols[i])
+		}
+	}
+	vi := slices.Index(cols, version)
+	if vi < 0 {
+		return zero, invalid("Modify: %s has no column %q", t.Name.Sanitize(), version)
+	}
+	v := reflect.ValueOf(&row).Elem()
+	vf := v.FieldByIndex(fields[vi])
+	if !vf.CanInt() {
+		return zero, invalid("Modify: the version field for column %q is a %v, not an integer", version, vf.Type())
+	}
+	read := vf.Int()
+
+	if err := change(&row); err != nil {
+		return zero, err
+	}
+
+	set := make(map[string]any, len(cols))
+	for i, c := range cols {
+		if c == t.Key || c == version {
+			continue
+		}
+		f := v.FieldByIndex(fields[i])
+		if !f.CanInterface() {
+			return zero, invalid("Modify: the field for column %q cannot be read (unexported)", c)
+		}
+		set[c] = f.Interface()
+	}
+	next, err := t.Update(ctx, db, key, read, set)
+	if err != nil {
+		return zero, err
+	}
+	vf.SetInt(next)
+	return row, nil
+}
+
+// columnFields returns, for each column, the index path of the field of the
+// struct type typ that pgx.RowToStructByName scanned it into, by pgx's
+// rules: exported fields; embedded structs flattened; a `db` tag names the
+// column ("-" skips the field), matched exactly first, then ignoring case;
+// an untagged field's name matches ignoring case and underscores; a later
+// field wins over an earlier one. Modify reads the fields back through
+// these paths to write the columns.
+func columnFields(typ reflect.Type, cols []string) [][]int {
+	paths := make([][]int, len(cols))
+	var walk func(t reflect.Type, stack []int)
+	walk = func(t reflect.Type, stack []int) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			path := append(slices.Clone(stack), i)
+			if sf.PkgPath != "" && !sf.Anonymous {
+				continue
+			}
+			if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+				walk(sf.Type, path)
+				continue
+			}
+			tag, tagged := sf.Tag.Lookup("db")
+			if tagged {
+				tag, _, _ = strings.Cut(tag, ",")
+			}
+			if tag == "-" {
+				continue
+			}
+			name := tag
+			if !tagged {
+				name = sf.Name
+			}
+			if pos := columnPos(cols, name, !tagged); pos >= 0 {
+				paths[pos] = path
+			}
+		}
+	}
+	walk(typ, nil)
+	return paths
+}
+
+// columnPos is pgx's fieldPosByName.
+func columnPos(cols []string, field string, normalize bool) int {
+	if normalize {
+		field = strings.ReplaceAll(field, "_", "")
+	} else if i := slices.Index(cols, field); i >= 0 {
+		return i
+	}
+	for i, c := range cols {
+		if normalize {
+			c = strings.ReplaceAll(c, "_", "")
+		}
+		if strings.EqualFold(c, field) {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,220 @@
+package optimistic_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/optimistic"
+	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/txn"
+)
+
+var errRollback = errors.New("roll back")
+
+// TestModifyLosesNoUpdate: 32 goroutines increment one counter 100 times
+// each through Modify, on the pool, without transactions. Each increment is
+// a read, then a write that expects the version read; a write that lost the
+// race is retried from a fresh read. Every increment must land exactly once.
+func TestModifyLosesNoUpdate(t *testing.T) {
+	t.Parallel()
+	const (
+		workers = 32
+		each    = 100
+	)
+	b := setup(t, `CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL, version bigint NOT NULL);
+		INSERT INTO counters VALUES (1, 0, 0)`, func(c *pgxpool.Config) { c.MaxConns = workers })
+	type counter struct {
+		ID      int
+		N       int
+		Version int64
+	}
+	counters := optimistic.Table{Name: pgx.Identifier{"counters"}, Key: "id"}
+	var conflicts, changes atomic.Int64
+	opts := optimistic.ModifyOptions{
+		// Unbounded attempts (the test's ctx bounds the run), short waits:
+		// the point is that retries converge, not how fast.
+		Retry:      &retry.Policy{MaxAttempts: -1, InitialInterval: time.Millisecond, MaxInterval: 50 * time.Millisecond},
+		OnConflict: func(*optimistic.ConflictError) { conflicts.Add(1) },
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				_, err := optimistic.Modify(b.ctx, b.pool, counters, 1, opts, func(c *counter) error {
+					changes.Add(1)
+					c.N++
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	var n int
+	var version int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT n, version FROM counters WHERE id = 1").Scan(&n, &version))
+	require.Equal(t, workers*each, n, "no increment lost, none applied twice")
+	require.Equal(t, int64(workers*each), version, "one version per write")
+	require.Equal(t, int64(workers*each)+conflicts.Load(), changes.Load(), "every attempt either saved or conflicted")
+	t.Logf("%d increments by %d goroutines: %d conflicts retried (%.2f per increment)",
+		n, workers, conflicts.Load(), float64(conflicts.Load())/float64(n))
+}
+
+func TestModifyReturnsTheSavedRow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	got, err := optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(it *item) error {
+		it.Stock -= 3
+		it.ID = 42     // the key is not written
+		it.Version = 9 // nor is the version
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, item{42, "apple", 7, 2}, got, "as changed, with the new version")
+	require.Equal(t, item{1, "apple", 7, 2}, b.item(t, 1))
+}
+
+// TestModifyMapsColumnsLikePgx: fields found by db tag, by name ignoring
+// case and underscores, and through an embedded struct are written back to
+// the columns pgx read them from.
+func TestModifyMapsColumnsLikePgx(t *testing.T) {
+	t.Parallel()
+	b := setup(t, `CREATE TABLE profiles (
+			user_id int PRIMARY KEY, display_name text NOT NULL, "Email" text NOT NULL,
+			created_at timestamptz NOT NULL DEFAULT now(), tags text[] NOT NULL, rev int NOT NULL);
+		INSERT INTO profiles VALUES (1, 'ann', 'ann@example.com', now(), '{a}', 3)`)
+	type audit struct {
+		CreatedAt time.Time
+	}
+	type profile struct {
+		audit
+		UserID      int `db:"user_id"`
+		DisplayName string
+		Mail        string   `db:"Email"`
+		Tags        []string `db:"tags"`
+		Rev         int32    `db:"rev"`
+		skipped     bool
+	}
+	profiles := optimistic.Table{Name: pgx.Identifier{"profiles"}, Key: "user_id", Version: "rev"}
+	before, err := optimistic.Modify(b.ctx, b.pool, profiles, 1, optimistic.ModifyOptions{}, func(p *profile) error {
+		p.DisplayName = "Ann"
+		p.Mail = "ann@example.org"
+		p.Tags = append(p.Tags, "b")
+		p.skipped = true
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, int32(4), before.Rev)
+
+	var name, mail string
+	var tags []string
+	var rev int
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT display_name, "Email", tags, rev FROM profiles`).Scan(&name, &mail, &tags, &rev))
+	require.Equal(t, "Ann", name)
+	require.Equal(t, "ann@example.org", mail)
+	require.Equal(t, []string{"a", "b"}, tags)
+	require.Equal(t, 4, rev)
+}
+
+func TestModifyErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	ctx := b.ctx
+	noop := func(*item) error { return nil }
+
+	calls := 0
+	errOut := errors.New("out of stock")
+	_, err := optimistic.Modify(ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(*item) error {
+		calls++
+		return errOut
+	})
+	require.Same(t, errOut, err, "change's error comes back as it is")
+	require.Equal(t, 1, calls, "and is not retried")
+
+	_, err = optimistic.Modify(ctx, b.pool, items, int64(99), optimistic.ModifyOptions{}, noop)
+	require.ErrorIs(t, err, optimistic.ErrNotFound)
+
+	_, err = optimistic.Modify(ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, (func(*item) error)(nil))
+	require.ErrorIs(t, err, optimistic.ErrInvalid)
+	_, err = optimistic.Modify(ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(*int) error { return nil })
+	require.ErrorIs(t, err, optimistic.ErrInvalid, "not a struct")
+	_, err = optimistic.Modify(ctx, nil, items, int64(1), optimistic.ModifyOptions{}, noop)
+	require.ErrorIs(t, err, optimistic.ErrInvalid, "no db")
+	type textVersion struct {
+		ID      int64
+		Name    string
+		Stock   int
+		Version string
+	}
+	_, err = optimistic.Modify(ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(*textVersion) error { return nil })
+	require.ErrorIs(t, err, optimistic.ErrInvalid)
+	require.Contains(t, err.Error(), "not an integer")
+	type missing struct {
+		ID    int64
+		Stock int
+	}
+	_, err = optimistic.Modify(ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(*missing) error { return nil })
+	require.Error(t, err, "pgx refuses a struct without a field for every column")
+}
+
+// TestModifyGivesUpAfterThePolicy: a writer that always gets in first (here,
+// from inside change) makes every attempt conflict; the error then says
+// both.
+func TestModifyGivesUpAfterThePolicy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	var seen []*optimistic.ConflictError
+	opts := optimistic.ModifyOptions{
+		Retry:      &retry.Policy{MaxAttempts: 3, InitialInterval: time.Millisecond},
+		OnConflict: func(c *optimistic.ConflictError) { seen = append(seen, c) },
+	}
+	_, err := optimistic.Modify(b.ctx, b.pool, items, int64(1), opts, func(it *item) error {
+		_, err := b.pool.Exec(b.ctx, "UPDATE items SET version = version + 1 WHERE id = 1")
+		return err
+	})
+	require.ErrorIs(t, err, optimistic.ErrConflict)
+	require.ErrorIs(t, err, retry.ErrExhausted)
+	var c *optimistic.ConflictError
+	require.ErrorAs(t, err, &c)
+	require.Equal(t, optimistic.ConflictError{Table: items.Name, Key: int64(1), Expected: 3, Current: 4}, *c)
+	require.Len(t, seen, 3)
+	require.Equal(t, int64(1), seen[0].Expected, "each attempt read afresh")
+	require.Equal(t, int64(2), seen[1].Expected)
+}
+
+func TestModifyJoinsTheTransactionInContext(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, _ pgx.Tx) error {
+		for _, id := range []int64{1, 2} {
+			if _, err := optimistic.Modify(ctx, b.pool, items, id, optimistic.ModifyOptions{}, func(it *item) error {
+				it.Stock = 0
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return errRollback
+	})
+	require.ErrorIs(t, err, errRollback)
+	require.Equal(t, item{1, "apple", 10, 1}, b.item(t, 1))
+	require.Equal(t, item{2, "pear", 5, 1}, b.item(t, 2))
+}

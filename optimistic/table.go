@@ -1,0 +1,204 @@
+package optimistic
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/txn"
+)
+
+// DefaultVersion is the version column a Table uses when it names none.
+const DefaultVersion = "version"
+
+// Table names a table whose rows carry a version: an integer column that
+// every write checks and increments. A Table is a value; declare one per
+// repository.
+//
+//	var items = optimistic.Table{Name: pgx.Identifier{"items"}, Key: "id"}
+type Table struct {
+	// Name is the table: {"items"} or {"shop", "items"}. Required.
+	Name pgx.Identifier
+	// Key is a unique column, normally the primary key. Required.
+	Key string
+	// Version is the integer version column; empty means "version".
+	Version string
+}
+
+// quoted is a Table's names, validated and quoted.
+type quoted struct {
+	table, key, version string
+}
+
+func (t Table) quote() (quoted, error) {
+	var q quoted
+	var err error
+	if q.table, err = quoteTable(t.Name); err != nil {
+		return q, err
+	}
+	if q.key, err = quoteIdent("Table.Key", t.Key); err != nil {
+		return q, err
+	}
+	v := t.Version
+	if v == "" {
+		v = DefaultVersion
+	}
+	if q.version, err = quoteIdent("Table.Version", v); err != nil {
+		return q, err
+	}
+	if q.key == q.version {
+		return q, invalid("Table.Key and Table.Version are the same column %s", q.key)
+	}
+	return q, nil
+}
+
+// Update writes set (column name to value) into the row with key if its
+// version is still version, and increments the version; it returns the new
+// version. If the row has moved on, it returns a [*ConflictError] (matching
+// [ErrConflict]) with the version the row holds now; if there is no such
+// row, an error matching [ErrNotFound]. One statement, one round trip,
+// either way.
+//
+// Update runs on the transaction in ctx if there is one (txn.Q), else on
+// db. Column names are quoted; values go as parameters. set may be empty:
+// the version alone is incremented, which marks a change to something the
+// row stands for (an aggregate's children).
+//
+// Under READ COMMITTED a row that a concurrent transaction updated, or
+// deleted, while Update waited for it is reported as it is after that
+// transaction: conflict with its new version, or not found. Under
+// REPEATABLE READ and SERIALIZABLE the server reports that case as a
+// serialization failure (40001) instead, for txn.WithTx to retry.
+func (t Table) Update(ctx context.Context, db txn.Querier, key any, version int64, set map[string]any) (int64, error) {
+	q, err := t.quote()
+	if err != nil {
+		return 0, err
+	}
+	query, args, err := q.updateSQL(key, version, set)
+	if err != nil {
+		return 0, err
+	}
+	conn := txn.Q(ctx, db)
+	if conn == nil {
+		return 0, invalid("nil db and no transaction in ctx")
+	}
+	var updated, current *int64
+	if err := conn.QueryRow(ctx, query, args...).Scan(&updated, &current); err != nil {
+		return 0, err
+	}
+	if updated != nil {
+		return *updated, nil
+	}
+	return 0, t.failed(ctx, conn, q, key, version, current)
+}
+
+// Delete deletes the row with key if its version is still version, with
+// the same answers as [Table.Update]: nil, a [*ConflictError], or an error
+// matching [ErrNotFound].
+func (t Table) Delete(ctx context.Context, db txn.Querier, key any, version int64) error {
+	q, err := t.quote()
+	if err != nil {
+		return err
+	}
+	conn := txn.Q(ctx, db)
+	if conn == nil {
+		return invalid("nil db and no transaction in ctx")
+	}
+	var deleted bool
+	var current *int64
+	if err := conn.QueryRow(ctx, q.deleteSQL(), key, version).Scan(&deleted, &current); err != nil {
+		return err
+	}
+	if deleted {
+		return nil
+	}
+	return t.failed(ctx, conn, q, key, version, current)
+}
+
+// failed is the error of a versioned write that changed nothing: a
+// conflict if the row exists (current), else not found.
+//
+// The write's statement reads the current version with FOR KEY SHARE, so
+// that under READ COMMITTED a row deleted (or re-keyed) by a transaction
+// the write waited for is seen as gone. A plain UPDATE by such a
+// transaction does not conflict with KEY SHARE, though, and the read then
+// returns the row as the statement's snapshot has it, which can still show
+// the expected version. Only in that case a second statement, with a
+// snapshot of its own, asks for the version the row holds now.
+func (t Table) failed(ctx context.Context, conn txn.Querier, q quoted, key any, expected int64, current *int64) error {
+	if current != nil && *current == expected {
+		var now int64
+		err := conn.QueryRow(ctx, "SELECT "+q.version+" FROM "+q.table+" WHERE "+q.key+" = $1", key).Scan(&now)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			current = nil
+		case err != nil:
+			return err
+		default:
+			current = &now
+		}
+	}
+	if current == nil {
+		return notFound(t.Name, key)
+	}
+	return &ConflictError{Table: t.Name, Key: key, Expected: expected, Current: *current}
+}
+
+// updateSQL builds the compare-and-swap:
+//
+//	WITH updated AS (
+//		UPDATE t SET a = $3, b = $4, version = version + 1
+//		WHERE key = $1 AND version = $2 RETURNING version
+//	)
+//	SELECT (SELECT version FROM updated),
+//	       CASE WHEN NOT EXISTS (SELECT FROM updated)
+//	            THEN (SELECT version FROM t WHERE key = $1 FOR KEY SHARE) END
+//
+// The second column tells a stale version from a missing row in the same
+// round trip. It is a locking read so that under READ COMMITTED a row that
+// a transaction the UPDATE waited for deleted is seen as gone, although the
+// statement's snapshot predates that delete (see failed for updates). FOR
+// KEY SHARE is the weakest lock, conflicts only with deletes and key
+// changes, and is only taken when the update failed.
+func (q quoted) updateSQL(key any, version int64, set map[string]any) (string, []any, error) {
+	cols := make([]string, 0, len(set))
+	for c := range set {
+		cols = append(cols, c)
+	}
+	// Sorted, so that one set of columns is always one statement text, and
+	// pgx prepares it once.
+	slices.Sort(cols)
+	args := []any{key, version}
+	var b strings.Builder
+	b.WriteString("WITH updated AS (UPDATE " + q.table + " SET ")
+	for _, c := range cols {
+		qc, err := quoteIdent("Update set", c)
+		if err != nil {
+			return "", nil, err
+		}
+		if qc == q.key || qc == q.version {
+			return "", nil, invalid("Update set names %s: the key and version columns are not set by hand", qc)
+		}
+		args = append(args, set[c])
+		b.WriteString(qc + " = $" + strconv.Itoa(len(args)) + ", ")
+	}
+	b.WriteString(q.version + " = " + q.version + " + 1 WHERE " + q.key + " = $1 AND " + q.version + " = $2 RETURNING " + q.version + ")")
+	b.WriteString(" SELECT (SELECT " + q.version + " FROM updated), " + q.current("updated"))
+	return b.String(), args, nil
+}
+
+func (q quoted) deleteSQL() string {
+	return "WITH deleted AS (DELETE FROM " + q.table + " WHERE " + q.key + " = $1 AND " + q.version + " = $2 RETURNING 1)" +
+		" SELECT EXISTS (SELECT FROM deleted), " + q.current("deleted")
+}
+
+// current is the expression for the version the row holds when the write
+// named by cte changed nothing, NULL when there is no row.
+func (q quoted) current(cte string) string {
+	return "CASE WHEN NOT EXISTS (SELECT FROM " + cte + ") THEN (SELECT " + q.version + " FROM " + q.table +
+		" WHERE " + q.key + " = $1 FOR KEY SHARE) END"
+}
