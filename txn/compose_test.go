@@ -216,3 +216,33 @@ func TestRequiresNewCommitsOnItsOwn(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []int{2}, ids)
 }
+
+// A nested call whose ctx is cancelled still rolls back to its savepoint:
+// the outer transaction stays usable.
+func TestNestedWithCancelledContextLeavesTheOuterUsable(t *testing.T) {
+	b := setup(t)
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+		inner, cancel := context.WithCancel(ctx)
+		err := txn.WithTx(inner, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "SELECT 1/0")
+			cancel()
+			return err
+		})
+		require.Equal(t, pgerrcode.DivisionByZero, retry.SQLState(err))
+		require.NotContains(t, err.Error(), "rolling back to the savepoint failed")
+
+		inner, cancel = context.WithCancel(ctx)
+		err = txn.WithTx(inner, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			cancel() // fn succeeds, but its caller gave up: undo its work
+			return insert(99)(context.WithoutCancel(ctx), tx)
+		})
+		require.ErrorIs(t, err, context.Canceled)
+		return insert(1)(ctx, tx)
+	})
+	require.NoError(t, err)
+	rows, err := b.pool.Query(b.ctx, "SELECT id FROM items")
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
+	require.Equal(t, []int{1}, ids)
+}

@@ -32,12 +32,19 @@ func nested(ctx context.Context, st *txState, opts *Options, fn func(context.Con
 
 	// A panic in fn passes through: the outermost WithTx rolls back.
 	fnErr := fn(ctx, st.tx)
+	// The savepoint is ended even if ctx is done, so that the outer
+	// transaction is left usable, as the caller of a failed step expects.
+	ectx, cancel := endContext(ctx)
+	defer cancel()
+	if fnErr == nil && ctx.Err() != nil {
+		fnErr = context.Cause(ctx)
+	}
 	if fnErr == nil {
-		_, err := st.tx.Exec(ctx, "RELEASE SAVEPOINT "+name)
+		_, err := st.tx.Exec(ectx, "RELEASE SAVEPOINT "+name)
 		return err
 	}
 	server := st.rec.get()
-	if _, err := st.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name+"; RELEASE SAVEPOINT "+name); err != nil {
+	if _, err := st.tx.Exec(ectx, "ROLLBACK TO SAVEPOINT "+name+"; RELEASE SAVEPOINT "+name); err != nil {
 		return fmt.Errorf("%w (and rolling back to the savepoint failed: %w)", fnErr, err)
 	}
 	st.mu.Lock()

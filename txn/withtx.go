@@ -175,10 +175,17 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 const rollbackTimeout = 5 * time.Second
 
 func rollback(ctx context.Context, tx pgx.Tx) {
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-		defer cancel()
-	}
+	ctx, cancel := endContext(ctx)
+	defer cancel()
 	_ = tx.Rollback(ctx)
+}
+
+// endContext is ctx for a statement that ends a transaction or savepoint:
+// ctx itself while it is live, else a detached one bounded by
+// rollbackTimeout.
+func endContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 }
