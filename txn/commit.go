@@ -34,7 +34,18 @@ const xidQuery = "SELECT pg_current_xact_id_if_assigned()::text"
 // Sync: the server answers the first Sync, flushing the xid, before it
 // reads COMMIT, so if the connection breaks during COMMIT WithTx still
 // knows which transaction to ask about.
-func commit(ctx context.Context, b *begun) commitResult {
+//
+// A READ ONLY transaction can write nothing durable (only temporary tables,
+// which die with the session), so it has nothing to resolve: it skips the
+// xid query, and a lost answer to its COMMIT is a success.
+func commit(ctx context.Context, b *begun, readOnly bool) commitResult {
+	if readOnly {
+		res := commitPlain(ctx, b.tx)
+		if res.outcome == CommitUnknown {
+			return commitResult{outcome: Committed, resolved: &CommitResolvedData{Outcome: Committed}}
+		}
+		return res
+	}
 	if b.conn == nil {
 		return commitPlain(ctx, b.tx)
 	}

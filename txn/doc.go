@@ -26,6 +26,8 @@
 // else is [ErrCommitUnknown] — never a silent retry that could apply the
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
 // connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
+// A READ ONLY transaction skips the transaction-id query: it can write
+// nothing durable, so a lost answer to its COMMIT is a success.
 //
 // Cancelling ctx while fn runs rolls the transaction back. Once COMMIT is
 // sent, cancelling ctx no longer abandons it: WithTx waits for the answer,

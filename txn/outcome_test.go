@@ -46,23 +46,11 @@ func (o *resolutionObserver) take() []txn.CommitResolvedData {
 // may leave either.
 func TestCommitOutcomeMatchesTheTable(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDatabase(t)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	require.NoError(t, err)
-	proxy, err := faultproxy.New(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = proxy.Close() })
-	cfg.ConnConfig.Host = "127.0.0.1"
-	cfg.ConnConfig.Port = uint16(proxy.Port())
-	cfg.ConnConfig.Fallbacks = nil
-	cfg.ConnConfig.TLSConfig = nil // the proxy reads the protocol: no TLS
-	cfg.MaxConns = 2
+	pool, proxy := proxiedPool(t)
 	ctx := context.Background()
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	_, err := pool.Exec(ctx, "CREATE TABLE transfers (id int PRIMARY KEY, attempts int NOT NULL)")
 	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = pool.Exec(ctx, "CREATE TABLE transfers (id int PRIMARY KEY, attempts int NOT NULL)")
-	require.NoError(t, err)
+
 
 	faults := []faultproxy.CommitFault{faultproxy.DropCommit, faultproxy.CutAfterXID, faultproxy.CutBeforeAnswer, faultproxy.DropAll}
 	type tally struct{ ok, failed, unknown int }
@@ -111,4 +99,41 @@ func TestCommitOutcomeMatchesTheTable(t *testing.T) {
 	require.Zero(t, results[faultproxy.DropCommit].unknown+results[faultproxy.DropCommit].failed, "dropped COMMITs are retried to success")
 	require.Zero(t, results[faultproxy.CutAfterXID].unknown+results[faultproxy.CutAfterXID].failed, "lost COMMIT answers are resolved as committed")
 	require.Equal(t, int64(0), int64(pgtest.SettledAcquiredConns(pool)))
+}
+
+// proxiedPool is a pool that reaches a fresh database through a fault proxy.
+func proxiedPool(t *testing.T) (*pgxpool.Pool, *faultproxy.Proxy) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	proxy, err := faultproxy.New(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	cfg.ConnConfig.Host = "127.0.0.1"
+	cfg.ConnConfig.Port = uint16(proxy.Port())
+	cfg.ConnConfig.Fallbacks = nil
+	cfg.ConnConfig.TLSConfig = nil // the proxy reads the protocol: no TLS
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, proxy
+}
+
+// A read-only transaction has nothing durable to lose: a lost COMMIT
+// answer is a success, and it sends no transaction-id query.
+func TestReadOnlyCommitWithLostAnswerSucceeds(t *testing.T) {
+	t.Parallel()
+	pool, proxy := proxiedPool(t)
+	ctx := context.Background()
+	for _, f := range []faultproxy.CommitFault{faultproxy.CutBeforeAnswer, faultproxy.DropAll, faultproxy.NoFault} {
+		proxy.ArmCommitFault(f)
+		n, err := txn.WithTxValue(ctx, pool, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) (int, error) {
+			var n int
+			err := tx.QueryRow(ctx, "SELECT 42").Scan(&n)
+			return n, err
+		})
+		require.NoError(t, err, f.String())
+		require.Equal(t, 42, n)
+	}
 }

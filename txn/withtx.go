@@ -156,7 +156,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		rollback(ctx, b.tx)
 		return RolledBack, nil, context.Cause(ctx)
 	}
-	res := commit(ctx, b)
+	res := commit(ctx, b, opts.ReadOnly)
 	finished = true
 	if res.resolved != nil && opts.Observer != nil {
 		d := *res.resolved
