@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 
 	"github.com/jackc/pgx/v5"
 
@@ -152,4 +154,32 @@ func ExampleOptions_retry() {
 		})
 	fmt.Println(attempts, errors.Is(err, retry.ErrExhausted), retry.SQLState(err))
 	// Output: 3 true 40001
+}
+
+func ExampleNewSlogObserver() {
+	pool, cleanup := pgtest.ExamplePool()
+	defer cleanup()
+	ctx := context.Background()
+
+	// A logger without timestamps, so that the output below is stable.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "wait" {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	opts := txn.Options{Name: "transfer", Observer: txn.NewSlogObserver(logger), Retry: &retry.Policy{MaxAttempts: 2}}
+	attempts := 0
+	_ = txn.WithTx(ctx, pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+		attempts++
+		if attempts == 1 {
+			_, err := tx.Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$`)
+			return err
+		}
+		return nil
+	})
+	// Output:
+	// level=INFO msg="txn: retrying transaction" name=transfer attempt=1 sqlstate=40001 error="ERROR: conflict (SQLSTATE 40001)"
 }
