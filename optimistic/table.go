@@ -37,7 +37,7 @@ type quoted struct {
 func (t Table) quote() (quoted, error) {
 	var q quoted
 	var err error
-	if q.table, err = quoteTable(t.Name); err != nil {
+	if q.table, err = quoteTable("Table.Name", t.Name); err != nil {
 		return q, err
 	}
 	if q.key, err = quoteIdent("Table.Key", t.Key); err != nil {

@@ -1,0 +1,57 @@
+// Package ident validates and quotes the table and column names that
+// txkit's helpers put into SQL. Names are always quoted with
+// pgx.Identifier, never spliced; this package refuses the few names that
+// quoting cannot carry faithfully.
+package ident
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxLen is PostgreSQL's NAMEDATALEN-1. The server truncates a longer name
+// with only a NOTICE, so a long name could silently address another table
+// or column: it is refused instead.
+const MaxLen = 63
+
+// Table validates a table name of one to three parts (table, schema.table
+// or catalog.schema.table) and quotes it. what names the caller's field in
+// the error.
+func Table(what string, name pgx.Identifier) (string, error) {
+	if len(name) == 0 || len(name) > 3 {
+		return "", fmt.Errorf("%s: a table name has 1 to 3 parts (table, schema and table, ...), not %d", what, len(name))
+	}
+	for _, part := range name {
+		if err := Check(what, part); err != nil {
+			return "", err
+		}
+	}
+	return name.Sanitize(), nil
+}
+
+// Quote validates one name (a column, or a table in an OF list) and quotes
+// it.
+func Quote(what, name string) (string, error) {
+	if err := Check(what, name); err != nil {
+		return "", err
+	}
+	return pgx.Identifier{name}.Sanitize(), nil
+}
+
+// Check refuses names that quoting cannot carry faithfully. Quotes,
+// semicolons, spaces and anything else are fine: quoting keeps them inside
+// the name.
+func Check(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s: empty name", what)
+	case strings.IndexByte(name, 0) >= 0:
+		// pgx.Identifier drops NUL bytes, which would change the name.
+		return fmt.Errorf("%s: name %q contains a NUL byte", what, name)
+	case len(name) > MaxLen:
+		return fmt.Errorf("%s: name %q is longer than %d bytes (PostgreSQL would truncate it)", what, name, MaxLen)
+	}
+	return nil
+}
