@@ -27,6 +27,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/tests/pgtest"
 )
 
 // Mode is PgBouncer's pool_mode.
@@ -95,7 +97,7 @@ func Start(t testing.TB, dsn string, mode Mode) string {
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	setCredential(cmd, own)
+	own.Apply(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		t.Fatalf("pgbouncer: start: %v", err)
@@ -141,7 +143,7 @@ func Pool(t testing.TB, url string) *pgxpool.Pool {
 	return pool
 }
 
-func writeConfig(dir string, own *owner, port int, target *pgconn.Config, mode Mode) (string, error) {
+func writeConfig(dir string, own *pgtest.ServerUser, port int, target *pgconn.Config, mode Mode) (string, error) {
 	users := filepath.Join(dir, "userlist.txt")
 	// With auth_type = trust PgBouncer checks no client password, but a
 	// user must be listed; the password listed is the one it logs in to
@@ -177,8 +179,8 @@ func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"
 // workDir is a temporary directory PgBouncer can write its log and pid
 // file in. PgBouncer refuses to run as root, so a root test process runs it
 // as the "postgres" user, who must own the directory.
-func workDir(t testing.TB) (string, *owner, error) {
-	own, err := processOwner()
+func workDir(t testing.TB) (string, *pgtest.ServerUser, error) {
+	own, err := pgtest.LookupServerUser()
 	if err != nil {
 		return "", nil, err
 	}
@@ -187,17 +189,17 @@ func workDir(t testing.TB) (string, *owner, error) {
 		return "", nil, err
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := own.chown(dir); err != nil {
+	if err := own.Chown(dir); err != nil {
 		return "", nil, err
 	}
 	return dir, own, nil
 }
 
-func writeOwned(path string, own *owner, content string) error {
+func writeOwned(path string, own *pgtest.ServerUser, content string) error {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		return err
 	}
-	return own.chown(path)
+	return own.Chown(path)
 }
 
 func freePort() (int, error) {

@@ -42,12 +42,12 @@ func isExecutable(path string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-// runAs prepares cmd to run as the unprivileged owner of the cluster.
-// PostgreSQL refuses to run as root, so a root process runs it as "postgres".
+// commandFor prepares a server binary of the cluster to run as the
+// cluster's owner: PostgreSQL refuses to run as root.
 func commandFor(c *Cluster, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(c.binDir, name), args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
-	setCredential(cmd, c.owner)
+	c.owner.Apply(cmd)
 	return cmd
 }
 

@@ -23,7 +23,7 @@ type Cluster struct {
 	dataDir string
 	sockDir string
 	port    int
-	owner   *owner
+	owner   *ServerUser
 
 	mu   sync.Mutex
 	proc *exec.Cmd
@@ -38,7 +38,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, err := clusterOwner()
+	own, err := LookupServerUser()
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 		sockDir: root,
 		owner:   own,
 	}
-	if err := own.chown(root); err != nil {
+	if err := own.Chown(root); err != nil {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
@@ -106,7 +106,6 @@ func (c *Cluster) Start(ctx context.Context) error {
 		"-c", "full_page_writes=off",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return fmt.Errorf("pgtest: start postgres: %w", err)

@@ -4,8 +4,15 @@ package pgtest
 
 import "os/exec"
 
-type owner struct{}
+// ServerUser is the account server programs run as; off Unix, the current
+// user.
+type ServerUser struct{}
 
-func clusterOwner() (*owner, error)   { return nil, nil }
-func (o *owner) chown(string) error   { return nil }
-func setCredential(*exec.Cmd, *owner) {}
+// LookupServerUser returns nil: server programs run as the current user.
+func LookupServerUser() (*ServerUser, error) { return nil, nil }
+
+// Chown does nothing off Unix.
+func (o *ServerUser) Chown(string) error { return nil }
+
+// Apply does nothing off Unix.
+func (o *ServerUser) Apply(*exec.Cmd) {}

@@ -11,17 +11,20 @@ import (
 	"syscall"
 )
 
-// owner is the unprivileged user a root process runs the server as; nil
-// means the current user.
-type owner struct{ uid, gid uint32 }
+// ServerUser is the unprivileged account that server programs (postgres,
+// pgbouncer) run as when the test process is root, as both refuse to run as
+// root. A nil *ServerUser means the current user.
+type ServerUser struct{ uid, gid uint32 }
 
-func clusterOwner() (*owner, error) {
+// LookupServerUser returns the "postgres" account when the process is root,
+// and nil otherwise.
+func LookupServerUser() (*ServerUser, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: running as root needs a \"postgres\" user to run the server as: %w", err)
+		return nil, fmt.Errorf("pgtest: running as root needs a \"postgres\" user to run server programs as: %w", err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
@@ -31,17 +34,21 @@ func clusterOwner() (*owner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &owner{uid: uint32(uid), gid: uint32(gid)}, nil
+	return &ServerUser{uid: uint32(uid), gid: uint32(gid)}, nil
 }
 
-func (o *owner) chown(path string) error {
+// Chown gives path to the user, so that a server program may write there.
+func (o *ServerUser) Chown(path string) error {
 	if o == nil {
 		return nil
 	}
 	return os.Chown(path, int(o.uid), int(o.gid))
 }
 
-func setCredential(cmd *exec.Cmd, o *owner) {
+// Apply makes cmd run as the user, and exit if the test process dies
+// without stopping it.
+func (o *ServerUser) Apply(cmd *exec.Cmd) {
+	dieWithParent(cmd)
 	if o == nil {
 		return
 	}
