@@ -30,11 +30,12 @@ func BenchmarkContention(b *testing.B) {
 			b.Run(policy+"/workers="+itoa(workers), func(b *testing.B) {
 				cfg := config{Workers: workers, Accounts: 4, Duration: d, Isolation: isolation.Serializable, Retry: retryPolicies[policy]}
 				ctx := context.Background()
-				pool, err := newPool(ctx, pgtest.NewDatabase(b), workers)
+				db, err := pgtest.OpenExampleDB(ctx, pgtest.NewDatabase(b), workers)
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer pool.Close()
+				defer func() { _ = db.Close() }()
+				pool := db.Pool
 				if err := setup(ctx, pool, cfg.Accounts); err != nil {
 					b.Fatal(err)
 				}

@@ -27,8 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
@@ -132,25 +130,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	dsn, source := cfg.DSN, "the given DSN"
-	if dsn == "" {
-		srv, err := pgtest.Resolve(ctx, "DATABASE_URL")
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := srv.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("stopping the server: %w", cerr))
-			}
-		}()
-		dsn, source = srv.URL, serverSource(srv.Kind)
-	}
-
-	pool, err := newPool(ctx, dsn, cfg.Workers)
+	db, err := pgtest.OpenExampleDB(ctx, cfg.DSN, cfg.Workers)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer func() { err = errors.Join(err, db.Close()) }()
+	pool, source := db.Pool, db.Source
 	if err := setup(ctx, pool, cfg.Accounts); err != nil {
 		return err
 	}
@@ -180,37 +165,4 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 	}
 	return nil
-}
-
-// newPool opens a pool with a connection for every worker, so that the
-// latencies measure the database rather than waiting for the pool.
-func newPool(ctx context.Context, dsn string, workers int) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		// The error quotes the URL, password and all (pgx redacts on a
-		// best-effort basis only): say what is wrong without it.
-		return nil, errors.New("the database URL does not parse (not shown: it may hold a password)")
-	}
-	cfg.MaxConns = int32(workers)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting: %w", err)
-	}
-	return pool, nil
-}
-
-func serverSource(kind string) string {
-	switch kind {
-	case "env":
-		return "DATABASE_URL"
-	case "docker":
-		return "a throwaway Docker container"
-	case "binaries":
-		return "a throwaway cluster from the local PostgreSQL binaries"
-	}
-	return kind
 }

@@ -30,8 +30,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
@@ -114,24 +112,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	dsn, source := cfg.DSN, "the given DSN"
-	if dsn == "" {
-		srv, err := pgtest.Resolve(ctx, "DATABASE_URL")
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := srv.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("stopping the server: %w", cerr))
-			}
-		}()
-		dsn, source = srv.URL, serverSource(srv.Kind)
-	}
-	pool, err := newPool(ctx, dsn, cfg.Shoppers)
+	db, err := pgtest.OpenExampleDB(ctx, cfg.DSN, cfg.Shoppers)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer func() { err = errors.Join(err, db.Close()) }()
+	pool, source := db.Pool, db.Source
 	if err := setup(ctx, pool, cfg.Items, cfg.Stock); err != nil {
 		return err
 	}
@@ -157,36 +143,4 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		}
 	}
 	return res.err
-}
-
-// newPool opens a pool with a connection for every shopper.
-func newPool(ctx context.Context, dsn string, shoppers int) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		// The error quotes the URL, password and all: say what is wrong
-		// without it.
-		return nil, errors.New("the database URL does not parse (not shown: it may hold a password)")
-	}
-	cfg.MaxConns = int32(shoppers)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting: %w", err)
-	}
-	return pool, nil
-}
-
-func serverSource(kind string) string {
-	switch kind {
-	case "env":
-		return "DATABASE_URL"
-	case "docker":
-		return "a throwaway Docker container"
-	case "binaries":
-		return "a throwaway cluster from the local PostgreSQL binaries"
-	}
-	return kind
 }

@@ -92,20 +92,13 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, dsn string) error {
-	if dsn == "" {
-		srv, err := pgtest.Resolve(ctx, "DATABASE_URL")
-		if err != nil {
-			return err
-		}
-		defer func() { _ = srv.Close() }()
-		dsn = srv.URL
-	}
-	pool, err := pgxpool.New(ctx, dsn)
+func run(ctx context.Context, dsn string) (err error) {
+	db, err := pgtest.OpenExampleDB(ctx, dsn, 0)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer func() { err = errors.Join(err, db.Close()) }()
+	pool := db.Pool
 	if _, err := pool.Exec(ctx, `
 		DROP TABLE IF EXISTS orders, stock;
 		CREATE TABLE stock (sku text PRIMARY KEY, available int NOT NULL CHECK (available >= 0));
