@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 	"strings"
 	"time"
 
@@ -12,11 +13,7 @@ import (
 )
 
 // check is one invariant and whether it held.
-type check struct {
-	name   string
-	ok     bool
-	detail string
-}
+type check = report.Check
 
 // verify checks the data against what the workers were told. interrupted
 // relaxes the one check that a cancelled run cannot meet.
@@ -26,7 +23,7 @@ func verify(ctx context.Context, pool *pgxpool.Pool, cfg config, res *results, i
 	if waited > 0 {
 		detail += fmt.Sprintf(" (after waiting %v for broken ones to close)", waited.Round(time.Millisecond))
 	}
-	checks := []check{{name: "every connection back in the pool", ok: acquired == 0, detail: detail}}
+	checks := []check{{Name: "every connection back in the pool", OK: acquired == 0, Detail: detail}}
 
 	balances, err := checkBalances(ctx, pool, cfg.Accounts)
 	if err != nil {
@@ -45,9 +42,9 @@ func verify(ctx context.Context, pool *pgxpool.Pool, cfg config, res *results, i
 	t := res.total
 	extra, reported := t.attempts-t.calls, t.totalRetries()
 	checks = append(checks, check{
-		name:   "retries reported = extra runs of fn",
-		ok:     extra == reported || interrupted,
-		detail: fmt.Sprintf("fn ran %d times for %d calls; the Observer saw %d retries", t.attempts, t.calls, reported),
+		Name:   "retries reported = extra runs of fn",
+		OK:     extra == reported || interrupted,
+		Detail: fmt.Sprintf("fn ran %d times for %d calls; the Observer saw %d retries", t.attempts, t.calls, reported),
 	})
 	return checks, nil
 }
@@ -112,19 +109,19 @@ func checkBalances(ctx context.Context, pool *pgxpool.Pool, accounts int) ([]che
 	}
 	return []check{
 		{
-			name:   "total balance unchanged",
-			ok:     total == want,
-			detail: fmt.Sprintf("%d at the start, %d now", want, total),
+			Name:   "total balance unchanged",
+			OK:     total == want,
+			Detail: fmt.Sprintf("%d at the start, %d now", want, total),
 		},
 		{
-			name:   "no account overdrawn",
-			ok:     lowest >= 0,
-			detail: fmt.Sprintf("lowest balance %d", lowest),
+			Name:   "no account overdrawn",
+			OK:     lowest >= 0,
+			Detail: fmt.Sprintf("lowest balance %d", lowest),
 		},
 		{
-			name:   "balances agree with the ledger",
-			ok:     len(mismatched) == 0,
-			detail: agree,
+			Name:   "balances agree with the ledger",
+			OK:     len(mismatched) == 0,
+			Detail: agree,
 		},
 	}, nil
 }
@@ -166,14 +163,14 @@ func checkLedger(ctx context.Context, pool *pgxpool.Pool, s *stats) (check, erro
 		}
 	}
 	c := check{
-		name: "ledger holds exactly the committed transfers",
-		ok:   len(missing) == 0 && len(extra) == 0 && len(committed) == len(s.committed),
+		Name: "ledger holds exactly the committed transfers",
+		OK:   len(missing) == 0 && len(extra) == 0 && len(committed) == len(s.committed),
 	}
 	switch {
-	case c.ok:
-		c.detail = fmt.Sprintf("%d committed, %d ledger rows", len(committed), len(ledger))
+	case c.OK:
+		c.Detail = fmt.Sprintf("%d committed, %d ledger rows", len(committed), len(ledger))
 		if len(unknown) > 0 {
-			c.detail += fmt.Sprintf(" (%d with an unknown outcome)", len(unknown))
+			c.Detail += fmt.Sprintf(" (%d with an unknown outcome)", len(unknown))
 		}
 	default:
 		var d []string
@@ -186,7 +183,7 @@ func checkLedger(ctx context.Context, pool *pgxpool.Pool, s *stats) (check, erro
 		if n := len(s.committed) - len(committed); n > 0 {
 			d = append(d, fmt.Sprintf("%d transfer ids reported committed twice", n))
 		}
-		c.detail = strings.Join(d, "; ")
+		c.Detail = strings.Join(d, "; ")
 	}
 	return c, nil
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"os"
 	"os/signal"
@@ -153,10 +154,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := writeReport(out, cfg, source, res, checks); err != nil {
 		return err
 	}
-	for _, c := range checks {
-		if !c.ok {
-			return errChecksFailed
-		}
+	if report.Failed(checks) {
+		return errChecksFailed
 	}
 	if res.total.commits == 0 {
 		return errors.New("no transfer committed")

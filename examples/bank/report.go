@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -24,29 +24,8 @@ func writeReport(out io.Writer, cfg config, source string, res *results, checks 
 		{"latency per commit", latencySummary(t.latencies)},
 		{"commits per worker", perWorkerSummary(res.perWorker)},
 		{"failures", failureSummary(t)},
-		{"", ""},
 	}
-	for _, c := range checks {
-		verdict := "ok"
-		if !c.ok {
-			verdict = "FAILED"
-		}
-		rows = append(rows, [2]string{verdict, c.name + ": " + c.detail})
-	}
-
-	// A line without a tab ends a tabwriter column block: the two halves
-	// are aligned separately.
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	for _, r := range rows {
-		line := r[0] + "\t" + r[1] + "\n"
-		if r[0] == "" {
-			line = "\n"
-		}
-		if _, err := io.WriteString(w, line); err != nil {
-			return err
-		}
-	}
-	return w.Flush()
+	return report.Write(out, rows, checks)
 }
 
 func retrySummary(t *stats) string {

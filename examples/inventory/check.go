@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -10,11 +11,7 @@ import (
 )
 
 // check is one invariant and whether it held.
-type check struct {
-	name   string
-	ok     bool
-	detail string
-}
+type check = report.Check
 
 // itemRecord is an item with what its orders and restocks add up to.
 type itemRecord struct {
@@ -61,10 +58,10 @@ func verify(ctx context.Context, pool *pgxpool.Pool, cfg config, res *results) (
 	}
 	all := fmt.Sprintf("all %d items", cfg.Items)
 	return []check{
-		{"stock = start + restocks - orders", len(unbalanced) == 0, orAll(unbalanced, all)},
-		{"no stock below zero", len(negative) == 0, orAll(negative, all)},
-		{"every write moved the version on by one", len(versions) == 0, orAll(versions, all)},
-		{"orders and restocks are the ones committed", len(unseen) == 0, orAll(unseen, all)},
+		{Name: "stock = start + restocks - orders", OK: len(unbalanced) == 0, Detail: orAll(unbalanced, all)},
+		{Name: "no stock below zero", OK: len(negative) == 0, Detail: orAll(negative, all)},
+		{Name: "every write moved the version on by one", OK: len(versions) == 0, Detail: orAll(versions, all)},
+		{Name: "orders and restocks are the ones committed", OK: len(unseen) == 0, Detail: orAll(unseen, all)},
 	}, nil
 }
 

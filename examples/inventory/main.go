@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"os"
 	"os/signal"
@@ -137,10 +138,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := writeReport(out, cfg, source, res, checks); err != nil {
 		return err
 	}
-	for _, c := range checks {
-		if !c.ok {
-			return errChecksFailed
-		}
+	if report.Failed(checks) {
+		return errChecksFailed
 	}
 	return res.err
 }

@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // check is one invariant and whether it held.
-type check struct {
-	name   string
-	ok     bool
-	detail string
-}
+type check = report.Check
 
 // verify checks the tables against each other and against what the
 // workers saw committed.
@@ -38,11 +35,13 @@ func verify(ctx context.Context, pool *pgxpool.Pool, cfg config, res *results) (
 		sum += n
 	}
 	return []check{
-		{"every job done", notDone == 0, fmt.Sprintf("%d of %d not done", notDone, cfg.Jobs)},
-		{"one result per job", results == cfg.Jobs && distinct == cfg.Jobs,
-			fmt.Sprintf("%d results for %d distinct jobs, %d jobs", results, distinct, cfg.Jobs)},
-		{"results match their jobs", wrong == 0, fmt.Sprintf("%d wrong", wrong)},
-		{"workers committed each job once", seenOnce == cfg.Jobs && seenTwice == 0,
-			fmt.Sprintf("%d once, %d more than once, %d commits in all", seenOnce, seenTwice, sum)},
+		{Name: "every job done", OK: notDone == 0,
+			Detail: fmt.Sprintf("%d of %d not done", notDone, cfg.Jobs)},
+		{Name: "one result per job", OK: results == cfg.Jobs && distinct == cfg.Jobs,
+			Detail: fmt.Sprintf("%d results for %d distinct jobs, %d jobs", results, distinct, cfg.Jobs)},
+		{Name: "results match their jobs", OK: wrong == 0,
+			Detail: fmt.Sprintf("%d wrong", wrong)},
+		{Name: "workers committed each job once", OK: seenOnce == cfg.Jobs && seenTwice == 0,
+			Detail: fmt.Sprintf("%d once, %d more than once, %d commits in all", seenOnce, seenTwice, sum)},
 	}, nil
 }

@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"slices"
-	"text/tabwriter"
 	"time"
 )
 
@@ -26,23 +26,5 @@ func writeReport(out io.Writer, cfg config, source string, res *results, checks 
 	if res.err != nil {
 		rows = append(rows, [2]string{"error", res.err.Error()})
 	}
-	rows = append(rows, [2]string{"", ""})
-	for _, c := range checks {
-		verdict := "ok"
-		if !c.ok {
-			verdict = "FAILED"
-		}
-		rows = append(rows, [2]string{verdict, c.name + ": " + c.detail})
-	}
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	for _, r := range rows {
-		line := r[0] + "\t" + r[1] + "\n"
-		if r[0] == "" {
-			line = "\n"
-		}
-		if _, err := io.WriteString(w, line); err != nil {
-			return err
-		}
-	}
-	return w.Flush()
+	return report.Write(out, rows, checks)
 }
