@@ -21,13 +21,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/txkit/txkit/examples/internal/cli"
+	"github.com/txkit/txkit/examples/internal/report"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
@@ -103,23 +101,7 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bank:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bank:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("bank", parseFlags, run) }
 
 // errChecksFailed is returned by run when the data does not add up.
 var errChecksFailed = errors.New("invariant checks failed")

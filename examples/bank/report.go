@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/txkit/txkit/examples/internal/report"
 )
 
 // writeReport prints what the run did and what the checks found.

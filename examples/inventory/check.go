@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/examples/internal/report"
 )
 
 // check is one invariant and whether it held.

@@ -24,13 +24,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/txkit/txkit/examples/internal/cli"
+	"github.com/txkit/txkit/examples/internal/report"
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
@@ -86,23 +84,7 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
-func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "inventory:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "inventory:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("inventory", parseFlags, run) }
 
 // errChecksFailed is returned by run when the data does not add up.
 var errChecksFailed = errors.New("invariant checks failed")

@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"time"
+
+	"github.com/txkit/txkit/examples/internal/report"
 )
 
 // writeReport prints what the run did and what the checks found.

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/examples/internal/report"
 )
 
 // check is one invariant and whether it held.

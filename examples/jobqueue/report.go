@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
-	"github.com/txkit/txkit/examples/internal/report"
 	"io"
 	"slices"
 	"time"
+
+	"github.com/txkit/txkit/examples/internal/report"
 )
 
 // writeReport prints what the run did and what the checks found.
