@@ -51,7 +51,6 @@ func TestCommitOutcomeMatchesTheTable(t *testing.T) {
 	_, err := pool.Exec(ctx, "CREATE TABLE transfers (id int PRIMARY KEY, attempts int NOT NULL)")
 	require.NoError(t, err)
 
-
 	faults := []faultproxy.CommitFault{faultproxy.DropCommit, faultproxy.CutAfterXID, faultproxy.CutBeforeAnswer, faultproxy.DropAll}
 	type tally struct{ ok, failed, unknown int }
 	results := map[faultproxy.CommitFault]*tally{}
