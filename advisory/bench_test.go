@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/txkit/txkit/advisory"
 	"github.com/txkit/txkit/tests/pgtest"
 )
@@ -15,8 +17,22 @@ import (
 // checks (inside the lock statement), the watcher goroutine and the leak
 // cleanup. The fenced form also commits a write.
 func BenchmarkAcquireRelease(b *testing.B) {
-	pool := pgtest.NewPool(b)
+	var rt *pgtest.RoundTrips
+	pool := pgtest.NewPool(b, func(cfg *pgxpool.Config) { rt = pgtest.CountRoundTrips(cfg) })
 	ctx := context.Background()
+	// Each case reports its round trips per operation after a warm-up
+	// operation (statement preparation is not counted).
+	counted := func(op func()) func(b *testing.B) {
+		return func(b *testing.B) {
+			op()
+			rt.Reset()
+			b.ReportAllocs()
+			for b.Loop() {
+				op()
+			}
+			b.ReportMetric(float64(rt.Load())/float64(b.N), "roundtrips/op")
+		}
+	}
 	key, err := advisory.Key("bench")
 	if err != nil {
 		b.Fatal(err)
@@ -27,42 +43,34 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		}
 	}
 	session := func(opts ...advisory.Option) func(b *testing.B) {
-		return func(b *testing.B) {
-			for b.Loop() {
-				l, err := advisory.Acquire(ctx, pool, "bench", opts...)
-				must(err)
-				must(l.Release(ctx))
-			}
-		}
+		return counted(func() {
+			l, err := advisory.Acquire(ctx, pool, "bench", opts...)
+			must(err)
+			must(l.Release(ctx))
+		})
 	}
 	b.Run("session/txkit", session())
 	b.Run("session/txkit-fenced", session(advisory.Fence()))
-	b.Run("session/raw-pgx", func(b *testing.B) {
-		for b.Loop() {
-			c, err := pool.Acquire(ctx)
-			must(err)
-			_, err = c.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
-			must(err)
-			_, err = c.Exec(ctx, "SELECT pg_advisory_unlock($1)", key)
-			must(err)
-			c.Release()
-		}
-	})
-	b.Run("tx/txkit", func(b *testing.B) {
-		for b.Loop() {
-			tx, err := pool.Begin(ctx)
-			must(err)
-			must(advisory.LockTx(ctx, tx, "bench"))
-			must(tx.Commit(ctx))
-		}
-	})
-	b.Run("tx/raw-pgx", func(b *testing.B) {
-		for b.Loop() {
-			tx, err := pool.Begin(ctx)
-			must(err)
-			_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key)
-			must(err)
-			must(tx.Commit(ctx))
-		}
-	})
+	b.Run("session/raw-pgx", counted(func() {
+		c, err := pool.Acquire(ctx)
+		must(err)
+		_, err = c.Exec(ctx, "SELECT pg_advisory_lock($1)", key)
+		must(err)
+		_, err = c.Exec(ctx, "SELECT pg_advisory_unlock($1)", key)
+		must(err)
+		c.Release()
+	}))
+	b.Run("tx/txkit", counted(func() {
+		tx, err := pool.Begin(ctx)
+		must(err)
+		must(advisory.LockTx(ctx, tx, "bench"))
+		must(tx.Commit(ctx))
+	}))
+	b.Run("tx/raw-pgx", counted(func() {
+		tx, err := pool.Begin(ctx)
+		must(err)
+		_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key)
+		must(err)
+		must(tx.Commit(ctx))
+	}))
 }
