@@ -18,11 +18,6 @@ func quoteIdent(what, name string) (string, error) {
 	return q, asInvalid(err)
 }
 
-// checkIdent refuses names that quoting cannot carry faithfully.
-func checkIdent(what, name string) error {
-	return asInvalid(ident.Check(what, name))
-}
-
 func asInvalid(err error) error {
 	if err == nil {
 		return nil
