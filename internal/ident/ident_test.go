@@ -35,3 +35,28 @@ func TestTable(t *testing.T) {
 		require.Error(t, err, "%q", bad)
 	}
 }
+
+// FuzzQuote checks the quoting every helper relies on: an accepted name
+// comes back as one double-quoted identifier that reads back as exactly
+// the name, whatever quotes, semicolons or spaces it holds.
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"jobs", `a"b`, `x"; DROP TABLE t; --`, "with space", `""`, "é", "a.b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		q, err := ident.Quote("col", name)
+		if err != nil {
+			return
+		}
+		if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+			t.Fatalf("Quote(%q) = %q: not one quoted identifier", name, q)
+		}
+		inner := q[1 : len(q)-1]
+		if strings.Contains(strings.ReplaceAll(inner, `""`, ""), `"`) {
+			t.Fatalf("Quote(%q) = %q: a lone quote would end the identifier early", name, q)
+		}
+		if got := strings.ReplaceAll(inner, `""`, `"`); got != name {
+			t.Fatalf("Quote(%q) = %q reads back as %q", name, q, got)
+		}
+	})
+}
