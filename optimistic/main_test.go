@@ -55,22 +55,8 @@ func (b *bundle) item(t *testing.T, id int64) item {
 	return it
 }
 
-// waitUntilBlocked returns once the backend with pid waits for a lock. It
-// polls pg_locks: a test uses it to be sure a statement reached the lock
-// wait before it makes the next move, not to measure time.
+// waitUntilBlocked returns once the backend with pid waits for a lock.
 func (b *bundle) waitUntilBlocked(t *testing.T, pid uint32) {
 	t.Helper()
-	for {
-		var waiting bool
-		err := b.pool.QueryRow(b.ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted)", int32(pid)).Scan(&waiting)
-		require.NoError(t, err)
-		if waiting {
-			return
-		}
-		select {
-		case <-b.ctx.Done():
-			t.Fatalf("backend %d never blocked on a lock", pid)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	pgtest.WaitUntilBlocked(b.ctx, t, b.pool, pid)
 }

@@ -245,3 +245,27 @@ func SettledAcquiredConns(pool *pgxpool.Pool) int32 {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// WaitUntilBlocked returns once the backend with pid waits for a lock. It
+// polls pg_locks through db: a test uses it to be sure a statement reached
+// its lock wait before making the next move, not to measure time.
+func WaitUntilBlocked(ctx context.Context, t testing.TB, db interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, pid uint32) {
+	t.Helper()
+	for {
+		var waiting bool
+		err := db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted)", int32(pid)).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("backend %d never blocked on a lock", pid)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
