@@ -52,18 +52,26 @@ func commit(ctx context.Context, b *begun, readOnly bool) commitResult {
 	cctx, cancel := commitContext(ctx)
 	x, err := pipelineCommit(cctx, b.conn.PgConn())
 	cancel()
-	if err == nil {
-		return commitResult{outcome: Committed}
-	}
-	if serverRefused(err) {
-		return commitResult{outcome: RolledBack, err: err}
-	}
-	if pgconn.SafeToRetry(err) {
-		// Nothing reached the server; the broken connection ends the
-		// transaction there.
-		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}
+	if res, ok := settled(err); ok {
+		return res
 	}
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
+}
+
+// settled classifies COMMIT's result when it needs no question to the
+// server: success, the server's refusal, or a failure before anything was
+// sent (the broken connection ends the transaction there). ok is false
+// when the answer was lost.
+func settled(err error) (res commitResult, ok bool) {
+	switch {
+	case err == nil:
+		return commitResult{outcome: Committed}, true
+	case serverRefused(err):
+		return commitResult{outcome: RolledBack, err: err}, true
+	case pgconn.SafeToRetry(err):
+		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}, true
+	}
+	return commitResult{}, false
 }
 
 // commitGrace is how long past ctx's deadline WithTx waits for COMMIT's
@@ -107,14 +115,8 @@ func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
 	cctx, cancel := commitContext(ctx)
 	err := tx.Commit(cctx)
 	cancel()
-	if err == nil {
-		return commitResult{outcome: Committed}
-	}
-	if serverRefused(err) {
-		return commitResult{outcome: RolledBack, err: err}
-	}
-	if pgconn.SafeToRetry(err) {
-		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}
+	if res, ok := settled(err); ok {
+		return res
 	}
 	return commitResult{outcome: CommitUnknown, err: &commitUnknownError{cause: err}}
 }
@@ -278,15 +280,12 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 // transaction is still in progress so that its fate is settled, and waiting
 // until it is.
 func xactStatus(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, xid uint64) (string, error) {
+	parent, budget := ctx, resolveTimeout
 	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), resolveAfterCancel)
-		defer cancel()
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, resolveTimeout)
-		defer cancel()
+		parent, budget = context.WithoutCancel(ctx), resolveAfterCancel
 	}
+	ctx, cancel := context.WithTimeout(parent, budget)
+	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return "", err

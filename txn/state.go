@@ -19,7 +19,6 @@ type txState struct {
 	rec      *recorder
 	level    isolation.Level // as asked; Default if left to the server
 	readOnly bool
-	name     string
 	policy   *retry.Policy // the outermost call's, for classifying errors
 
 	savepoints atomic.Int64 // numbers savepoint names
@@ -36,7 +35,6 @@ func newState(tx pgx.Tx, opts *Options) *txState {
 		rec:      rec,
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
-		name:     opts.Name,
 		policy:   opts.Retry,
 	}
 }

@@ -130,17 +130,17 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	}
 	finished := false
 	defer func() {
-		// Reached with finished unset only while fn panics: roll back and
-		// let the panic go on, with its stack intact.
+		// Unset only while fn panics: roll back and let the panic go on,
+		// with its stack intact.
 		if !finished {
 			rollback(ctx, b.tx)
 		}
 	}()
 
 	fnErr := fn(context.WithValue(ctx, ctxKey{}, st), st.tx)
+	finished = true // fn returned: every path below ends the transaction itself
 	st.close()
 	if fnErr != nil {
-		finished = true
 		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil {
 			// The connection died before COMMIT was sent, so nothing
 			// committed: the whole transaction can run again.
@@ -152,12 +152,10 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	if ctx.Err() != nil {
 		// Cancelled while fn ran: do not start a COMMIT the caller no
 		// longer waits for.
-		finished = true
 		rollback(ctx, b.tx)
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	res := commit(ctx, b, opts.ReadOnly)
-	finished = true
 	if res.resolved != nil && opts.Observer != nil {
 		d := *res.resolved
 		d.Name = opts.Name
