@@ -2,8 +2,6 @@ package fault_test
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,13 +21,9 @@ func proxiedPool(t *testing.T, maxConns int32) (proxied, direct *pgxpool.Pool, p
 	dsn := pgtest.NewDatabase(t)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
-	proxy, err = faultproxy.New(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+	proxy, err = faultproxy.Interpose(&cfg.ConnConfig.Config)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
-	cfg.ConnConfig.Host = "127.0.0.1"
-	cfg.ConnConfig.Port = uint16(proxy.Port())
-	cfg.ConnConfig.Fallbacks = nil
-	cfg.ConnConfig.TLSConfig = nil // the proxy reads the protocol
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["application_name"] = "txkit-fault-proxied"
 	proxied, err = pgxpool.NewWithConfig(context.Background(), cfg)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // CommitFault says what to do with the next COMMIT a client sends.
@@ -359,4 +361,17 @@ func readyForQueryEnd(chunk []byte) int {
 		i = end
 	}
 	return -1
+}
+
+// Interpose starts a proxy in front of the server cfg points at and points
+// cfg at the proxy instead. TLS is turned off for cfg, since the proxy reads
+// the protocol, and so are fallbacks, which would bypass the proxy.
+func Interpose(cfg *pgconn.Config) (*Proxy, error) {
+	p, err := New(net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port = "127.0.0.1", uint16(p.Port())
+	cfg.Fallbacks, cfg.TLSConfig = nil, nil
+	return p, nil
 }

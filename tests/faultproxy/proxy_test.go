@@ -2,8 +2,6 @@ package faultproxy_test
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,10 +18,9 @@ func connectThrough(t *testing.T) (*faultproxy.Proxy, func() (*pgx.Conn, error))
 	t.Helper()
 	cfg, err := pgx.ParseConfig(pgtest.NewDatabase(t))
 	require.NoError(t, err)
-	p, err := faultproxy.New(net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	p, err := faultproxy.Interpose(&cfg.Config)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
-	cfg.Host, cfg.Port, cfg.Fallbacks, cfg.TLSConfig = "127.0.0.1", uint16(p.Port()), nil, nil
 	return p, func() (*pgx.Conn, error) {
 		c, err := pgx.ConnectConfig(context.Background(), cfg)
 		if err == nil {
