@@ -2,7 +2,6 @@ package advisory_test
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -31,36 +31,21 @@ func TestMutualExclusionCounter(t *testing.T) {
 	require.NoError(t, err)
 
 	var inside, maxInside atomic.Int32
-	var wg sync.WaitGroup
-	errc := make(chan error, contenders)
-	for range contenders {
-		wg.Go(func() {
-			for range total / contenders {
-				err := advisory.WithLock(b.ctx, b.pool, "counter", func(ctx context.Context) error {
-					if n := inside.Add(1); n > maxInside.Load() {
-						maxInside.Store(n)
-					}
-					defer inside.Add(-1)
-					var n int
-					if err := b.pool.QueryRow(ctx, "SELECT n FROM counter").Scan(&n); err != nil {
-						return err
-					}
-					time.Sleep(50 * time.Microsecond)
-					_, err := b.pool.Exec(ctx, "UPDATE counter SET n = $1", n+1)
-					return err
-				})
-				if err != nil {
-					errc <- err
-					return
-				}
+	pgtest.Concurrently(t, contenders, total/contenders, func() error {
+		return advisory.WithLock(b.ctx, b.pool, "counter", func(ctx context.Context) error {
+			if n := inside.Add(1); n > maxInside.Load() {
+				maxInside.Store(n)
 			}
+			defer inside.Add(-1)
+			var n int
+			if err := b.pool.QueryRow(ctx, "SELECT n FROM counter").Scan(&n); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Microsecond)
+			_, err := b.pool.Exec(ctx, "UPDATE counter SET n = $1", n+1)
+			return err
 		})
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		require.NoError(t, err)
-	}
+	})
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT n FROM counter").Scan(&n))
 	require.Equal(t, total, n, "every increment made under the lock survived")
@@ -76,35 +61,19 @@ func TestMutualExclusionCounterTx(t *testing.T) {
 	b := setup(t, func(c *pgxpool.Config) { c.MaxConns = contenders })
 	_, err := b.pool.Exec(b.ctx, "CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0)")
 	require.NoError(t, err)
-
-	var wg sync.WaitGroup
-	errc := make(chan error, contenders)
-	for range contenders {
-		wg.Go(func() {
-			for range total / contenders {
-				err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-					if err := advisory.LockTx(ctx, tx, "counter"); err != nil {
-						return err
-					}
-					var n int
-					if err := tx.QueryRow(ctx, "SELECT n FROM counter").Scan(&n); err != nil {
-						return err
-					}
-					_, err := tx.Exec(ctx, "UPDATE counter SET n = $1", n+1)
-					return err
-				})
-				if err != nil {
-					errc <- err
-					return
-				}
+	pgtest.Concurrently(t, contenders, total/contenders, func() error {
+		return txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			if err := advisory.LockTx(ctx, tx, "counter"); err != nil {
+				return err
 			}
+			var n int
+			if err := tx.QueryRow(ctx, "SELECT n FROM counter").Scan(&n); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "UPDATE counter SET n = $1", n+1)
+			return err
 		})
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		require.NoError(t, err)
-	}
+	})
 	var n int
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT n FROM counter").Scan(&n))
 	require.Equal(t, total, n)

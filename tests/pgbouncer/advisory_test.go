@@ -2,7 +2,6 @@ package pgbouncer_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,34 +120,19 @@ func TestTransactionLockCounterThroughPgBouncer(t *testing.T) {
 	b := setup(t, pgbouncer.Transaction)
 	_, err := b.direct.Exec(b.ctx, "CREATE TABLE counter (n int NOT NULL); INSERT INTO counter VALUES (0)")
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	errc := make(chan error, contenders)
-	for range contenders {
-		wg.Go(func() {
-			for range total / contenders {
-				err := txn.WithTx(b.ctx, b.bounced, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-					if err := advisory.LockTx(ctx, tx, "counter"); err != nil {
-						return err
-					}
-					var n int
-					if err := tx.QueryRow(ctx, "SELECT n FROM counter").Scan(&n); err != nil {
-						return err
-					}
-					_, err := tx.Exec(ctx, "UPDATE counter SET n = $1", n+1)
-					return err
-				})
-				if err != nil {
-					errc <- err
-					return
-				}
+	pgtest.Concurrently(t, contenders, total/contenders, func() error {
+		return txn.WithTx(b.ctx, b.bounced, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			if err := advisory.LockTx(ctx, tx, "counter"); err != nil {
+				return err
 			}
+			var n int
+			if err := tx.QueryRow(ctx, "SELECT n FROM counter").Scan(&n); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "UPDATE counter SET n = $1", n+1)
+			return err
 		})
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		require.NoError(t, err)
-	}
+	})
 	var n int
 	require.NoError(t, b.direct.QueryRow(b.ctx, "SELECT n FROM counter").Scan(&n))
 	require.Equal(t, total, n)

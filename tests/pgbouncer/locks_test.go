@@ -2,7 +2,6 @@ package pgbouncer_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/txkit/txkit/optimistic"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgbouncer"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -29,35 +29,24 @@ func TestRowLocksThroughTransactionPooling(t *testing.T) {
 	require.NoError(t, err)
 
 	const workers, each = 4, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for range workers {
-		wg.Go(func() {
-			for range each {
-				errs <- txn.WithTx(b.ctx, b.bounced, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-					ids, err := locks.ByKey(ctx, tx, pgx.Identifier{"accounts"}, "id", []int{3, 1, 2}, locks.Options{Timeout: 5 * time.Second})
-					if err != nil {
-						return err
-					}
-					for _, id := range ids {
-						var bal int
-						if err := locks.QueryRow(ctx, tx, locks.Options{}, "SELECT balance FROM accounts WHERE id = $1", id).Scan(&bal); err != nil {
-							return err
-						}
-						if _, err := tx.Exec(ctx, "UPDATE accounts SET balance = $1 WHERE id = $2", bal+1, id); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
+	pgtest.Concurrently(t, workers, each, func() error {
+		return txn.WithTx(b.ctx, b.bounced, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			ids, err := locks.ByKey(ctx, tx, pgx.Identifier{"accounts"}, "id", []int{3, 1, 2}, locks.Options{Timeout: 5 * time.Second})
+			if err != nil {
+				return err
 			}
+			for _, id := range ids {
+				var bal int
+				if err := locks.QueryRow(ctx, tx, locks.Options{}, "SELECT balance FROM accounts WHERE id = $1", id).Scan(&bal); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, "UPDATE accounts SET balance = $1 WHERE id = $2", bal+1, id); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	})
 	var total int
 	require.NoError(t, b.direct.QueryRow(b.ctx, "SELECT sum(balance) FROM accounts").Scan(&total))
 	require.Equal(t, 3*workers*each, total)
@@ -91,23 +80,12 @@ func TestOptimisticThroughTransactionPooling(t *testing.T) {
 	}
 	table := optimistic.Table{Name: pgx.Identifier{"counters"}, Key: "id"}
 	const workers, each = 4, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for range workers {
-		wg.Go(func() {
-			for range each {
-				_, err := optimistic.Modify(b.ctx, b.bounced, table, 1,
-					optimistic.ModifyOptions{Retry: &retry.Policy{MaxAttempts: -1, InitialInterval: time.Millisecond, MaxInterval: 20 * time.Millisecond}},
-					func(c *counter) error { c.N++; return nil })
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	pgtest.Concurrently(t, workers, each, func() error {
+		_, err := optimistic.Modify(b.ctx, b.bounced, table, 1,
+			optimistic.ModifyOptions{Retry: &retry.Policy{MaxAttempts: -1, InitialInterval: time.Millisecond, MaxInterval: 20 * time.Millisecond}},
+			func(c *counter) error { c.N++; return nil })
+		return err
+	})
 	var n int
 	require.NoError(t, b.direct.QueryRow(b.ctx, "SELECT n FROM counters WHERE id = 1").Scan(&n))
 	require.Equal(t, workers*each, n)

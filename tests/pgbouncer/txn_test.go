@@ -3,7 +3,6 @@ package pgbouncer_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgbouncer"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -71,31 +71,17 @@ func TestSerializableContentionThroughTransactionPooling(t *testing.T) {
 	require.NoError(t, err)
 
 	const workers, each = 4, 25
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	for range workers {
-		wg.Go(func() {
-			for range each {
-				err := txn.WithTx(b.ctx, b.bounced, txn.Options{Isolation: isolation.Serializable, Retry: &retry.Policy{MaxAttempts: 50}},
-					func(ctx context.Context, tx pgx.Tx) error {
-						var n int
-						if err := tx.QueryRow(ctx, "SELECT n FROM counter WHERE id = 1").Scan(&n); err != nil {
-							return err
-						}
-						_, err := tx.Exec(ctx, "UPDATE counter SET n = $1 WHERE id = 1", n+1)
-						return err
-					})
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
+	pgtest.Concurrently(t, workers, each, func() error {
+		return txn.WithTx(b.ctx, b.bounced, txn.Options{Isolation: isolation.Serializable, Retry: &retry.Policy{MaxAttempts: 50}},
+			func(ctx context.Context, tx pgx.Tx) error {
+				var n int
+				if err := tx.QueryRow(ctx, "SELECT n FROM counter WHERE id = 1").Scan(&n); err != nil {
+					return err
 				}
-			}
-		})
-	}
-	wg.Wait()
-	require.Empty(t, errs)
+				_, err := tx.Exec(ctx, "UPDATE counter SET n = $1 WHERE id = 1", n+1)
+				return err
+			})
+	})
 	var n int
 	require.NoError(t, b.direct.QueryRow(b.ctx, "SELECT n FROM counter WHERE id = 1").Scan(&n))
 	require.Equal(t, workers*each, n)

@@ -269,3 +269,29 @@ func WaitUntilBlocked(ctx context.Context, t testing.TB, db interface {
 		}
 	}
 }
+
+// Concurrently runs op perWorker times on each of workers goroutines and
+// fails t with the errors op returned; a worker stops at its first error.
+func Concurrently(t testing.TB, workers, perWorker int, op func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for range perWorker {
+				if err := op(); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
