@@ -3,7 +3,6 @@ package optimistic_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/txkit/txkit/optimistic"
 	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -45,28 +45,14 @@ func TestModifyLosesNoUpdate(t *testing.T) {
 		OnConflict: func(*optimistic.ConflictError) { conflicts.Add(1) },
 	}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Go(func() {
-			for range each {
-				_, err := optimistic.Modify(b.ctx, b.pool, counters, 1, opts, func(c *counter) error {
-					changes.Add(1)
-					c.N++
-					return nil
-				})
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
+	pgtest.Concurrently(t, workers, each, func() error {
+		_, err := optimistic.Modify(b.ctx, b.pool, counters, 1, opts, func(c *counter) error {
+			changes.Add(1)
+			c.N++
+			return nil
 		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+		return err
+	})
 
 	var n int
 	var version int64
