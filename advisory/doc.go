@@ -46,7 +46,10 @@
 // each half from its own string (see [PairKey]), so operators can tell a
 // namespace's locks apart in pg_locks. Its name half has 32 bits: keep it
 // for modest, known sets of names. The two forms never collide with each
-// other. Names and namespaces must be non-empty valid UTF-8.
+// other. Names and namespaces must be non-empty valid UTF-8 without a NUL
+// byte: PostgreSQL text holds nothing else, so [KeySQL] could not compute
+// the key of any other. Error text quotes at most the first 64 bytes of a
+// name, followed by its length.
 //
 // [Inspect] lists the advisory locks in pg_locks with the names behind
 // their keys, for the names it is given.
@@ -58,7 +61,11 @@
 // [Timeout] option, which become a server-side lock_timeout for the lock
 // statement only; a timed-out wait returns an error matching
 // [ErrNotAcquired] that, for session locks, says which sessions hold the
-// lock ([NotAcquiredError]). Cancelling ctx sends the server a cancel
+// lock ([NotAcquiredError]). PostgreSQL's lock_timeout holds at most
+// 2147483647 ms (about 24.8 days): a [Timeout] beyond that, or negative, is
+// refused with [ErrInvalidOptions], and a ctx deadline further away sets
+// no lock_timeout (the session's own, if any, stays), so the wait ends by
+// ctx at the deadline. Cancelling ctx sends the server a cancel
 // request, so the connection survives the interrupted wait and goes back
 // to the pool; in the rare case where the lock was granted just as the
 // cancel arrived, the connection is closed instead, which releases it.
@@ -69,7 +76,8 @@
 // server restarts, an operator runs pg_terminate_backend, the network
 // breaks) the lock is gone and another process may take it. While a Lock
 // is held a watcher checks its connection every [CheckInterval] (one
-// round trip, SELECT pg_backend_pid(); one second by default) and closes
+// round trip, SELECT pg_backend_pid(); one second by default, at least
+// [MinCheckInterval]) and closes
 // [Lock.Lost] within about one interval of a loss; [WithLock] and [Lead]
 // cancel fn's ctx with a cause matching [ErrLockLost]. The watcher stops on
 // Release or loss.
@@ -97,6 +105,9 @@
 //
 // [Lead] campaigns for a name, runs fn while leader with a ctx that ends
 // on loss, campaigns again after a loss, and returns when its ctx ends.
+// A failed campaign is retried only when the failure can pass (a broken
+// connection, a server restarting or out of connections, a deadlock);
+// any other error the server answers with is returned.
 // Each leadership's term is a fencing token, so leaders can fence their
 // writes. Contenders wait in the server's lock queue, so when a leader's
 // session ends the next leader starts at once.

@@ -3,8 +3,10 @@ package advisory
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrNotAcquired is matched (errors.Is) by the error TryAcquire returns
@@ -25,11 +27,15 @@ var ErrNotAcquired = errors.New("advisory: lock not acquired")
 var ErrLockLost = errors.New("advisory: lock lost")
 
 // ErrInvalidName is matched by the error returned for a lock name or
-// namespace that is empty or not valid UTF-8.
+// namespace that is empty, not valid UTF-8, or holds a NUL byte.
 var ErrInvalidName = errors.New("advisory: invalid lock name")
 
 // ErrNilPool is returned when the pool passed is nil.
 var ErrNilPool = errors.New("advisory: nil pool")
+
+// ErrNilDB is returned by [Inspect] and [CreateFenceTable] when db is nil
+// (or a nil *pgxpool.Pool, *pgx.Conn or pgx.Tx).
+var ErrNilDB = errors.New("advisory: nil db")
 
 // ErrNilTx is returned when the transaction passed is nil.
 var ErrNilTx = errors.New("advisory: nil transaction")
@@ -59,6 +65,24 @@ var ErrPooler = errors.New("advisory: session lock refused: the connection goes 
 // accepts the advisory lock functions but does not lock: CockroachDB
 // implements them as no-ops, so a lock there would exclude nothing.
 var ErrUnsupportedServer = errors.New("advisory: the server does not implement advisory locks")
+
+// maxNameInError is how much of a name error text quotes: a name can be
+// any length, and a megabyte name must not make a megabyte error.
+const maxNameInError = 64
+
+// quoteName is name as error text shows it: quoted, and if it is longer
+// than maxNameInError bytes, cut there (at the start of a character) and
+// followed by its length.
+func quoteName(name string) string {
+	if len(name) <= maxNameInError {
+		return strconv.Quote(name)
+	}
+	cut := maxNameInError
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return strconv.Quote(name[:cut]) + "... (" + strconv.Itoa(len(name)) + " bytes)"
+}
 
 type nameError struct{ what, problem string }
 
@@ -116,7 +140,7 @@ type NotAcquiredError struct {
 
 func (e *NotAcquiredError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "advisory: lock %q not acquired", e.Name)
+	fmt.Fprintf(&b, "advisory: lock %s not acquired", quoteName(e.Name))
 	if e.Err != nil {
 		fmt.Fprintf(&b, " after waiting %v", e.Waited.Round(time.Millisecond))
 	}
@@ -149,7 +173,7 @@ type LostError struct {
 }
 
 func (e *LostError) Error() string {
-	return fmt.Sprintf("advisory: lock %q lost after %v: %v", e.Name, e.Held.Round(time.Millisecond), e.Err)
+	return fmt.Sprintf("advisory: lock %s lost after %v: %v", quoteName(e.Name), e.Held.Round(time.Millisecond), e.Err)
 }
 
 func (e *LostError) Is(target error) bool { return target == ErrLockLost }
@@ -163,10 +187,10 @@ type poolerError struct {
 }
 
 func (e *poolerError) Error() string {
-	return fmt.Sprintf("%v (lock %q: the connection was started as backend %d but the server runs it as backend %d); "+
+	return fmt.Sprintf("%v (lock %s: the connection was started as backend %d but the server runs it as backend %d); "+
 		"use LockTx inside a transaction, connect to the server directly, or pass SkipPoolerCheck() if the pooler pins "+
 		"one server connection per client (PgBouncer pool_mode=session)",
-		ErrPooler, e.name, e.startupPID, e.serverBackend)
+		ErrPooler, quoteName(e.name), e.startupPID, e.serverBackend)
 }
 
 func (e *poolerError) Is(target error) bool { return target == ErrPooler }

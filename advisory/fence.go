@@ -2,6 +2,7 @@ package advisory
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/jackc/pgerrcode"
 
@@ -30,6 +31,9 @@ const FenceTableDDL = `CREATE TABLE IF NOT EXISTS ` + FenceTable + ` (
 
 // CreateFenceTable runs [FenceTableDDL] on db.
 func CreateFenceTable(ctx context.Context, db txn.Querier) error {
+	if isNil(db) {
+		return ErrNilDB
+	}
 	_, err := db.Exec(ctx, FenceTableDDL)
 	switch retry.SQLState(err) {
 	case pgerrcode.UniqueViolation, pgerrcode.DuplicateTable, pgerrcode.DuplicateObject:
@@ -40,4 +44,18 @@ func CreateFenceTable(ctx context.Context, db txn.Querier) error {
 		return nil
 	}
 	return err
+}
+
+// isNil reports whether db is nil, or a nil pointer (a *pgxpool.Pool or
+// *pgx.Conn variable never assigned), which would panic at the first
+// statement.
+func isNil(db txn.Querier) bool {
+	if db == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(db); v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }

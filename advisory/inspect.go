@@ -48,6 +48,9 @@ ORDER BY l.classid, l.objid, l.objsubid, l.granted DESC, l.pid`
 // not given cannot be recovered, and a key not made by this package shows
 // without a name.
 func Inspect(ctx context.Context, db txn.Querier, names ...string) ([]LockInfo, error) {
+	if isNil(db) {
+		return nil, ErrNilDB
+	}
 	byKey := make(map[int64]string, len(names))
 	byHalf := make(map[int32]string, len(names))
 	for _, n := range names {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -24,9 +25,10 @@ import (
 // million names. (Mappings onto 32 bits, such as CRC32, reach even odds at
 // about 77,000 names.)
 //
-// name must be non-empty valid UTF-8 (PostgreSQL text cannot hold anything
-// else, so the SQL form could not reproduce the key); otherwise Key returns
-// an error matching [ErrInvalidName].
+// name must be non-empty valid UTF-8 without a NUL byte (PostgreSQL text
+// cannot hold anything else, so the SQL form could not reproduce the key);
+// otherwise Key returns an error matching [ErrInvalidName]. The same holds
+// for every name and namespace the package takes.
 func Key(name string) (int64, error) {
 	if err := checkName("name", name); err != nil {
 		return 0, err
@@ -77,7 +79,11 @@ func checkName(what, s string) error {
 	case s == "":
 		return &nameError{what: what, problem: "is empty"}
 	case !utf8.ValidString(s):
-		return &nameError{what: what, problem: "is not valid UTF-8: " + strconv.Quote(s)}
+		return &nameError{what: what, problem: "is not valid UTF-8: " + quoteName(s)}
+	case strings.IndexByte(s, 0) >= 0:
+		// Valid UTF-8, but PostgreSQL text cannot hold it, so KeySQL
+		// could not compute its key.
+		return &nameError{what: what, problem: "holds a NUL byte: " + quoteName(s)}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -94,6 +95,12 @@ func refKey(s string) int64 {
 	return int64(u)
 }
 
+// validName is what a name or namespace must be: non-empty valid UTF-8
+// without a NUL byte, so that PostgreSQL text (and KeySQL) can hold it.
+func validName(s string) bool {
+	return s != "" && utf8.ValidString(s) && !strings.Contains(s, "\x00")
+}
+
 func FuzzKey(f *testing.F) {
 	for _, g := range goldenKeys {
 		f.Add(g.name, "ns")
@@ -101,10 +108,10 @@ func FuzzKey(f *testing.F) {
 	f.Add("", "")
 	f.Add("\xff", "x")
 	f.Add("x", "\x00")
+	f.Add("a\x00b", "ns")
 	f.Fuzz(func(t *testing.T, name, namespace string) {
 		k, err := advisory.Key(name)
-		valid := name != "" && utf8.ValidString(name)
-		if !valid {
+		if !validName(name) {
 			require.ErrorIs(t, err, advisory.ErrInvalidName)
 			return
 		}
@@ -114,7 +121,7 @@ func FuzzKey(f *testing.F) {
 		require.Equal(t, k, k2, "deterministic")
 
 		hi, lo, err := advisory.PairKey(namespace, name)
-		if namespace == "" || !utf8.ValidString(namespace) {
+		if !validName(namespace) {
 			require.ErrorIs(t, err, advisory.ErrInvalidName)
 			return
 		}

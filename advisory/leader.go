@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/retry"
@@ -28,10 +29,14 @@ import (
 //
 // fn should run until its ctx ends. Lead returns nil when ctx ends, and
 // returns when fn returns for any other reason than a lost lock: nil if fn
-// returned nil, or fn's error. Failures to campaign (the server is
-// unreachable, say) are retried with backoff; errors that retrying cannot
-// cure, such as [ErrPooler], [ErrUnsupportedServer], invalid options, or a
-// fence table the role may not create, are returned.
+// returned nil, or fn's error. Failures to campaign that may pass (the
+// server is unreachable or restarting, the connection broke, the server is
+// out of connections or resources, a serialization failure or deadlock)
+// are retried with backoff. Everything else is returned: [ErrPooler],
+// [ErrUnsupportedServer], invalid options or names, and any other error
+// the server answered with, such as a fence table the role may not create
+// or a setting the server refuses, since the next campaign would be
+// answered the same.
 func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(ctx context.Context, term int64) error, opts ...Option) error {
 	if pool == nil {
 		return ErrNilPool
@@ -105,16 +110,40 @@ func lead(ctx context.Context, l *Lock, obs Observer, fn func(ctx context.Contex
 }
 
 // permanent reports whether a failed campaign would fail the same way
-// again.
+// again. An error the server answered with is permanent unless its
+// SQLSTATE says the condition passes: retrying anything else would loop
+// for as long as ctx lasts and hide the error. Errors without a SQLSTATE
+// (a network failure, no pool connection in time) are transient.
 func permanent(err error) bool {
 	if errors.Is(err, ErrPooler) || errors.Is(err, ErrUnsupportedServer) ||
 		errors.Is(err, ErrInvalidOptions) || errors.Is(err, ErrInvalidName) || errors.Is(err, ErrNilPool) {
 		return true
 	}
-	// Class 42, syntax error or access rule violation: the fence table
-	// cannot be created or used by this role.
 	state := retry.SQLState(err)
-	return len(state) == 5 && state[:2] == "42"
+	return state != "" && !transientState(state)
+}
+
+// transientState reports whether a SQLSTATE names a condition that can
+// pass without anyone changing the schema, the role or the settings.
+func transientState(state string) bool {
+	switch state {
+	case pgerrcode.LockNotAvailable, // another session's lock_timeout-bounded work
+		pgerrcode.ObjectInUse,
+		pgerrcode.ReadOnlySQLTransaction: // a failover in progress: a standby answered
+		return true
+	}
+	if len(state) != 5 {
+		return false
+	}
+	switch state[:2] {
+	case "08", // connection exception
+		"40", // transaction rollback: serialization failure, deadlock
+		"53", // insufficient resources: too many connections, out of memory or disk
+		"57", // operator intervention: shutdown, restart, cancelled statement
+		"58": // system error: I/O
+		return true
+	}
+	return false
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

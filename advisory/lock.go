@@ -255,7 +255,7 @@ func (h *held) unlock(ctx context.Context) (discarded bool, err error) {
 	if dead {
 		return true, &LostError{Name: h.name, Held: time.Since(h.acquired), Err: fmt.Errorf("the connection was found dead at release: %w", err)}
 	}
-	return true, fmt.Errorf("advisory: unlocking %q failed, so its connection was closed, which releases the lock: %w", h.name, err)
+	return true, fmt.Errorf("advisory: unlocking %s failed, so its connection was closed, which releases the lock: %w", quoteName(h.name), err)
 }
 
 // leaked runs when the Lock was garbage collected without Release: it

@@ -3,6 +3,8 @@ package advisory
 import (
 	"fmt"
 	"time"
+
+	"github.com/txkit/txkit/internal/pgtimeout"
 )
 
 // Option changes how a lock is taken or held. Options that do not apply to
@@ -13,6 +15,12 @@ type Option func(*options)
 // DefaultCheckInterval is how often a held session lock checks its
 // connection unless [CheckInterval] says otherwise.
 const DefaultCheckInterval = time.Second
+
+// MinCheckInterval is the shortest [CheckInterval] accepted. Each check is
+// a round trip on the lock's connection; shorter intervals would keep the
+// connection and the server busy checking, and usually mean a unit was
+// lost (CheckInterval(1) is one nanosecond, not one second).
+const MinCheckInterval = 10 * time.Millisecond
 
 type options struct {
 	shared     bool
@@ -49,10 +57,15 @@ func Namespace(namespace string) Option {
 // session or transaction already has (it is never lengthened): the
 // earliest bound applies. Zero means no bound of its own. Time spent
 // waiting for a pool connection counts against ctx only.
+//
+// PostgreSQL's lock_timeout holds at most 2147483647 ms (about 24.8 days).
+// A negative d or one longer than that is refused with [ErrInvalidOptions];
+// a ctx deadline further away than that bounds nothing the server can
+// hold, so it sets no lock_timeout and the wait is bounded only by ctx.
 func Timeout(d time.Duration) Option {
 	return func(o *options) {
-		if d < 0 {
-			o.problems = append(o.problems, fmt.Sprintf("Timeout is negative (%v)", d))
+		if err := pgtimeout.Check("Timeout", d); err != nil {
+			o.problems = append(o.problems, err.Error())
 		}
 		o.timeout = d
 	}
@@ -62,11 +75,15 @@ func Timeout(d time.Duration) Option {
 // connection is alive and still the same server session (one round trip
 // each time, SELECT pg_backend_pid()). A dead connection is seen within
 // about one interval; a check that gets no answer within the interval (at
-// least a second) counts as a loss. The default is [DefaultCheckInterval].
+// least a second) counts as a loss. The default is [DefaultCheckInterval];
+// an interval below [MinCheckInterval] is refused with [ErrInvalidOptions].
 func CheckInterval(d time.Duration) Option {
 	return func(o *options) {
-		if d <= 0 {
+		switch {
+		case d <= 0:
 			o.problems = append(o.problems, fmt.Sprintf("CheckInterval must be positive (got %v)", d))
+		case d < MinCheckInterval:
+			o.problems = append(o.problems, fmt.Sprintf("CheckInterval is %v, below the minimum of %v", d, MinCheckInterval))
 		}
 		o.interval = d
 	}

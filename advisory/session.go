@@ -77,11 +77,11 @@ func acquire(ctx context.Context, pool *pgxpool.Pool, name string, try bool, opt
 // has been returned to the pool clean, or closed.
 func lockSession(ctx context.Context, pool *pgxpool.Pool, name string, k key, o *options, try bool, start time.Time) (*held, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("advisory: lock %q: %w", name, context.Cause(ctx))
+		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(name), context.Cause(ctx))
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("advisory: lock %q: acquiring a connection: %w", name, err)
+		return nil, fmt.Errorf("advisory: lock %s: acquiring a connection: %w", quoteName(name), err)
 	}
 	pc := conn.Conn().PgConn()
 	if v := pc.ParameterStatus("crdb_version"); v != "" {
@@ -116,7 +116,7 @@ func lockSession(ctx context.Context, pool *pgxpool.Pool, name string, k key, o 
 		// interruptible): the connection cannot be trusted with anyone's
 		// next statement. Closing it also drops the lock if it was taken.
 		discard(conn)
-		return nil, fmt.Errorf("advisory: lock %q: %w", name, context.Cause(ctx))
+		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(name), context.Cause(ctx))
 	case err == nil && locked == nil:
 		conn.Release()
 		return nil, &poolerError{name: name, startupPID: pc.PID(), serverBackend: pid}
@@ -173,14 +173,17 @@ func failedLock(ctx context.Context, conn *pgxpool.Conn, name string, k key, sha
 		}
 		return &NotAcquiredError{Name: name, Waited: time.Since(start), Holders: holders, Err: cause}
 	case ctxDone:
-		return fmt.Errorf("advisory: waiting for lock %q: %w", name, context.Cause(ctx))
+		return fmt.Errorf("advisory: waiting for lock %s: %w", quoteName(name), context.Cause(ctx))
 	}
-	return fmt.Errorf("advisory: lock %q: %w", name, err)
+	return fmt.Errorf("advisory: lock %s: %w", quoteName(name), err)
 }
 
 // waitBound is the lock_timeout to set: the Timeout option or the time
 // left before ctx's deadline, whichever is shorter; byDeadline says it came
-// from the deadline. A try does not wait.
+// from the deadline. A try does not wait. The Timeout option is never
+// beyond pgtimeout.Max, so only a deadline can be: then no lock_timeout is
+// set (see sessionStatement), and the wait ends at the deadline by ctx
+// alone (a cancel request), still reported as a wait that timed out.
 func waitBound(ctx context.Context, timeout time.Duration, try bool) (d time.Duration, byDeadline bool) {
 	if try {
 		return 0, false

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/txkit/txkit/internal/pgtimeout"
 )
 
 // lockFunc names the PostgreSQL function for a lock call:
@@ -30,13 +32,6 @@ func unlockFunc(shared bool) string {
 		return "pg_advisory_unlock_shared"
 	}
 	return "pg_advisory_unlock"
-}
-
-// lockTimeoutText is d as a lock_timeout value, rounded up to whole
-// milliseconds: a sub-millisecond bound must not become 0, which
-// PostgreSQL reads as "wait forever".
-func lockTimeoutText(d time.Duration) string {
-	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10) + "ms"
 }
 
 // tighterTimeout is a SQL expression for the lock_timeout to use: the
@@ -99,14 +94,18 @@ func sessionStatement(k key, try, shared, fence, skipPooler bool, startupPID uin
 	args := make([]any, 0, 7)
 	args = append(args, k.args()...)
 	args = append(args, int64(startupPID), skipPooler)
-	if timeout > 0 {
-		args = append(args, lockTimeoutText(timeout))
+	// pgtimeout rounds up to whole milliseconds (a sub-millisecond bound
+	// must not become 0, "wait forever") and says no to what the server
+	// cannot hold: then no lock_timeout is set.
+	setting, bounded := pgtimeout.Setting(timeout)
+	if bounded {
+		args = append(args, setting)
 	}
 	if fence {
 		form, id := k.fenceKey()
 		args = append(args, form, id)
 	}
-	return statementFor(shape{pair: k.pair, try: try, shared: shared, fence: fence, timeout: timeout > 0}), args
+	return statementFor(shape{pair: k.pair, try: try, shared: shared, fence: fence, timeout: bounded}), args
 }
 
 func sessionSQL(s shape) string {
@@ -137,10 +136,11 @@ SELECT l.pid, l.locked, (SELECT token FROM f) FROM l`, sel, FenceTable, p, p+1)
 // CTEs read from each other, which fixes the order: read the old setting,
 // set ours, lock, restore.
 func txStatement(k key, try, shared bool, timeout time.Duration) (string, []any) {
-	s := shape{tx: true, pair: k.pair, try: try, shared: shared, timeout: timeout > 0 && !try}
+	setting, bounded := pgtimeout.Setting(timeout)
+	s := shape{tx: true, pair: k.pair, try: try, shared: shared, timeout: bounded && !try}
 	args := k.args()
 	if s.timeout {
-		args = append(args, lockTimeoutText(timeout))
+		args = append(args, setting)
 	}
 	return statementFor(s), args
 }

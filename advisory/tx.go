@@ -79,7 +79,7 @@ func runTxLock(ctx context.Context, tx pgx.Tx, name string, k key, o *options, t
 	if try {
 		var ok bool
 		if err := tx.QueryRow(ctx, sql, args...).Scan(&ok); err != nil {
-			return false, fmt.Errorf("advisory: lock %q: %w", name, err)
+			return false, fmt.Errorf("advisory: lock %s: %w", quoteName(name), err)
 		}
 		return ok, nil
 	}
@@ -99,7 +99,7 @@ func runTxLock(ctx context.Context, tx pgx.Tx, name string, k key, o *options, t
 	case err == nil && cancelSent:
 		// Granted as ctx ended. The lock lasts until the transaction ends,
 		// which the caller does now that its ctx is done.
-		return false, fmt.Errorf("advisory: lock %q: %w", name, context.Cause(ctx))
+		return false, fmt.Errorf("advisory: lock %s: %w", quoteName(name), context.Cause(ctx))
 	case err == nil:
 		return true, nil
 	case retry.SQLState(err) == pgerrcode.LockNotAvailable,
@@ -110,7 +110,7 @@ func runTxLock(ctx context.Context, tx pgx.Tx, name string, k key, o *options, t
 		}
 		return false, &NotAcquiredError{Name: name, Waited: time.Since(start), Err: cause}
 	case ctxErr != nil:
-		return false, fmt.Errorf("advisory: waiting for lock %q: %w: %w", name, context.Cause(ctx), err)
+		return false, fmt.Errorf("advisory: waiting for lock %s: %w: %w", quoteName(name), context.Cause(ctx), err)
 	}
-	return false, fmt.Errorf("advisory: lock %q: %w", name, err)
+	return false, fmt.Errorf("advisory: lock %s: %w", quoteName(name), err)
 }

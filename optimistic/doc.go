@@ -11,6 +11,15 @@
 //	case errors.Is(err, optimistic.ErrNotFound): // the row is gone
 //	}
 //
+// The version column is an integer declared NOT NULL DEFAULT 0 (any
+// start will do):
+//
+//	ALTER TABLE items ADD COLUMN version bigint NOT NULL DEFAULT 0;
+//
+// A NULL version matches no version a writer can give, so a row holding
+// one can never be written; writes to it fail with [ErrNullVersion], which
+// names the column.
+//
 // # One round trip, three answers
 //
 // [Table.Update] and [Table.Delete] send one statement that writes the row
@@ -18,8 +27,8 @@
 // holds now. So a caller learns in one round trip whether the write
 // happened (and the new version), whether it lost to another writer
 // ([ErrConflict], with the current version in a [*ConflictError]), or
-// whether the row no longer exists ([ErrNotFound]): stale and deleted are
-// not confused, even when the other writer commits while this one waits
+// whether the row no longer exists ([ErrNotFound]): stale, deleted and
+// NULL-versioned ([ErrNullVersion]) are not confused, even when the other writer commits while this one waits
 // for the row. Both run in the transaction txn.WithTx put in ctx, or on the
 // pool given.
 //

@@ -21,6 +21,12 @@ var ErrConflict = errors.New("optimistic: the row's version moved on since it wa
 // same round trip.
 var ErrNotFound = errors.New("optimistic: no row with that key")
 
+// ErrNullVersion is matched by the error of a versioned write, or of
+// [Modify]'s read, when the row exists but its version column is NULL: no
+// version can match it, so it can never be written. Declare the column
+// NOT NULL DEFAULT 0 (any start will do) and give existing rows a version.
+var ErrNullVersion = errors.New("optimistic: the row's version is NULL")
+
 // ErrInvalid is matched by the error returned for input that cannot be run:
 // an empty or over-long table or column name, a Set that names the key or
 // version column, a row type that is not a struct or has no version field.
@@ -45,6 +51,13 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // notFound returns an error matching ErrNotFound that names the row.
 func notFound(table pgx.Identifier, key any) error {
 	return fmt.Errorf("optimistic: %s %v: %w", table.Sanitize(), key, ErrNotFound)
+}
+
+// nullVersion returns an error matching ErrNullVersion that names the row
+// and the column.
+func nullVersion(table pgx.Identifier, key any, column string) error {
+	return fmt.Errorf("optimistic: %s %v: %w: the version column %s must be NOT NULL (declare it NOT NULL DEFAULT 0)",
+		table.Sanitize(), key, ErrNullVersion, column)
 }
 
 func invalid(format string, args ...any) error {

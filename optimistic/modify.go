@@ -68,8 +68,8 @@ func Modify[T any](ctx context.Context, db txn.Querier, t Table, key any, opts M
 	if err != nil {
 		return zero, err
 	}
-	if txn.Q(ctx, db) == nil {
-		return zero, invalid("nil db and no transaction in ctx")
+	if _, err := querier(ctx, db); err != nil {
+		return zero, err
 	}
 	load := "SELECT * FROM " + q.table + " WHERE " + q.key + " = $1"
 
@@ -96,7 +96,15 @@ func Modify[T any](ctx context.Context, db txn.Querier, t Table, key any, opts M
 // modifyOnce is one read-change-save attempt.
 func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string, key any, change func(*T) error) (T, error) {
 	var zero T
-	var cols []string
+	version := t.Version
+	if version == "" {
+		version = DefaultVersion
+	}
+	var (
+		cols   []string
+		fields [][]int
+		vi     int
+	)
 	rows, err := db.Query(ctx, load, key)
 	if err != nil {
 		return zero, err
@@ -104,6 +112,25 @@ func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string
 	row, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (T, error) {
 		for _, fd := range r.FieldDescriptions() {
 			cols = append(cols, fd.Name)
+		}
+		// Checked before pgx maps the row, so that a row type or a row
+		// that cannot be saved gets this package's error, not pgx's.
+		vi = slices.Index(cols, version)
+		if vi < 0 {
+			return zero, invalid("Modify: %s has no column %q", t.Name.Sanitize(), version)
+		}
+		fields = columnFields(reflect.TypeFor[T](), cols)
+		if fields[vi] == nil {
+			return zero, invalid("Modify: the row type %v has no field for the version column %q", reflect.TypeFor[T](), version)
+		}
+		for i, f := range fields {
+			if f == nil {
+				return zero, invalid("Modify: the row type %v has no field for column %q", reflect.TypeFor[T](), cols[i])
+			}
+		}
+		if r.RawValues()[vi] == nil {
+			q, _ := quoteIdent("Table.Version", version)
+			return zero, nullVersion(t.Name, key, q)
 		}
 		return pgx.RowToStructByName[T](r)
 	})
@@ -114,22 +141,6 @@ func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string
 		return zero, err
 	}
 
-	version := t.Version
-	if version == "" {
-		version = DefaultVersion
-	}
-	fields := columnFields(reflect.TypeFor[T](), cols)
-	for i, f := range fields {
-		if f == nil {
-			// pgx scanned the row, so it found a field for each column:
-			// this mapping must find the same one.
-			return zero, invalid("Modify: no field of %v for column %q", reflect.TypeFor[T](), cols[i])
-		}
-	}
-	vi := slices.Index(cols, version)
-	if vi < 0 {
-		return zero, invalid("Modify: %s has no column %q", t.Name.Sanitize(), version)
-	}
 	v := reflect.ValueOf(&row).Elem()
 	vf := v.FieldByIndex(fields[vi])
 	if !vf.CanInt() {

@@ -3,6 +3,7 @@ package optimistic
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +26,10 @@ type Table struct {
 	Name pgx.Identifier
 	// Key is a unique column, normally the primary key. Required.
 	Key string
-	// Version is the integer version column; empty means "version".
+	// Version is the integer version column; empty means "version". It
+	// should be declared NOT NULL DEFAULT 0 (or another start): a row
+	// whose version is NULL cannot be written, and the write says so with
+	// an error matching [ErrNullVersion].
 	Version string
 }
 
@@ -60,8 +64,9 @@ func (t Table) quote() (quoted, error) {
 // version is still version, and increments the version; it returns the new
 // version. If the row has moved on, it returns a [*ConflictError] (matching
 // [ErrConflict]) with the version the row holds now; if there is no such
-// row, an error matching [ErrNotFound]. One statement, one round trip,
-// either way.
+// row, an error matching [ErrNotFound]; if the row's version is NULL, an
+// error matching [ErrNullVersion]. One statement, one round trip, either
+// way.
 //
 // Update runs on the transaction in ctx if there is one (txn.Q), else on
 // db. Column names are quoted; values go as parameters. set may be empty:
@@ -82,45 +87,70 @@ func (t Table) Update(ctx context.Context, db txn.Querier, key any, version int6
 	if err != nil {
 		return 0, err
 	}
-	conn := txn.Q(ctx, db)
-	if conn == nil {
-		return 0, invalid("nil db and no transaction in ctx")
+	conn, err := querier(ctx, db)
+	if err != nil {
+		return 0, err
 	}
 	var updated, current *int64
-	if err := conn.QueryRow(ctx, query, args...).Scan(&updated, &current); err != nil {
+	var found bool
+	if err := conn.QueryRow(ctx, query, args...).Scan(&updated, &current, &found); err != nil {
 		return 0, err
 	}
 	if updated != nil {
 		return *updated, nil
 	}
-	return 0, t.failed(ctx, conn, q, key, version, current)
+	return 0, t.failed(ctx, conn, q, key, version, found, current)
 }
 
 // Delete deletes the row with key if its version is still version, with
 // the same answers as [Table.Update]: nil, a [*ConflictError], or an error
-// matching [ErrNotFound].
+// matching [ErrNotFound] or [ErrNullVersion].
 func (t Table) Delete(ctx context.Context, db txn.Querier, key any, version int64) error {
 	q, err := t.quote()
 	if err != nil {
 		return err
 	}
-	conn := txn.Q(ctx, db)
-	if conn == nil {
-		return invalid("nil db and no transaction in ctx")
+	conn, err := querier(ctx, db)
+	if err != nil {
+		return err
 	}
-	var deleted bool
+	var deleted, found bool
 	var current *int64
-	if err := conn.QueryRow(ctx, q.deleteSQL(), key, version).Scan(&deleted, &current); err != nil {
+	if err := conn.QueryRow(ctx, q.deleteSQL(), key, version).Scan(&deleted, &current, &found); err != nil {
 		return err
 	}
 	if deleted {
 		return nil
 	}
-	return t.failed(ctx, conn, q, key, version, current)
+	return t.failed(ctx, conn, q, key, version, found, current)
 }
 
-// failed is the error of a versioned write that changed nothing: a
-// conflict if the row exists (current), else not found.
+// querier is the transaction in ctx, else db; an error matching ErrInvalid
+// if that is nil, or a nil pointer in a Querier (a *pgxpool.Pool or
+// *pgx.Conn variable never assigned), which would panic at the first
+// statement.
+func querier(ctx context.Context, db txn.Querier) (txn.Querier, error) {
+	conn := txn.Q(ctx, db)
+	if isNil(conn) {
+		return nil, invalid("nil db and no transaction in ctx")
+	}
+	return conn, nil
+}
+
+func isNil(db txn.Querier) bool {
+	if db == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(db); v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
+}
+
+// failed is the error of a versioned write that changed nothing: not found
+// if the row does not exist, a NULL version if it exists (found) with
+// current NULL, else a conflict.
 //
 // The write's statement reads the current version with FOR KEY SHARE, so
 // that under READ COMMITTED a row deleted (or re-keyed) by a transaction
@@ -129,41 +159,47 @@ func (t Table) Delete(ctx context.Context, db txn.Querier, key any, version int6
 // returns the row as the statement's snapshot has it, which can still show
 // the expected version. Only in that case a second statement, with a
 // snapshot of its own, asks for the version the row holds now.
-func (t Table) failed(ctx context.Context, conn txn.Querier, q quoted, key any, expected int64, current *int64) error {
-	if current != nil && *current == expected {
-		var now int64
-		err := conn.QueryRow(ctx, "SELECT "+q.version+" FROM "+q.table+" WHERE "+q.key+" = $1", key).Scan(&now)
+func (t Table) failed(ctx context.Context, conn txn.Querier, q quoted, key any, expected int64, found bool, current *int64) error {
+	if found && current != nil && *current == expected {
+		err := conn.QueryRow(ctx, "SELECT "+q.version+" FROM "+q.table+" WHERE "+q.key+" = $1", key).Scan(&current)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			current = nil
+			found = false
 		case err != nil:
 			return err
-		default:
-			current = &now
 		}
 	}
-	if current == nil {
+	switch {
+	case !found:
 		return notFound(t.Name, key)
+	case current == nil:
+		return nullVersion(t.Name, key, q.version)
 	}
 	return &ConflictError{Table: t.Name, Key: key, Expected: expected, Current: *current}
 }
 
 // updateSQL builds the compare-and-swap:
 //
-//	WITH updated AS (
+//	WITH txkit_write AS (
 //		UPDATE t SET a = $3, b = $4, version = version + 1
 //		WHERE key = $1 AND version = $2 RETURNING version
+//	), txkit_current AS (
+//		SELECT version FROM t
+//		WHERE key = $1 AND NOT EXISTS (SELECT FROM txkit_write) FOR KEY SHARE
 //	)
-//	SELECT (SELECT version FROM updated),
-//	       CASE WHEN NOT EXISTS (SELECT FROM updated)
-//	            THEN (SELECT version FROM t WHERE key = $1 FOR KEY SHARE) END
+//	SELECT (SELECT version FROM txkit_write),
+//	       (SELECT version FROM txkit_current), EXISTS (SELECT FROM txkit_current)
 //
-// The second column tells a stale version from a missing row in the same
-// round trip. It is a locking read so that under READ COMMITTED a row that
-// a transaction the UPDATE waited for deleted is seen as gone, although the
-// statement's snapshot predates that delete (see failed for updates). FOR
-// KEY SHARE is the weakest lock, conflicts only with deletes and key
-// changes, and is only taken when the update failed.
+// The last two columns tell a stale version from a missing row, and both
+// from a row whose version is NULL (which no version matches), in the same
+// round trip. The read is a locking one so that under READ COMMITTED a row
+// that a transaction the UPDATE waited for deleted is seen as gone,
+// although the statement's snapshot predates that delete (see failed for
+// updates). FOR KEY SHARE is the weakest lock, conflicts only with deletes
+// and key changes, and is only taken when the update failed: otherwise
+// the NOT EXISTS, evaluated once, stops the scan before it starts. The
+// names of the CTEs are unlikely table names: a CTE hides a table of the
+// same name from the statement's later parts.
 func (q quoted) updateSQL(key any, version int64, set map[string]any) (string, []any, error) {
 	cols := make([]string, 0, len(set))
 	for c := range set {
@@ -174,7 +210,7 @@ func (q quoted) updateSQL(key any, version int64, set map[string]any) (string, [
 	slices.Sort(cols)
 	args := []any{key, version}
 	var b strings.Builder
-	b.WriteString("WITH updated AS (UPDATE " + q.table + " SET ")
+	b.WriteString("WITH txkit_write AS (UPDATE " + q.table + " SET ")
 	for _, c := range cols {
 		qc, err := quoteIdent("Update set", c)
 		if err != nil {
@@ -187,18 +223,22 @@ func (q quoted) updateSQL(key any, version int64, set map[string]any) (string, [
 		b.WriteString(qc + " = $" + strconv.Itoa(len(args)) + ", ")
 	}
 	b.WriteString(q.version + " = " + q.version + " + 1 WHERE " + q.key + " = $1 AND " + q.version + " = $2 RETURNING " + q.version + ")")
-	b.WriteString(" SELECT (SELECT " + q.version + " FROM updated), " + q.current("updated"))
+	b.WriteString(", " + q.current() + " SELECT (SELECT " + q.version + " FROM txkit_write), " + currentCols)
 	return b.String(), args, nil
 }
 
 func (q quoted) deleteSQL() string {
-	return "WITH deleted AS (DELETE FROM " + q.table + " WHERE " + q.key + " = $1 AND " + q.version + " = $2 RETURNING 1)" +
-		" SELECT EXISTS (SELECT FROM deleted), " + q.current("deleted")
+	return "WITH txkit_write AS (DELETE FROM " + q.table + " WHERE " + q.key + " = $1 AND " + q.version + " = $2 RETURNING 1), " +
+		q.current() + " SELECT EXISTS (SELECT FROM txkit_write), " + currentCols
 }
 
-// current is the expression for the version the row holds when the write
-// named by cte changed nothing, NULL when there is no row.
-func (q quoted) current(cte string) string {
-	return "CASE WHEN NOT EXISTS (SELECT FROM " + cte + ") THEN (SELECT " + q.version + " FROM " + q.table +
-		" WHERE " + q.key + " = $1 FOR KEY SHARE) END"
+// current is the CTE that reads the row's version when the write
+// (txkit_write) changed nothing: no row when there is no row with the key.
+func (q quoted) current() string {
+	return "txkit_current AS (SELECT " + q.version + " AS version FROM " + q.table +
+		" WHERE " + q.key + " = $1 AND NOT EXISTS (SELECT FROM txkit_write) FOR KEY SHARE)"
 }
+
+// currentCols is the version read by txkit_current, and whether there was
+// a row to read it from.
+const currentCols = "(SELECT version FROM txkit_current), EXISTS (SELECT FROM txkit_current)"

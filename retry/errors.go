@@ -13,6 +13,9 @@ import (
 // *pgconn.PgError.
 var ErrExhausted = errors.New("retry: attempts exhausted")
 
+// ErrNilFunc is returned by [Do] and [DoWith] when fn is nil.
+var ErrNilFunc = errors.New("retry: nil fn")
+
 // ExhaustedError is the error behind ErrExhausted, with the detail of why
 // the loop stopped.
 type ExhaustedError struct {

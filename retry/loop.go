@@ -14,8 +14,12 @@ import (
 // retryable are returned as they are; giving up on a retryable one returns
 // an error matching ErrExhausted that wraps the last attempt's error.
 //
-// fn may run more than once: it must start its work afresh each time.
+// fn may run more than once: it must start its work afresh each time. A
+// nil fn returns [ErrNilFunc].
 func Do(ctx context.Context, p *Policy, fn func(ctx context.Context) error) error {
+	if fn == nil {
+		return ErrNilFunc
+	}
 	return DoWith(ctx, p, Hooks{}, func(ctx context.Context, _ int) error { return fn(ctx) })
 }
 
@@ -25,7 +29,7 @@ type Hooks struct {
 	// attempt; nil means p.Retryable.
 	Retryable func(err error) bool
 	// OnRetry is called after a failed attempt that will be retried,
-	// before the wait.
+	// before the wait. The wait it is given is never negative.
 	OnRetry func(RetryInfo)
 }
 
@@ -39,13 +43,16 @@ type RetryInfo struct {
 
 // DoWith is Do with hooks; fn also learns the attempt number, from 1.
 func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context, attempt int) error) error {
+	if fn == nil {
+		return ErrNilFunc
+	}
 	q := p.withDefaults()
 	retryable := h.Retryable
 	if retryable == nil {
 		retryable = q.Retryable
 	}
 	var schedule backoff.BackOff // made on the first retry: most calls never need one
-	start := time.Now()
+	start := now()
 	var last error
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
@@ -63,21 +70,26 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 			return stopped(ctx, attempt, err)
 		}
 		exhausted := func(reason string) error {
-			return &ExhaustedError{Attempts: attempt, Elapsed: time.Since(start), Reason: reason, Err: err}
+			return &ExhaustedError{Attempts: attempt, Elapsed: now().Sub(start), Reason: reason, Err: err}
 		}
 		if q.MaxAttempts > 0 && attempt >= q.MaxAttempts {
 			return exhausted(fmt.Sprintf("the policy allows %d", q.MaxAttempts))
 		}
 		if schedule == nil {
-			schedule = q.NewBackOff()
+			schedule = q.schedule()
 		}
 		wait := schedule.NextBackOff()
 		// The schedule's own clock starts at the first retry, so the
-		// elapsed-time bound is checked against the first attempt here.
-		if wait == backoff.Stop || (q.MaxElapsedTime > 0 && time.Since(start) >= q.MaxElapsedTime) {
+		// elapsed-time bound is checked against the first attempt here,
+		// counting the wait, as the deadline is below: an attempt that
+		// would start after the bound is not made.
+		if wait == backoff.Stop || (q.MaxElapsedTime > 0 && now().Sub(start)+wait > q.MaxElapsedTime) {
 			return exhausted(fmt.Sprintf("the policy allows %v in all", q.MaxElapsedTime))
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+		// withDefaults keeps every wait in range; this is the last guard
+		// against sleeping, and reporting, a negative one.
+		wait = max(wait, 0)
+		if deadline, ok := ctx.Deadline(); ok && now().Add(wait).After(deadline) {
 			return exhausted("the next wait would pass the context deadline")
 		}
 		if h.OnRetry != nil {
@@ -86,6 +98,9 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 		sleep(ctx, wait)
 	}
 }
+
+// now is the loop's clock; tests replace it to play out elapsed time.
+var now = time.Now
 
 // stopped is the error for a loop ended by its context: it matches the
 // context's cause and still wraps the last attempt's error, if any.

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -22,14 +23,18 @@ type Policy struct {
 	InitialInterval time.Duration
 	// MaxInterval caps a single wait.
 	MaxInterval time.Duration
-	// MaxElapsedTime stops retrying once this much time has passed since
-	// the first attempt began. Zero means no bound other than MaxAttempts
+	// MaxElapsedTime bounds the time from the start of the first attempt
+	// to the start of the last: no attempt starts after it, and no wait is
+	// begun that would end after it (the wait counts, as it does against
+	// the context's deadline). Zero means no bound other than MaxAttempts
 	// and the context's deadline.
 	MaxElapsedTime time.Duration
-	// Multiplier grows the wait after each failed attempt.
+	// Multiplier grows the wait after each failed attempt. Below 1, NaN
+	// or infinite means DefaultMultiplier.
 	Multiplier float64
 	// RandomizationFactor spreads each wait over [w·(1-f), w·(1+f)].
-	// Negative means no jitter.
+	// Negative means no jitter; above 1 means 1; NaN or infinite means
+	// DefaultRandomizationFactor.
 	RandomizationFactor float64
 	// RetryLockNotAvailable also retries SQLSTATE 55P03 (lock_not_available:
 	// NOWAIT or lock_timeout). Off by default: a caller that asked not to
@@ -62,6 +67,12 @@ func Default() *Policy {
 	}
 }
 
+// maxInterval caps InitialInterval and MaxInterval: a randomized wait can
+// be up to twice its interval, and that must still fit a time.Duration
+// (about 73 years; no wait is meant to be that long, but none may overflow
+// into a negative one).
+const maxInterval = time.Duration(math.MaxInt64 / 4)
+
 // Never makes one attempt and never retries. Do not modify it.
 var Never = &Policy{MaxAttempts: 1}
 
@@ -80,14 +91,16 @@ func (p *Policy) withDefaults() Policy {
 	if q.MaxInterval <= 0 {
 		q.MaxInterval = DefaultMaxInterval
 	}
-	if q.MaxInterval < q.InitialInterval {
-		q.MaxInterval = q.InitialInterval
-	}
-	if q.Multiplier < 1 {
+	q.InitialInterval = min(q.InitialInterval, maxInterval)
+	q.MaxInterval = min(max(q.MaxInterval, q.InitialInterval), maxInterval)
+	if q.Multiplier < 1 || !finite(q.Multiplier) {
+		// NaN compares false with everything, so it is caught here, not
+		// by the test above, and would make every wait after the first
+		// a negative duration.
 		q.Multiplier = DefaultMultiplier
 	}
 	switch {
-	case q.RandomizationFactor == 0:
+	case q.RandomizationFactor == 0, !finite(q.RandomizationFactor):
 		q.RandomizationFactor = DefaultRandomizationFactor
 	case q.RandomizationFactor < 0:
 		q.RandomizationFactor = 0
@@ -102,6 +115,13 @@ func (p *Policy) withDefaults() Policy {
 // counting and the context are the loop's business ([Do]).
 func (p *Policy) NewBackOff() backoff.BackOff {
 	q := p.withDefaults()
+	return q.schedule()
+}
+
+// schedule is NewBackOff for a policy withDefaults has filled in. It must
+// not fill it in again: that would read "no jitter", which withDefaults
+// stores as a factor of 0, as "the default jitter".
+func (q Policy) schedule() backoff.BackOff {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(q.InitialInterval),
 		backoff.WithMaxInterval(q.MaxInterval),
@@ -112,3 +132,5 @@ func (p *Policy) NewBackOff() backoff.BackOff {
 	b.Reset()
 	return b
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
