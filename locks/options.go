@@ -97,8 +97,10 @@ func (o Options) String() string {
 // error matching [ErrInvalid], anything but a single SELECT (or WITH ...
 // SELECT, TABLE, or a parenthesized SELECT); and with [ErrHasLockingClause]
 // a query that already has a locking clause, at any depth. Comments and
-// string constants are skipped, never read as SQL; a trailing semicolon is
-// dropped, and a trailing comment is kept after the clause.
+// string constants are skipped, never read as SQL, with the boundaries
+// PostgreSQL's lexer gives them when standard_conforming_strings is on; a
+// NUL byte is refused. A trailing semicolon is dropped, and a trailing
+// comment is kept after the clause.
 //
 // [Query] and [QueryRow] call Apply; it is exported so that a query can be
 // checked or logged without running it.
