@@ -266,7 +266,7 @@ func skipNumber(s string, i int) int {
 	for i < n && isDigit(s[i]) {
 		i++
 	}
-	if i < n && s[i] == '.' && !(i+1 < n && s[i+1] == '.') {
+	if i < n && s[i] == '.' && (i+1 >= n || s[i+1] != '.') {
 		i++
 		for i < n && isDigit(s[i]) {
 			i++
