@@ -84,7 +84,7 @@ func TestErrorsQuoteLongNamesShort(t *testing.T) {
 
 	require.Equal(t, `"a\"b"`, ident.Show(`a"b`))
 	require.Equal(t, `"`+strings.Repeat("x", 32)+`"… (100 bytes)`, ident.Show(strings.Repeat("x", 100)))
-	// Cut on a character boundary: 31 bytes of "ab"+"é"... never half an é.
+	// The cut falls on a character boundary, never inside an é.
 	s := "a" + strings.Repeat("é", 100)
 	require.Equal(t, `"a`+strings.Repeat("é", 15)+`"… (201 bytes)`, ident.Show(s))
 }
