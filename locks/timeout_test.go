@@ -9,10 +9,12 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/internal/pgtimeout"
 	"github.com/txkit/txkit/locks"
+	"github.com/txkit/txkit/tests/pgtest"
 )
 
 // TestDeadlinesBeyondTheServerLimit: PostgreSQL's timeouts are int32
@@ -98,5 +100,23 @@ func TestBoundedWaitAbortsTheTransactionButKeepsTheConnection(t *testing.T) {
 		var pid uint32
 		require.NoError(t, conn.QueryRow(b.ctx, "SELECT pg_backend_pid()").Scan(&pid))
 		require.Equal(t, pidBefore, pid, "%s: the same session goes on after ROLLBACK", name)
+	}
+}
+
+// TestTimeoutCostsNoRoundTrip: a per-call Timeout travels with the query
+// (set, query, restore in one batch), so the call costs the one round trip
+// the query alone costs, once pgx has the statements cached.
+func TestTimeoutCostsNoRoundTrip(t *testing.T) {
+	t.Parallel()
+	var rt *pgtest.RoundTrips
+	b := setup(t, itemsSchema, func(cfg *pgxpool.Config) { rt = pgtest.CountRoundTrips(cfg) })
+	tx := b.begin(t)
+	for _, o := range []locks.Options{{}, {Timeout: time.Second}} {
+		var v int
+		for range 2 { // the first call prepares and caches the statements
+			rt.Reset()
+			require.NoError(t, locks.QueryRow(b.ctx, tx, o, selectItem, 1).Scan(&v))
+		}
+		require.Equal(t, int64(1), rt.Load(), "%+v", o)
 	}
 }
