@@ -103,6 +103,11 @@ func TestRefusesWithoutStandardConformingStrings(t *testing.T) {
 	for _, q := range []string{backslashQuery, "SELECT id FROM items WHERE id = 2"} {
 		refused(t, locks.QueryRow(b.ctx, tx, locks.Options{Wait: locks.NoWait}, q).Scan(&id))
 	}
+	// Why: run as rewritten, the server reads FOR KEY SHARE SKIP LOCKED,
+	// skips the held row and answers at once, where NOWAIT was asked for.
+	rewritten, err := locks.Options{Wait: locks.NoWait}.Apply(backslashQuery)
+	require.NoError(t, err)
+	require.ErrorIs(t, tx.QueryRow(b.ctx, rewritten).Scan(&id), pgx.ErrNoRows)
 	require.NoError(t, tx.Rollback(b.ctx))
 
 	conn, err := b.pool.Acquire(b.ctx)
