@@ -14,10 +14,14 @@
 // [Query] and [QueryRow] take a SELECT and append the locking clause that
 // [Options] describe: a [Strength] (FOR UPDATE, FOR NO KEY UPDATE, FOR
 // SHARE, FOR KEY SHARE), a [WaitPolicy] (wait, NOWAIT, SKIP LOCKED) and an
-// optional OF list of tables. The query is scanned, not pattern-matched:
-// words inside strings and comments are data, a second statement or an
-// existing locking clause is refused ([ErrHasLockingClause]), and table
-// names in OF are quoted with pgx.Identifier.
+// optional OF list of tables. The query is scanned as PostgreSQL's lexer
+// reads it, not pattern-matched: words inside strings and comments are
+// data, a second statement or an existing locking clause is refused
+// ([ErrHasLockingClause]), and table names in OF are quoted with
+// pgx.Identifier. The package's fuzz tests have PostgreSQL parse what
+// [Options.Apply] produces and check that the server sees one statement
+// with the lock asked for. The scan assumes standard_conforming_strings on
+// (the default); on a connection where it is off, Query refuses to run.
 //
 // A row lock lasts until the transaction ends, so a locking read in
 // autocommit locks nothing anyone can rely on. Every function here runs in
@@ -43,13 +47,32 @@
 // [Options.Timeout] bounds one call's wait for a row lock: lock_timeout is
 // set for the statement and put back after it, in the same round trip.
 // With no Timeout and a ctx that has a deadline, the wait is bounded by the
-// time left: without that, pgx would break the connection when the
-// deadline passes, and the transaction with it. A wait that runs out, or
+// time left, less a small margin, so that the server gives up before pgx
+// would close the connection at the deadline. A wait that runs out, or
 // NOWAIT on a locked row, fails with [ErrLockNotAvailable] (SQLSTATE
 // 55P03). A deadlock victim's error matches [ErrDeadlock] (40P01), a
 // statement_timeout [ErrStatementTimeout] (57014). All keep the
 // *pgconn.PgError reachable with errors.As, and [Classify] names the
 // errors of the caller's own statements the same way.
+//
+// What a wait that ran out leaves behind: the connection is open and
+// healthy, but the server's error has aborted the transaction, as any
+// error does. Every further statement fails with 25P02 until it rolls back.
+// To go on with the transaction after [ErrLockNotAvailable], make the call
+// inside a nested txn.WithTx: it runs in a savepoint, and the failure rolls
+// back only to that.
+//
+//	// in the function of an outer txn.WithTx, with its ctx:
+//	err := txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+//		return locks.QueryRow(ctx, tx, locks.Options{Wait: locks.NoWait}, q, id).Scan(&v)
+//	})
+//	if errors.Is(err, locks.ErrLockNotAvailable) {
+//		// rolled back to the savepoint: the outer transaction goes on
+//	}
+//
+// PostgreSQL's timeouts are int32 milliseconds, at most 2147483647 ms
+// (about 24.8 days). A ctx deadline further away sets no lock_timeout; a
+// Timeout beyond that, or negative, is refused with [ErrInvalid].
 //
 // # Work queues
 //

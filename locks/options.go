@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/txkit/txkit/internal/ident"
+	"github.com/txkit/txkit/internal/pgtimeout"
 )
 
 // Options say how a locking read locks. The zero value locks FOR UPDATE,
@@ -24,14 +27,19 @@ type Options struct {
 	// Timeout bounds the wait for a row lock in this call: lock_timeout is
 	// set for the statement and put back as it was after it, in the same
 	// round trip as the statement. A wait that runs out fails with
-	// [ErrLockNotAvailable].
+	// [ErrLockNotAvailable]. It must be between 0 and PostgreSQL's limit,
+	// 2147483647 ms (about 24.8 days); anything else is refused with
+	// [ErrInvalid].
 	//
 	// Zero leaves lock_timeout as the transaction has it, except that with
 	// the Wait policy and a ctx that has a deadline, the wait is bounded by
 	// the time left, less a margin of a tenth of it (at most 100ms): the
-	// server then gives up first and reports ErrLockNotAvailable with the
-	// transaction still usable, instead of pgx breaking the connection when
-	// ctx expires. A positive Timeout with such a ctx uses the smaller of
+	// server then gives up first and reports ErrLockNotAvailable, instead of
+	// pgx closing the connection when ctx expires. The connection survives,
+	// but the server's error aborts the transaction, as any error does,
+	// unless the call runs in a nested txn.WithTx (a savepoint). A deadline
+	// further away than the server's limit bounds nothing and sets no
+	// lock_timeout. A positive Timeout with such a ctx uses the smaller of
 	// the two. For one bound on every lock wait of a transaction, use
 	// txn.Options.LockTimeout, which costs nothing per statement.
 	Timeout time.Duration
@@ -52,8 +60,8 @@ func (o Options) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if o.Timeout < 0 {
-		errs = append(errs, invalid("Timeout is negative (%v)", o.Timeout))
+	if err := pgtimeout.Check("Timeout", o.Timeout); err != nil {
+		errs = append(errs, invalid("%s", err.Error()))
 	}
 	return errors.Join(errs...)
 }
@@ -89,8 +97,10 @@ func (o Options) String() string {
 // error matching [ErrInvalid], anything but a single SELECT (or WITH ...
 // SELECT, TABLE, or a parenthesized SELECT); and with [ErrHasLockingClause]
 // a query that already has a locking clause, at any depth. Comments and
-// string constants are skipped, never read as SQL; a trailing semicolon is
-// dropped, and a trailing comment is kept after the clause.
+// string constants are skipped, never read as SQL, with the boundaries
+// PostgreSQL's lexer gives them when standard_conforming_strings is on; a
+// NUL byte is refused. A trailing semicolon is dropped, and a trailing
+// comment is kept after the clause.
 //
 // [Query] and [QueryRow] call Apply; it is exported so that a query can be
 // checked or logged without running it.
@@ -110,7 +120,7 @@ func (o Options) Apply(query string) (string, error) {
 	case first.kind == tokOpen:
 	case first.kind == tokWord && (first.text == "SELECT" || first.text == "WITH" || first.text == "TABLE"):
 	default:
-		return "", invalid("a locking clause goes on a SELECT, and the query starts with %q", query[first.start:first.end])
+		return "", invalid("a locking clause goes on a SELECT, and the query starts with %s", ident.Show(query[first.start:first.end]))
 	}
 	if hasLockingClause(toks) {
 		return "", ErrHasLockingClause

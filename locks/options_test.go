@@ -1,12 +1,15 @@
 package locks_test
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/txkit/txkit/internal/pgtimeout"
 	"github.com/txkit/txkit/locks"
 )
 
@@ -82,6 +85,22 @@ func TestApply(t *testing.T) {
 		{"comment inside", "SELECT 1 /* FOR UPDATE */ -- FOR SHARE\n FROM t", "SELECT 1 /* FOR UPDATE */ -- FOR SHARE\n FROM t FOR UPDATE"},
 		{"substring FOR is not a lock", "SELECT substring(s FROM 1 FOR 2) FROM t", "SELECT substring(s FROM 1 FOR 2) FROM t FOR UPDATE"},
 		{"dollar in identifier", "SELECT a$b FROM t", "SELECT a$b FROM t FOR UPDATE"},
+		// PostgreSQL ends a -- comment at \r as at \n: what follows is SQL.
+		{"carriage return ends a comment", "SELECT 1 --\r SKIP LOCKED", "SELECT 1 --\r SKIP LOCKED FOR UPDATE"},
+		{"comment ended by carriage return is kept", "SELECT 1 -- c\r", "SELECT 1 FOR UPDATE -- c\r"},
+		// A string continued on a later line keeps the E'' escapes.
+		{"escape string continued", "SELECT E'a'\n'\\' FOR UPDATE ;'", "SELECT E'a'\n'\\' FOR UPDATE ;' FOR UPDATE"},
+		{"escape string continued after a comment", "SELECT E'a' -- c\r '\\' ;'", "SELECT E'a' -- c\r '\\' ;' FOR UPDATE"},
+		{"standard strings are not continued on one line", "SELECT 'a' || 'b'", "SELECT 'a' || 'b' FOR UPDATE"},
+		{"a number ends before a dollar quote", "SELECT 1$a$;$a$", "SELECT 1$a$;$a$ FOR UPDATE"},
+		{"a number ends before E''", "SELECT 1e'\\' ;'", "SELECT 1e'\\' ;' FOR UPDATE"},
+		{"exponent", "SELECT 1.5e-3", "SELECT 1.5e-3 FOR UPDATE"},
+		{"dollar tag with digits and high bytes", "SELECT $é1$;$é1$", "SELECT $é1$;$é1$ FOR UPDATE"},
+		{"slash star slash opens a nested comment", "SELECT 1 /* /*/ */ ; */", "SELECT 1 FOR UPDATE /* /*/ */ ; */"},
+		{"unicode escapes", `SELECT U&'\0041' UESCAPE '!', U&"a""b"`, `SELECT U&'\0041' UESCAPE '!', U&"a""b" FOR UPDATE`},
+		{"bit string", "SELECT B'1''0'", "SELECT B'1''0' FOR UPDATE"},
+		{"vertical tab is not taken for a space", "SELECT 1\v", "SELECT 1\v FOR UPDATE"},
+		{"keywords are ASCII", "SELECT * FROM t FOR ſhare", "SELECT * FROM t FOR ſhare FOR UPDATE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,6 +143,13 @@ func TestApplyRefuses(t *testing.T) {
 		"SELECT 1)":                       "unbalanced ')'",
 		"SELECT E'\\' FOR UPDATE":         "unterminated string",
 		"SELECT 1 -- ok\n; SELECT 2 -- x": "more than one statement",
+		// Each of these was once taken for one statement.
+		"SELECT id FROM t WHERE id = 1 --\r; DROP TABLE x":   "more than one statement",
+		"SELECT E'a'\n'\\' -- ' ; DROP TABLE x; --'":         "more than one statement",
+		"SELECT E'a' --c\r\n\t'\\' -- ' ; DROP TABLE x; --'": "more than one statement",
+		"SELECT 1$a$ -- $a$; DROP TABLE x":                   "more than one statement",
+		"SELECT 1e'\\' -- '; DROP TABLE x":                   "more than one statement",
+		"SELECT 1 \x00; DROP TABLE x":                        "NUL byte",
 	}
 	for q, want := range bad {
 		_, err := locks.Options{}.Apply(q)
@@ -132,4 +158,27 @@ func TestApplyRefuses(t *testing.T) {
 	}
 	_, err := locks.Options{Strength: 5}.Apply("SELECT 1")
 	require.ErrorIs(t, err, locks.ErrInvalid)
+
+	// Errors quote input briefly: a 1 MB token makes a short error.
+	huge := strings.Repeat("x", 1<<20)
+	for q, size := range map[string]int{huge: len(huge), "SELECT $" + huge + "$": len(huge) + 2} {
+		_, err = locks.Options{}.Apply(q)
+		require.ErrorIs(t, err, locks.ErrInvalid)
+		require.Less(t, len(err.Error()), 300)
+		require.Contains(t, err.Error(), fmt.Sprintf("… (%d bytes)", size))
+	}
+}
+
+// TestTimeoutRange: Options.Timeout must fit PostgreSQL's int32
+// milliseconds; beyond that, or negative, it is refused before any SQL.
+func TestTimeoutRange(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, locks.Options{Timeout: pgtimeout.Max}.Validate())
+	for _, d := range []time.Duration{-1, pgtimeout.Max + time.Millisecond, 30 * 24 * time.Hour, math.MaxInt64} {
+		err := locks.Options{Timeout: d}.Validate()
+		require.ErrorIs(t, err, locks.ErrInvalid, "%v", d)
+		require.Contains(t, err.Error(), "Timeout", "%v", d)
+		_, err = locks.Options{Timeout: d}.Apply("SELECT 1")
+		require.ErrorIs(t, err, locks.ErrInvalid, "%v", d)
+	}
 }

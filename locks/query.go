@@ -3,13 +3,13 @@ package locks
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/pgtimeout"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -26,6 +26,12 @@ import (
 //		"SELECT id FROM jobs WHERE state = $1 ORDER BY id LIMIT 10", "ready")
 //
 // The locks are held until that transaction ends.
+//
+// The query is scanned as PostgreSQL reads it with standard_conforming_strings
+// on, the default since PostgreSQL 9.1. With it off, a backslash in a plain
+// string escapes the next character and moves where the string ends, so
+// Query refuses to run, with an error matching [ErrInvalid], on a connection
+// that does not report it on.
 func Query(ctx context.Context, db txn.Querier, o Options, query string, args ...any) (pgx.Rows, error) {
 	locking, err := o.Apply(query)
 	if err != nil {
@@ -35,7 +41,44 @@ func Query(ctx context.Context, db txn.Querier, o Options, query string, args ..
 	if err != nil {
 		return nil, err
 	}
+	if err := checkStandardStrings(pgConnOf(q)); err != nil {
+		return nil, err
+	}
 	return run(ctx, q, o, locking, args)
+}
+
+// pgConnOf returns the connection q runs on, or nil if it cannot tell.
+// For a pgx.Tx this reads its connection without a statement: a tx that
+// has ended is the caller's mistake, which pgx then reports
+// (pgx.ErrTxClosed) when the statement is sent.
+func pgConnOf(q txQuerier) *pgconn.PgConn {
+	var c *pgx.Conn
+	switch d := q.(type) {
+	case pgx.Tx:
+		c = d.Conn()
+	case *pgx.Conn:
+		c = d
+	case *pgxpool.Conn:
+		c = d.Conn()
+	}
+	if c == nil {
+		return nil
+	}
+	return c.PgConn()
+}
+
+// checkStandardStrings refuses a connection on which plain strings may not
+// read as the scanner reads them. pgconn keeps the value the server last
+// reported (standard_conforming_strings is reported on every change, SET
+// LOCAL included): no round trip.
+func checkStandardStrings(pc *pgconn.PgConn) error {
+	if pc == nil {
+		return invalid("cannot tell the connection's standard_conforming_strings; a query is only rewritten where it is on")
+	}
+	if v := pc.ParameterStatus("standard_conforming_strings"); v != "on" {
+		return invalid("standard_conforming_strings is %q on this connection: with it off, backslashes in plain strings move where a string ends, so the query is not rewritten (SET standard_conforming_strings = on)", v)
+	}
+	return nil
 }
 
 // QueryRow is [Query] for one row, like pgx's QueryRow: a query that
@@ -105,8 +148,8 @@ const (
 
 // run sends query, bounded by the lock timeout o and ctx call for.
 func run(ctx context.Context, q txQuerier, o Options, query string, args []any) (pgx.Rows, error) {
-	timeout := o.lockTimeout(ctx)
-	if timeout == 0 {
+	setting, bounded := pgtimeout.Setting(o.lockTimeout(ctx))
+	if !bounded {
 		rows, err := q.Query(ctx, query, args...)
 		if err != nil {
 			return nil, Classify(err)
@@ -115,7 +158,7 @@ func run(ctx context.Context, q txQuerier, o Options, query string, args []any) 
 	}
 	b := &pgx.Batch{}
 	b.Queue(saveLockTimeout)
-	b.Queue(setLockTimeout, strconv.FormatInt(ceilMillis(timeout), 10)+"ms")
+	b.Queue(setLockTimeout, setting)
 	b.Queue(query, args...)
 	b.Queue(restoreLockTimeout)
 	br := q.SendBatch(ctx, b)
@@ -139,7 +182,9 @@ func run(ctx context.Context, q txQuerier, o Options, query string, args []any) 
 const maxDeadlineMargin = 100 * time.Millisecond
 
 // lockTimeout is the lock_timeout one call runs under, or 0 to leave the
-// transaction's as it is.
+// transaction's as it is. o.Timeout has been validated (0 to
+// pgtimeout.Max). A deadline further away than pgtimeout.Max bounds
+// nothing the server can hold, and is ignored.
 func (o Options) lockTimeout(ctx context.Context) time.Duration {
 	t := o.Timeout
 	if o.Wait != Wait {
@@ -149,18 +194,12 @@ func (o Options) lockTimeout(ctx context.Context) time.Duration {
 	if !ok {
 		return t
 	}
-	left := time.Until(deadline)
+	left := time.Until(deadline) // saturates: no overflow for any deadline
 	d := left - min(left/10, maxDeadlineMargin)
-	if d > 0 && (t == 0 || d < t) {
+	if d > 0 && d <= pgtimeout.Max && (t == 0 || d < t) {
 		t = d
 	}
 	return t
-}
-
-// ceilMillis rounds d up to whole milliseconds: a sub-millisecond timeout
-// must not become 0, which PostgreSQL reads as "no timeout".
-func ceilMillis(d time.Duration) int64 {
-	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // lockRows classifies errors, and when the query went in a batch, reads the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/txkit/txkit/internal/ident"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -72,6 +73,9 @@ type Done struct {
 // least one row was claimed; Claim returns how many rows it committed as
 // done, 0 when none was ready or free.
 //
+// Like [Query], Claim refuses a connection without standard_conforming_strings
+// on, since Ready is scanned as SQL.
+//
 // If fn returns an error or panics, the transaction rolls back: the rows are
 // ready again for any worker, and fn's error is returned. Like any
 // txn.WithTx function, fn may run more than once (a deadlock or
@@ -89,6 +93,10 @@ func (q Queue[T]) Claim(ctx context.Context, db txn.Beginner, n int, fn func(ctx
 		scan = pgx.RowToStructByName[T]
 	}
 	claimed, err := txn.WithTxValue(ctx, db, q.Tx, func(ctx context.Context, tx pgx.Tx) (int, error) {
+		// Ready was scanned as the server reads it with standard strings.
+		if err := checkStandardStrings(pgConnOf(tx)); err != nil {
+			return 0, err
+		}
 		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return 0, Classify(err)
@@ -205,9 +213,13 @@ func (q Queue[T]) checkReady() error {
 		case tokSemi:
 			return invalid("Queue.Ready: a condition, not statements (it has a ';')")
 		case tokParam:
-			p, err := strconv.Atoi(q.Ready[t.start+1 : t.end])
+			param := q.Ready[t.start:t.end]
+			p, err := strconv.Atoi(param[1:])
 			if err != nil || p < 1 || p > len(q.ReadyArgs) {
-				return invalid("Queue.Ready uses %s but ReadyArgs has %d value(s)", q.Ready[t.start:t.end], len(q.ReadyArgs))
+				if len(param) > ident.ShowMax {
+					param = ident.Show(param) // digits only, but maybe a megabyte of them
+				}
+				return invalid("Queue.Ready uses %s but ReadyArgs has %d value(s)", param, len(q.ReadyArgs))
 			}
 		}
 	}

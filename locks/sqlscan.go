@@ -2,20 +2,41 @@ package locks
 
 import (
 	"strings"
+
+	"github.com/txkit/txkit/internal/ident"
 )
 
-// The scanner below knows just enough of PostgreSQL's lexical rules to find
-// the words of a query that are SQL rather than data: it skips comments
-// (nested /* */ too), string constants ('...', E'...' with backslash escapes,
-// dollar-quoted $tag$...$tag$) and quoted identifiers, and tracks
-// parentheses. That is what it takes to append a locking clause without
-// being fooled by a "FOR UPDATE" inside a string or a comment, and to see a
-// second statement hiding after a semicolon.
+// The scanner below follows PostgreSQL's lexer (src/backend/parser/scan.l)
+// as far as it takes to find the words of a query that are SQL rather than
+// data, with the boundaries the server sees:
+//
+//   - a -- comment ends at a newline, \n or \r;
+//   - /* */ comments nest, and a /* inside one opens another;
+//   - 'standard' strings double a quote to hold one, and a backslash is
+//     just a character (standard_conforming_strings on: see [Query]);
+//   - E'...' strings also take a backslash as escaping the next byte;
+//   - B'...', X'...', N'...' and U&'...' strings end like standard strings;
+//   - a string followed by whitespace holding a newline and another quote
+//     goes on there, in the same mode: E'a' <newline> '\'' is one string;
+//   - "quoted identifiers" (and U&"...") double a quote to hold one;
+//   - $tag$...$tag$ dollar quotes, whose tag is letters, digits (not
+//     first), underscores and bytes >= 0x80, end at the first $tag$;
+//   - $1 is a parameter; a $ inside an identifier (a$b) or a number is
+//     neither;
+//   - numbers are digits, a decimal point and an exponent, nothing more:
+//     1e'x' is the number 1 and the string E'x'.
+//
+// It tracks parentheses too. That is what it takes to append a locking
+// clause without being fooled by a "FOR UPDATE" inside a string or a
+// comment, and to see a second statement hiding after a semicolon. Where
+// server versions differ (\v is whitespace from PostgreSQL 16, junk before
+// it), the scanner takes a reading under which neither version sees another
+// statement or a clause moved.
 
 type tokKind int
 
 const (
-	tokWord   tokKind = iota // keyword or unquoted identifier; text is upper-cased
+	tokWord   tokKind = iota // keyword or unquoted identifier; text is upper-cased (ASCII)
 	tokQuoted                // "quoted identifier"
 	tokString                // string constant of any form
 	tokParam                 // $1
@@ -34,8 +55,13 @@ type token struct {
 
 // scan splits query into tokens. It fails on an unterminated comment,
 // string or quoted identifier and on unbalanced parentheses: the server
-// would refuse such a query anyway, and appending to it is not safe.
+// would refuse such a query anyway, and appending to it is not safe. It
+// fails on a NUL byte, which the server never sees: the protocol ends the
+// text there.
 func scan(query string) ([]token, error) {
+	if strings.IndexByte(query, 0) >= 0 {
+		return nil, invalid("query contains a NUL byte")
+	}
 	var toks []token
 	depth := 0
 	i := 0
@@ -48,9 +74,7 @@ func scan(query string) ([]token, error) {
 			i++
 			continue
 		case c == '-' && i+1 < n && query[i+1] == '-':
-			for i < n && query[i] != '\n' {
-				i++
-			}
+			i = skipLineComment(query, i)
 			continue
 		case c == '/' && i+1 < n && query[i+1] == '*':
 			end, ok := skipBlockComment(query, i)
@@ -62,7 +86,7 @@ func scan(query string) ([]token, error) {
 		case c == '\'':
 			escapes := len(toks) > 0 && toks[len(toks)-1].kind == tokWord &&
 				toks[len(toks)-1].text == "E" && toks[len(toks)-1].end == i
-			end, ok := skipQuoted(query, i, '\'', escapes)
+			end, ok := skipString(query, i, escapes)
 			if !ok {
 				return nil, invalid("query has an unterminated string constant")
 			}
@@ -94,7 +118,7 @@ func scan(query string) ([]token, error) {
 			if tag, ok := dollarTag(query, i); ok {
 				closing := strings.Index(query[i+len(tag):], tag)
 				if closing < 0 {
-					return nil, invalid("query has an unterminated dollar-quoted string %s", tag)
+					return nil, invalid("query has an unterminated dollar-quoted string %s", ident.Show(tag))
 				}
 				i += len(tag) + closing + len(tag)
 				toks = append(toks, token{kind: tokString, start: start, end: i, depth: depth})
@@ -107,12 +131,10 @@ func scan(query string) ([]token, error) {
 			for i < n && isIdentCont(query[i]) {
 				i++
 			}
-			toks = append(toks, token{kind: tokWord, text: strings.ToUpper(query[start:i]), start: start, end: i, depth: depth})
+			toks = append(toks, token{kind: tokWord, text: asciiUpper(query[start:i]), start: start, end: i, depth: depth})
 			continue
-		case isDigit(c):
-			for i < n && (isIdentCont(query[i]) || query[i] == '.') {
-				i++
-			}
+		case isDigit(c) || c == '.' && i+1 < n && isDigit(query[i+1]):
+			i = skipNumber(query, i)
 			toks = append(toks, token{kind: tokOther, start: start, end: i, depth: depth})
 			continue
 		case c == '(':
@@ -137,6 +159,15 @@ func scan(query string) ([]token, error) {
 	return toks, nil
 }
 
+// skipLineComment returns the offset of the newline (\n or \r) that ends
+// the -- comment opening at i, or len(s).
+func skipLineComment(s string, i int) int {
+	for i < len(s) && !isNewline(s[i]) {
+		i++
+	}
+	return i
+}
+
 // skipBlockComment returns the offset just past the comment that opens at
 // i. PostgreSQL's block comments nest.
 func skipBlockComment(s string, i int) (int, bool) {
@@ -159,6 +190,50 @@ func skipBlockComment(s string, i int) (int, bool) {
 	return i, false
 }
 
+// skipString returns the offset just past the string constant whose
+// opening quote is at i, continuation segments included: the server joins
+// 'a' <newline> 'b' into one constant, and scans the later segments in the
+// mode of the first (with escapes for an E'...' string).
+func skipString(s string, i int, escapes bool) (int, bool) {
+	for {
+		end, ok := skipQuoted(s, i, '\'', escapes)
+		if !ok {
+			return end, false
+		}
+		next, ok := continuation(s, end)
+		if !ok {
+			return end, true
+		}
+		i = next
+	}
+}
+
+// continuation reports whether the string constant that ended at p goes on:
+// whitespace and -- comments holding at least one newline, then a quote.
+// It returns the offset of that quote. Vertical tab counts as whitespace
+// here (as from PostgreSQL 16): an older server refuses the query at the
+// \v instead, so reading it as a continuation never lets more through.
+func continuation(s string, p int) (int, bool) {
+	newline := false
+	for i := p; i < len(s); {
+		c := s[i]
+		switch {
+		case isNewline(c):
+			newline = true
+			i++
+		case c == ' ' || c == '\t' || c == '\f' || c == '\v':
+			i++
+		case c == '-' && i+1 < len(s) && s[i+1] == '-':
+			i = skipLineComment(s, i)
+		case c == '\'' && newline:
+			return i, true
+		default:
+			return p, false
+		}
+	}
+	return p, false
+}
+
 // skipQuoted returns the offset just past the quoted text that opens at i
 // with q. A doubled q stands for itself; with escapes (E'...' strings) a
 // backslash escapes the next byte.
@@ -178,7 +253,38 @@ func skipQuoted(s string, i int, q byte, escapes bool) (int, bool) {
 			i++
 		}
 	}
-	return i, false
+	return len(s), false
+}
+
+// skipNumber returns the offset just past the numeric constant at i:
+// digits, an optional decimal part (not "..", which is 1 followed by ..),
+// an optional exponent with at least one digit. Whatever follows is another
+// token, as PostgreSQL before 15 reads it; later versions refuse a letter
+// right after a number ("trailing junk"), which never lets more through.
+func skipNumber(s string, i int) int {
+	n := len(s)
+	for i < n && isDigit(s[i]) {
+		i++
+	}
+	if i < n && s[i] == '.' && (i+1 >= n || s[i+1] != '.') {
+		i++
+		for i < n && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < n && (s[i] == 'e' || s[i] == 'E') {
+		j := i + 1
+		if j < n && (s[j] == '+' || s[j] == '-') {
+			j++
+		}
+		if j < n && isDigit(s[j]) {
+			for j < n && isDigit(s[j]) {
+				j++
+			}
+			i = j
+		}
+	}
+	return i
 }
 
 // dollarTag returns the opening tag ($$ or $name$) of a dollar-quoted
@@ -196,9 +302,14 @@ func dollarTag(s string, i int) (string, bool) {
 	return "", false
 }
 
+// isSpace is PostgreSQL's whitespace before version 16. A \v is a token of
+// its own (tokOther): junk to PostgreSQL 15, whitespace to 16, and either
+// way it cannot join or split the tokens around it.
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
 }
+
+func isNewline(c byte) bool { return c == '\n' || c == '\r' }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -207,3 +318,16 @@ func isIdentStart(c byte) bool {
 }
 
 func isIdentCont(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '$' }
+
+// asciiUpper upper-cases ASCII letters only, as PostgreSQL matches keywords:
+// strings.ToUpper would turn "ſhare" into "SHARE", which the server reads as
+// an identifier.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}

@@ -2,7 +2,9 @@ package ident
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -38,16 +40,38 @@ func Quote(what, name string) (string, error) {
 
 // Check refuses names that quoting cannot carry faithfully. Quotes,
 // semicolons, spaces and anything else are fine: quoting keeps them inside
-// the name.
+// the name. The error quotes the name through [Show], so a huge name makes
+// a short error.
 func Check(what, name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%s: empty name", what)
 	case strings.IndexByte(name, 0) >= 0:
 		// pgx.Identifier drops NUL bytes, which would change the name.
-		return fmt.Errorf("%s: name %q contains a NUL byte", what, name)
+		return fmt.Errorf("%s: name %s contains a NUL byte", what, Show(name))
 	case len(name) > MaxLen:
-		return fmt.Errorf("%s: name %q is longer than %d bytes (PostgreSQL would truncate it)", what, name, MaxLen)
+		return fmt.Errorf("%s: name %s is longer than %d bytes (PostgreSQL would truncate it)", what, Show(name), MaxLen)
 	}
 	return nil
+}
+
+// ShowMax is the longest input [Show] quotes whole, in bytes: a name one
+// byte too long for PostgreSQL still shows in full.
+const ShowMax = MaxLen + 1
+
+// showPrefix is how many bytes of a longer input Show quotes.
+const showPrefix = 32
+
+// Show quotes s (Go syntax, as %q) for an error message. Input longer than
+// [ShowMax] bytes is cut to a short prefix, on a character boundary,
+// followed by "… (N bytes)": an error about a 1 MB name stays short.
+func Show(s string) string {
+	if len(s) <= ShowMax {
+		return strconv.Quote(s)
+	}
+	cut := showPrefix
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -1,6 +1,7 @@
 package ident_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -59,4 +60,31 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("Quote(%q) = %q reads back as %q", name, q, got)
 		}
 	})
+}
+
+// TestErrorsQuoteLongNamesShort: a huge invalid name makes a short error
+// that still says which name and how long it was.
+func TestErrorsQuoteLongNamesShort(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("é", 1<<19) // 1 MiB
+	for _, name := range []string{huge, huge + "\x00"} {
+		_, err := ident.Quote("Key", name)
+		require.Error(t, err)
+		require.Less(t, len(err.Error()), 200, "the error must not quote the whole name")
+		require.Contains(t, err.Error(), "Key: name \"éé")
+		require.Contains(t, err.Error(), fmt.Sprintf("… (%d bytes)", len(name)))
+	}
+	_, err := ident.Table("Table", pgx.Identifier{"public", huge})
+	require.Less(t, len(err.Error()), 200)
+
+	// A name just over the limit still shows whole.
+	long := strings.Repeat("x", ident.MaxLen+1)
+	_, err = ident.Quote("Key", long)
+	require.Contains(t, err.Error(), `"`+long+`"`)
+
+	require.Equal(t, `"a\"b"`, ident.Show(`a"b`))
+	require.Equal(t, `"`+strings.Repeat("x", 32)+`"… (100 bytes)`, ident.Show(strings.Repeat("x", 100)))
+	// The cut falls on a character boundary, never inside an é.
+	s := "a" + strings.Repeat("é", 100)
+	require.Equal(t, `"a`+strings.Repeat("é", 15)+`"… (201 bytes)`, ident.Show(s))
 }
