@@ -1,0 +1,112 @@
+// Package pool opens the shared connection pool the rest of txkit runs on,
+// with the connection-side concerns pgxpool leaves to each service made
+// safe by default: a size that fits the server's limits, an acquire
+// timeout with a typed error, leak reports, a bounded Close, a TLS floor,
+// and secrets kept out of errors and logs.
+//
+//	p, err := pool.Open(ctx, os.Getenv("DATABASE_URL"), pool.Options{Instances: 4, Logger: logger})
+//	if err != nil { ... }
+//	defer p.Close(shutdownCtx)
+//	err = txn.WithTx(ctx, p, txn.Options{}, fn)
+//
+// [Pool] implements txn.Beginner and txn.Querier, and [Pool.Pgx] returns
+// the *pgxpool.Pool under it for code that needs one (advisory locks, sqlc,
+// otelpgx). The pool is pgxpool's: this package adds an AcquireTracer and
+// ReleaseTracer and sets hooks and settings, so the acquire timeout and the
+// leak reports hold on the *pgxpool.Pool too.
+//
+// # Defaults
+//
+// Every [Options] field's zero value is a default chosen to be safe:
+//
+//	Option                    Zero value means
+//	Instances                 1
+//	MaxConns                  pgxpool's default, max(4, CPUs), lowered to this instance's share
+//	                          of the server's limits (see Sizing); an explicit value that cannot
+//	                          fit is refused with ErrDoesNotFit
+//	AcquireTimeout            5 s; negative: only the caller's ctx bounds the wait
+//	LeakThreshold             1 min; negative: no leak reports
+//	CaptureStacks             off (a stack costs about a microsecond per acquire)
+//	AllowInsecure             off: sslmode disable, allow and prefer (libpq's default) are refused
+//	                          to a host that is not loopback or a unix socket
+//	VerifyFull                off: any sslmode from require up is accepted
+//	Logger                    discard
+//	Lazy                      off: Open connects once and reads the server's limits
+//	ApplicationName           the program's name (application_name)
+//	StatementTimeout          the server's setting (statement_timeout)
+//	LockTimeout               the server's setting (lock_timeout)
+//	IdleInTransactionTimeout  1 min (idle_in_transaction_session_timeout)
+//	KeepAlive                 30 s idle, then probes every 30 s, 3 probes; both on the client
+//	                          socket and the server's (tcp_keepalives_*)
+//	ConnectTimeout            10 s per new connection (connect_timeout in the DSN wins)
+//	Password                  the DSN's, else PGPASSWORD, else the passfile
+//	Workers, ConnsPerWorker   no deadlock-floor check
+//	Tracer, Configure         none
+//
+// pgxpool settings that have no option are taken from the DSN (pool_*
+// parameters) with these defaults: PingTimeout 5 s (pgxpool: none),
+// MaxConnLifetime 1 h with 10% jitter (pgxpool: no jitter), MaxConnIdleTime
+// 30 min, HealthCheckPeriod 1 min.
+//
+// The server-side settings (application_name, the three timeouts, TCP
+// keepalives) travel in the startup message: they cost no round trip, and
+// a value the DSN sets wins over the option. A service should set
+// statement_timeout and lock_timeout to what its requests can afford; the
+// defaults leave them to the server because only the service knows.
+//
+// # Sizing
+//
+// Open reads, in one query, max_connections, superuser_reserved_connections,
+// reserved_connections (PostgreSQL 16+), the role's connection limit, the
+// database's connection limit, and how many client connections each
+// already has. For each limit that applies (the role's and the database's
+// do not apply to a superuser), this instance's room is the smaller of
+// limit / Instances and what is free now. A MaxConns of 0 is lowered to the
+// smallest room; an explicit MaxConns × Instances over a limit is refused,
+// and one over what is free now is logged as a warning. The reserved slots
+// are never planned for. Behind a connection pooler (the backend pid the
+// server reports differs from the one the connection was given), the
+// server's limits are not the ones that count: Open logs that and applies
+// none. Workers and ConnsPerWorker refuse a pool smaller than
+// Workers × (ConnsPerWorker − 1) + 1, the size below which workers that
+// each hold a connection and wait for a second (RequiresNew, a session
+// advisory lock) can deadlock on the pool.
+//
+// # Acquire timeout
+//
+// Every acquire, through [Pool] or its *pgxpool.Pool (BeginTx, Query, Exec,
+// QueryRow, SendBatch, CopyFrom, Acquire), waits at most AcquireTimeout,
+// independently of the ctx deadline of the work that follows. A longer wait
+// fails with a [*TimeoutError] matching [ErrPoolTimeout] (and
+// context.DeadlineExceeded), whose text gives the pool's max, total,
+// acquired, idle and waiting counts. When the caller's own ctx ends first,
+// its error is returned as usual.
+//
+// # Leaks
+//
+// A connection held longer than LeakThreshold is logged once at Warn level
+// with how long it has been held and, with CaptureStacks, the stack that
+// acquired it; when it comes back, "leaked connection returned" is logged
+// with the total time held. Rows left open, an unclosed batch, a forgotten
+// Release and a Hijacked connection still open are all seen. Acquire with a
+// ctx from [HeldOnPurpose] to exempt a connection held on purpose.
+//
+// # Close
+//
+// [Pool.Close] refuses new acquires at once, waits for held connections
+// until its ctx is done, and then logs each holder, closes their sockets
+// and returns a [*CloseError] naming them, instead of hanging as
+// pgxpool's Close does on a leaked connection.
+//
+// # Secrets and TLS
+//
+// Open parses the DSN with its password removed and puts the password in
+// the parsed config, so pgxpool's Config().ConnString() holds none. No
+// error Open returns carries the DSN or lets errors.As reach a
+// *pgconn.ParseConfigError or a *pgconn.ConnectError (both carry the
+// password); connect failures are a [*ConnectError] that unwraps to the
+// cause (a *pgconn.PgError for a wrong password or database). [Config] has
+// no password field and implements slog.LogValuer; [Redact] masks the
+// passwords in a DSN, including ?password=. [Options.Password] supplies a
+// password per new connection for credentials that rotate.
+package pool
