@@ -32,7 +32,7 @@ func (t *tracker) reportLeaks(threshold time.Duration) {
 	var found []*holder
 	t.mu.Lock()
 	for c, h := range t.held {
-		if !h.reported && h.label == "" && now.Sub(h.since) > threshold && !c.IsClosed() {
+		if !h.reported && h.label == "" && now.Sub(h.since) > threshold && !gone(c) {
 			h.reported = true
 			found = append(found, h)
 		}

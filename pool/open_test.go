@@ -97,11 +97,11 @@ func TestOpenRefusesBadInput(t *testing.T) {
 		dsn  string
 		opts pool.Options
 	}{
-		"negative statement timeout": {"postgres://127.0.0.1/x", pool.Options{StatementTimeout: -time.Second}},
+		"negative statement timeout":       {"postgres://127.0.0.1/x", pool.Options{StatementTimeout: -time.Second}},
 		"lock timeout beyond the server's": {"postgres://127.0.0.1/x", pool.Options{LockTimeout: 30 * 24 * time.Hour}},
-		"negative instances":         {"postgres://127.0.0.1/x", pool.Options{Instances: -1}},
-		"dsn":                        {"postgres://u:hunter2@127.0.0.1:notaport/x", pool.Options{}},
-		"keyword/value dsn":          {"host=127.0.0.1 password=hunter2 port=notaport", pool.Options{}},
+		"negative instances":               {"postgres://127.0.0.1/x", pool.Options{Instances: -1}},
+		"dsn":                              {"postgres://u:hunter2@127.0.0.1:notaport/x", pool.Options{}},
+		"keyword/value dsn":                {"host=127.0.0.1 password=hunter2 port=notaport", pool.Options{}},
 	} {
 		_, err := pool.Open(ctx, c.dsn, c.opts)
 		require.ErrorIs(t, err, pool.ErrBadConfig, name)

@@ -49,6 +49,9 @@ type holder struct {
 	reported bool // guarded by tracker.mu
 }
 
+// stackDepth is how many frames a captured stack keeps.
+const stackDepth = 20
+
 // errAcquireTimeout is the cancel cause of an acquire's own deadline.
 var errAcquireTimeout = errors.New("acquire timeout")
 
@@ -110,8 +113,11 @@ func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxp
 		s.Context, s.cancel = context.WithTimeoutCause(ctx, t.timeout, errAcquireTimeout)
 	}
 	if t.stacks {
-		var pcs [32]uintptr
-		n := runtime.Callers(2, pcs[:])
+		// Skip runtime.Callers, this method, multitracer's and pgxpool's
+		// Acquire: the first frame kept is the code that asked for the
+		// connection. The depth is bounded because the walk is the cost.
+		var pcs [stackDepth]uintptr
+		n := runtime.Callers(4, pcs[:])
 		s.pcs = append([]uintptr(nil), pcs[:n]...)
 	}
 	return s
@@ -173,7 +179,7 @@ func (t *tracker) heldCount() int {
 	defer t.mu.Unlock()
 	n := 0
 	for c := range t.held {
-		if !c.IsClosed() {
+		if !gone(c) {
 			n++
 		}
 	}
@@ -211,7 +217,7 @@ func (t *tracker) holders() []Holder {
 	t.mu.Lock()
 	list := make([]*holder, 0, len(t.held))
 	for c, h := range t.held {
-		if !c.IsClosed() {
+		if !gone(c) {
 			list = append(list, h)
 		}
 	}
@@ -235,4 +241,15 @@ func HeldOnPurpose(ctx context.Context, label string) context.Context {
 		label = "held on purpose"
 	}
 	return context.WithValue(ctx, purposeKey{}, label)
+}
+
+// gone reports whether c has been closed and cleaned up. Unlike IsClosed it
+// is safe to call while another goroutine uses c.
+func gone(c *pgx.Conn) bool {
+	select {
+	case <-c.PgConn().CleanupDone():
+		return true
+	default:
+		return false
+	}
 }
