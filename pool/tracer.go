@@ -168,7 +168,7 @@ func (t *tracker) TraceRelease(_ *pgxpool.Pool, data pgxpool.TraceReleaseData) {
 		// reported is only written under mu before this delete, so it
 		// is settled now.
 		t.log.LogAttrs(context.Background(), slog.LevelWarn, "pool: leaked connection returned",
-			slog.Duration("held", time.Since(h.since)), slog.Uint64("pid", uint64(h.conn.PgConn().PID())), slog.String("label", h.label))
+			slog.Duration("held", time.Since(h.since)), slog.Uint64("pid", uint64(h.conn.PgConn().PID())))
 	}
 }
 
