@@ -35,9 +35,10 @@
 //	ApplicationName           the program's name (application_name)
 //	StatementTimeout          the server's setting (statement_timeout)
 //	LockTimeout               the server's setting (lock_timeout)
-//	IdleInTransactionTimeout  1 min (idle_in_transaction_session_timeout)
+//	IdleInTransactionTimeout  1 min (idle_in_transaction_session_timeout); negative: not sent
 //	KeepAlive                 30 s idle, then probes every 30 s, 3 probes; both on the client
-//	                          socket and the server's (tcp_keepalives_*)
+//	                          socket and the server's (tcp_keepalives_*); negative: the OS's,
+//	                          nothing sent
 //	ConnectTimeout            10 s per new connection (connect_timeout in the DSN wins)
 //	Password                  the DSN's, else PGPASSWORD, else the passfile
 //	Workers, ConnsPerWorker   no deadlock-floor check
@@ -53,6 +54,12 @@
 // a value the DSN sets wins over the option. A service should set
 // statement_timeout and lock_timeout to what its requests can afford; the
 // defaults leave them to the server because only the service knows.
+//
+// PgBouncer refuses startup settings it does not track ("unsupported
+// startup parameter"). Behind it, set IdleInTransactionTimeout and
+// KeepAlive to -1 and leave StatementTimeout and LockTimeout at 0, and set
+// those timeouts on the role instead (ALTER ROLE app SET statement_timeout
+// = '5s'), so every server connection PgBouncer opens has them.
 //
 // # Sizing
 //

@@ -68,11 +68,13 @@ type Options struct {
 	// idle_in_transaction_session_timeout, in the startup message (no extra
 	// round trip). A setting in the DSN wins. StatementTimeout and
 	// LockTimeout: 0 = the server's setting. IdleInTransactionTimeout:
-	// 0 = [DefaultIdleInTransactionTimeout].
+	// 0 = [DefaultIdleInTransactionTimeout], negative = not sent (behind
+	// PgBouncer, which refuses startup settings it does not track; set it
+	// on the role instead).
 	StatementTimeout, LockTimeout, IdleInTransactionTimeout time.Duration
 	// KeepAlive is the TCP keepalive idle time, on the client socket and
 	// (tcp_keepalives_idle) on the server's. 0 = [DefaultKeepAlive];
-	// negative = the operating system's settings.
+	// negative = the operating system's settings, and nothing sent.
 	KeepAlive time.Duration
 	// ConnectTimeout bounds each new connection when the DSN has no
 	// connect_timeout. 0 = [DefaultConnectTimeout].
@@ -114,7 +116,7 @@ func (o Options) check() error {
 	}{
 		{"StatementTimeout", o.StatementTimeout},
 		{"LockTimeout", o.LockTimeout},
-		{"IdleInTransactionTimeout", o.IdleInTransactionTimeout},
+		{"IdleInTransactionTimeout", max(o.IdleInTransactionTimeout, 0)}, // negative: not sent
 	} {
 		if err := pgtimeout.Check(c.name, c.d); err != nil {
 			errs = append(errs, err)
