@@ -100,7 +100,7 @@ func TestLeakFreeRunReportsNothing(t *testing.T) {
 	t.Parallel()
 	// The threshold is far above any single use even on a loaded machine
 	// under -race, and far below the run's length.
-	p, logs := open(t, pool.Options{LeakThreshold: 500 * time.Millisecond, CaptureStacks: true})
+	p, logs := open(t, pool.Options{LeakThreshold: 2 * time.Second, CaptureStacks: true})
 	ctx := context.Background()
 	const workers, each = 8, 1250 // 10,000 acquisitions
 	var wg sync.WaitGroup

@@ -2,7 +2,6 @@ package pool_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -67,13 +66,13 @@ func TestOpenFailsAtOnceOnAWrongHostOrDatabase(t *testing.T) {
 	var ce *pool.ConnectError
 	require.ErrorAs(t, err, &ce)
 	var raw *pgconn.ConnectError
-	require.False(t, errors.As(err, &raw), "the error must not reach pgconn's ConnectError: it carries the password")
+	require.NotErrorAs(t, err, &raw, "the error must not reach pgconn's ConnectError: it carries the password")
 
 	_, err = pool.Open(ctx, withDatabase(t, dsn, "no_such_database_here"), pool.Options{})
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, pgerrcode.InvalidCatalogName, pgErr.Code)
-	assert.False(t, errors.As(err, &raw))
+	assert.NotErrorAs(t, err, &raw)
 }
 
 func TestLazyOpenConnectsOnFirstUse(t *testing.T) {
@@ -107,6 +106,6 @@ func TestOpenRefusesBadInput(t *testing.T) {
 		require.ErrorIs(t, err, pool.ErrBadConfig, name)
 		assert.NotContains(t, err.Error(), "hunter2", name)
 		var pce *pgconn.ParseConfigError
-		assert.False(t, errors.As(err, &pce), "%s: errors.As must not reach the connection string", name)
+		assert.NotErrorAs(t, err, &pce, "%s: errors.As must not reach the connection string", name)
 	}
 }

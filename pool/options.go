@@ -102,13 +102,13 @@ type Options struct {
 func (o Options) check() error {
 	var errs []error
 	if o.Instances < 0 {
-		errs = append(errs, fmt.Errorf("Instances is negative (%d)", o.Instances))
+		errs = append(errs, fmt.Errorf("option Instances is negative (%d)", o.Instances))
 	}
 	if o.MaxConns < 0 {
-		errs = append(errs, fmt.Errorf("MaxConns is negative (%d)", o.MaxConns))
+		errs = append(errs, fmt.Errorf("option MaxConns is negative (%d)", o.MaxConns))
 	}
 	if o.Workers < 0 || o.ConnsPerWorker < 0 {
-		errs = append(errs, fmt.Errorf("Workers (%d) and ConnsPerWorker (%d) must not be negative", o.Workers, o.ConnsPerWorker))
+		errs = append(errs, fmt.Errorf("options Workers (%d) and ConnsPerWorker (%d) must not be negative", o.Workers, o.ConnsPerWorker))
 	}
 	for _, c := range []struct {
 		name string
@@ -123,7 +123,7 @@ func (o Options) check() error {
 		}
 	}
 	if o.ConnectTimeout < 0 {
-		errs = append(errs, fmt.Errorf("ConnectTimeout is negative (%v)", o.ConnectTimeout))
+		errs = append(errs, fmt.Errorf("option ConnectTimeout is negative (%v)", o.ConnectTimeout))
 	}
 	if len(errs) == 0 {
 		return nil

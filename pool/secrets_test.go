@@ -88,9 +88,9 @@ func TestPasswordNeverShown(t *testing.T) {
 			shown = append(shown, e.Error(), fmt.Sprintf("%+v", e))
 		}
 		var raw *pgconn.ConnectError
-		assert.False(t, errors.As(err, &raw), "errors.As reached pgconn's ConnectError (it carries the password)")
+		assert.NotErrorAs(t, err, &raw, "errors.As reached pgconn's ConnectError (it carries the password)")
 		var pce *pgconn.ParseConfigError
-		assert.False(t, errors.As(err, &pce), "errors.As reached pgconn's ParseConfigError (it carries the DSN)")
+		assert.NotErrorAs(t, err, &pce, "errors.As reached pgconn's ParseConfigError (it carries the DSN)")
 	}
 
 	// A wrong password, in both DSN forms and in ?password=.

@@ -88,7 +88,7 @@ func (s *acquireState) Err() error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.parent.Err() == nil && context.Cause(s.Context) == errAcquireTimeout {
+	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errAcquireTimeout) {
 		s.once.Do(func() { s.te = &TimeoutError{Waited: s.timeout} })
 		return s.te
 	}
