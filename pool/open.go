@@ -34,6 +34,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	}
 	log := opts.logger()
 	stripped, password := splitPassword(dsn)
+	if err := checkPassfile(stripped, password, opts); err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(stripped)
 	if err != nil {
 		return nil, parseError(err, dsn)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -150,4 +152,31 @@ func TestRedact(t *testing.T) {
 	} {
 		assert.Equal(t, want, pool.Redact(dsn), dsn)
 	}
+}
+
+func TestPassfilePermissions(t *testing.T) {
+	s := scratchCluster(t)
+	t.Setenv("PGPASSWORD", "")
+	ctx := context.Background()
+	dir := t.TempDir()
+	passfile := filepath.Join(dir, "pgpass")
+	line := fmt.Sprintf("127.0.0.1:%d:postgres:app:%s\n", s.cluster.Port(), appPassword)
+	require.NoError(t, os.WriteFile(passfile, []byte(line), 0o600))
+	dsn := s.url("app", "", "postgres", "passfile="+url.QueryEscape(passfile))
+
+	p, _ := openOn(t, dsn, pool.Options{})
+	require.NoError(t, p.Ping(ctx), "a 0600 passfile is used")
+
+	require.NoError(t, os.Chmod(passfile, 0o644))
+	_, err := pool.Open(ctx, dsn, pool.Options{})
+	require.ErrorIs(t, err, pool.ErrInsecure)
+	assert.Contains(t, err.Error(), "group or world access (mode 0644)")
+	assert.NotContains(t, err.Error(), appPassword)
+
+	t.Setenv("PGPASSFILE", passfile) // the same check through the environment
+	_, err = pool.Open(ctx, s.url("app", "", "postgres", ""), pool.Options{})
+	require.ErrorIs(t, err, pool.ErrInsecure)
+	// A password given otherwise leaves the passfile unread.
+	p2, _ := openOn(t, s.url("app", appPassword, "postgres", ""), pool.Options{})
+	require.NoError(t, p2.Ping(ctx))
 }
