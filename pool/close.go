@@ -20,9 +20,9 @@ func (p *Pool) Close(ctx context.Context) error {
 
 func (p *Pool) close(ctx context.Context) error {
 	p.t.closed.Store(true)
-	if p.stopLeaks != nil {
-		close(p.stopLeaks)
-		<-p.leaksDone
+	if p.stopBackground != nil {
+		close(p.stopBackground)
+		<-p.backgroundDone
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

@@ -40,6 +40,8 @@
 //	                          socket and the server's (tcp_keepalives_*); negative: the OS's,
 //	                          nothing sent
 //	ConnectTimeout            10 s per new connection (connect_timeout in the DSN wins)
+//	IdlePing                  every 30 s each idle connection is pinged (5 s timeout) and closed
+//	                          if it does not answer; negative: only pgxpool's ping on acquire
 //	Password                  the DSN's, else PGPASSWORD, else the passfile, which is refused
 //	                          (ErrInsecure) if its group or others may access it, as libpq does
 //	Workers, ConnsPerWorker   no deadlock-floor check

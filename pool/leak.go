@@ -10,23 +10,7 @@ import (
 	"time"
 )
 
-// watchLeaks reports, once each, connections held longer than threshold,
-// until stop is closed.
-func (t *tracker) watchLeaks(threshold time.Duration, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	period := min(max(threshold/4, time.Millisecond), time.Second)
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-			t.reportLeaks(threshold)
-		}
-	}
-}
-
+// reportLeaks reports, once each, connections held longer than threshold.
 func (t *tracker) reportLeaks(threshold time.Duration) {
 	now := time.Now()
 	var found []*holder

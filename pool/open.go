@@ -96,9 +96,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 		log.LogAttrs(ctx, slog.LevelWarn, "pool: "+w)
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "pool: open", slog.Any("config", p.config))
-	if leakThreshold > 0 {
-		p.stopLeaks, p.leaksDone = make(chan struct{}), make(chan struct{})
-		go t.watchLeaks(leakThreshold, p.stopLeaks, p.leaksDone)
+	pingEvery := orDefault(opts.IdlePing, DefaultIdlePing)
+	if leakThreshold > 0 || pingEvery > 0 {
+		p.stopBackground, p.backgroundDone = make(chan struct{}), make(chan struct{})
+		go p.background(leakThreshold, pingEvery, cfg.PingTimeout, p.stopBackground, p.backgroundDone)
 	}
 	return p, nil
 }

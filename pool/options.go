@@ -21,6 +21,7 @@ const (
 	DefaultKeepAlive                = 30 * time.Second
 	DefaultConnectTimeout           = 10 * time.Second
 	DefaultPingTimeout              = 5 * time.Second
+	DefaultIdlePing                 = 30 * time.Second
 	DefaultMaxConnLifetime          = time.Hour
 	DefaultMaxConnIdleTime          = 30 * time.Minute
 )
@@ -76,6 +77,12 @@ type Options struct {
 	// (tcp_keepalives_idle) on the server's. 0 = [DefaultKeepAlive];
 	// negative = the operating system's settings, and nothing sent.
 	KeepAlive time.Duration
+	// IdlePing is how often idle connections are pinged (each bounded by
+	// the pool's ping timeout, 5 s unless the DSN's pool_ping_timeout
+	// says otherwise); one that does not answer is closed before a request
+	// gets it. 0 = [DefaultIdlePing]; negative = no pings but pgxpool's own
+	// on acquire.
+	IdlePing time.Duration
 	// ConnectTimeout bounds each new connection when the DSN has no
 	// connect_timeout. 0 = [DefaultConnectTimeout].
 	ConnectTimeout time.Duration

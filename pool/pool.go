@@ -21,7 +21,7 @@ type Pool struct {
 	config Config
 	limits *Limits
 
-	stopLeaks, leaksDone chan struct{}
+	stopBackground, backgroundDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
