@@ -23,7 +23,7 @@ func checkPassfile(dsn, dsnPassword string, o Options) error {
 	}
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() {
-		return nil // no file: nothing is read from it
+		return nil //nolint:nilerr // no file: pgconn reads nothing from it either
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("%w: the password file %s has group or world access (mode %04o); its permissions should be u=rw (0600) or less", ErrInsecure, path, perm)
