@@ -101,6 +101,19 @@
 // Release and a Hijacked connection still open are all seen. Acquire with a
 // ctx from [HeldOnPurpose] to exempt a connection held on purpose.
 //
+// # Health
+//
+// Idle connections are pinged every IdlePing, each bounded by the ping
+// timeout, and one that does not answer is closed before a request gets
+// it. Connections live MaxConnLifetime plus up to 10% jitter, so they are
+// not all replaced at once. A statement that fails with 25006
+// (read_only_sql_transaction) on a connection whose server reports
+// in_hot_standby or default_transaction_read_only (PostgreSQL 14+; no
+// round trip) means a failover left the pool on a read-only server: the
+// pool is reset, at most once a second, so new connections reach the
+// primary. The failing call still gets its error. A 25006 from a
+// transaction begun READ ONLY leaves the pool alone.
+//
 // # Close
 //
 // [Pool.Close] refuses new acquires at once, waits for held connections

@@ -56,7 +56,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	acquireTimeout := orDefault(opts.AcquireTimeout, DefaultAcquireTimeout)
 	leakThreshold := orDefault(opts.LeakThreshold, DefaultLeakThreshold)
 	t := newTracker(acquireTimeout, opts.CaptureStacks, log)
-	installHooks(cfg, opts, t)
+	ro := &readOnlyReset{log: log}
+	installHooks(cfg, opts, t, ro)
 
 	var limits *Limits
 	if !opts.Lazy {
@@ -92,6 +93,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	if err != nil {
 		return nil, scrubConnectError(err, secrets)
 	}
+	ro.pool.Store(p.pgx)
 	for _, w := range s.warnings {
 		log.LogAttrs(ctx, slog.LevelWarn, "pool: "+w)
 	}
@@ -168,7 +170,7 @@ func applyDefaults(cfg *pgxpool.Config, o Options) {
 // installHooks adds the tracker as pgxpool's acquire and release tracer
 // (beside the caller's tracer) and the password callback, keeping hooks
 // the caller set.
-func installHooks(cfg *pgxpool.Config, o Options, t *tracker) {
+func installHooks(cfg *pgxpool.Config, o Options, t *tracker, ro *readOnlyReset) {
 	user := o.Tracer
 	if user == nil {
 		user = cfg.ConnConfig.Tracer
@@ -177,6 +179,7 @@ func installHooks(cfg *pgxpool.Config, o Options, t *tracker) {
 	if user != nil {
 		mt = multitracer.New(user)
 	}
+	mt.QueryTracers = append(mt.QueryTracers, ro)
 	mt.PoolAcquireTracers = append([]pgxpool.AcquireTracer{t}, mt.PoolAcquireTracers...)
 	mt.PoolReleaseTracers = append([]pgxpool.ReleaseTracer{t}, mt.PoolReleaseTracers...)
 	cfg.ConnConfig.Tracer = mt
