@@ -183,3 +183,18 @@ func TestAcquireTimeoutDoesNotBoundTheQuery(t *testing.T) {
 	require.NotErrorIs(t, err, pool.ErrPoolTimeout)
 	require.NoError(t, err)
 }
+
+// A RequiresNew transaction inside another needs a second connection: on a
+// pool of one it would wait forever; the acquire timeout turns that
+// self-deadlock into ErrPoolTimeout.
+func TestAcquireTimeoutEndsASelfDeadlockOfRequiresNew(t *testing.T) {
+	t.Parallel()
+	p, _ := open(t, pool.Options{MaxConns: 1, AcquireTimeout: 100 * time.Millisecond})
+	saturate(t, p)() // open the one connection first, retrying if that is slow
+	ctx := context.Background()
+	err := txn.WithTx(ctx, p, txn.Options{Retry: retry.Never}, func(ctx context.Context, _ pgx.Tx) error {
+		return txn.WithTx(ctx, p, txn.Options{Retry: retry.Never, RequiresNew: true}, func(context.Context, pgx.Tx) error { return nil })
+	})
+	require.ErrorIs(t, err, pool.ErrPoolTimeout)
+	assert.Contains(t, err.Error(), "max 1, total 1, acquired 1, idle 0")
+}
