@@ -72,6 +72,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 		return nil, err
 	}
 	cfg.MaxConns = s.maxConns
+	// After the probe, so that its connection is not counted.
+	t.gate.limit, t.gate.max = opts.maxConnecting(), cfg.MaxConns
+	t.gate.install(cfg)
 	if cfg.MinConns > cfg.MaxConns {
 		cfg.MinConns = cfg.MaxConns
 	}

@@ -22,6 +22,7 @@ const (
 	DefaultConnectTimeout           = 10 * time.Second
 	DefaultPingTimeout              = 5 * time.Second
 	DefaultIdlePing                 = 30 * time.Second
+	DefaultMaxConnecting            = 2
 	DefaultMaxConnLifetime          = time.Hour
 	DefaultMaxConnIdleTime          = 30 * time.Minute
 )
@@ -83,6 +84,12 @@ type Options struct {
 	// gets it. 0 = [DefaultIdlePing]; negative = no pings but pgxpool's own
 	// on acquire.
 	IdlePing time.Duration
+	// MaxConnecting bounds how many new connections are opened at once
+	// when no connection is idle; further acquires wait for a connection
+	// to be released or opened instead of each opening its own (see the
+	// package documentation). 0 = [DefaultMaxConnecting]; negative = no
+	// bound (pgxpool's behaviour).
+	MaxConnecting int32
 	// ConnectTimeout bounds each new connection when the DSN has no
 	// connect_timeout. 0 = [DefaultConnectTimeout].
 	ConnectTimeout time.Duration
@@ -157,4 +164,11 @@ func (o Options) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return o.Logger
+}
+
+func (o Options) maxConnecting() int32 {
+	if o.MaxConnecting == 0 {
+		return DefaultMaxConnecting
+	}
+	return o.MaxConnecting
 }

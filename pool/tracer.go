@@ -24,6 +24,7 @@ type tracker struct {
 
 	closed  atomic.Bool
 	waiting atomic.Int64
+	gate    connectGate
 
 	mu      sync.Mutex
 	held    map[*pgx.Conn]*holder
@@ -68,6 +69,9 @@ type acquireState struct {
 	closed  bool
 	pcs     []uintptr
 	label   string
+	claim   claim
+	preHeld bool // guarded by connectGate.mu: its new connection is counted held
+	exited  bool // guarded by connectGate.mu
 
 	once sync.Once
 	te   *TimeoutError
@@ -112,6 +116,9 @@ func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxp
 	case t.timeout > 0:
 		s.Context, s.cancel = context.WithTimeoutCause(ctx, t.timeout, errAcquireTimeout)
 	}
+	if !s.closed {
+		s.claim = t.gate.enter(s.Context)
+	}
 	if t.stacks {
 		// Skip runtime.Callers, this method, multitracer's and pgxpool's
 		// Acquire: the first frame kept is the code that asked for the
@@ -132,6 +139,7 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	if s.cancel != nil {
 		s.cancel()
 	}
+	t.gate.exit(s, data.Err == nil && data.Conn != nil)
 	if data.Err != nil {
 		var te *TimeoutError
 		if errors.As(data.Err, &te) && te == s.te {
@@ -160,6 +168,7 @@ func (t *tracker) TraceRelease(_ *pgxpool.Pool, data pgxpool.TraceReleaseData) {
 	if h == nil {
 		return
 	}
+	t.gate.released()
 	select {
 	case t.changed <- struct{}{}:
 	default:
