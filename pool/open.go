@@ -67,6 +67,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 		}
 		limits = &l
 	}
+	if opts.MaxConns == 0 && dsnHas(stripped, "pool_max_conns") {
+		opts.MaxConns = cfg.MaxConns // the DSN's pool_max_conns is an explicit size
+	}
 	s, err := fit(opts, limits)
 	if err != nil {
 		return nil, err

@@ -161,3 +161,17 @@ func keywordValues(s string) []keywordValue {
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }
+
+// dsnHas reports whether dsn sets the parameter key.
+func dsnHas(dsn, key string) bool {
+	if isURL(dsn) {
+		u, err := url.Parse(dsn)
+		return err == nil && u.Query().Has(key)
+	}
+	for _, kv := range keywordValues(dsn) {
+		if kv.key == key {
+			return true
+		}
+	}
+	return false
+}

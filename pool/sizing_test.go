@@ -111,3 +111,12 @@ func TestDeadlockFloor(t *testing.T) {
 	assert.GreaterOrEqual(t, p.Config().MaxConns, int32(9), "the default size is raised to the floor")
 	require.NoError(t, p.Close(ctx))
 }
+
+func TestDSNPoolMaxConnsIsAnExplicitSize(t *testing.T) {
+	s := scratchCluster(t)
+	p, _ := openOn(t, s.cluster.URL()+"&pool_max_conns=3", pool.Options{Instances: 4})
+	assert.EqualValues(t, 3, p.Config().MaxConns)
+	assert.Equal(t, "MaxConns as configured", p.Config().Sizing)
+	_, err := pool.Open(context.Background(), s.cluster.URL()+"&pool_max_conns=3", pool.Options{Instances: 8})
+	require.ErrorIs(t, err, pool.ErrDoesNotFit, "3 × 8 is more than 17")
+}
