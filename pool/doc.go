@@ -73,8 +73,9 @@
 // already has. For each limit that applies (the role's and the database's
 // do not apply to a superuser), this instance's room is the smaller of
 // limit / Instances and what is free now. A MaxConns of 0 is lowered to the
-// smallest room; an explicit MaxConns × Instances over a limit is refused,
-// and one over what is free now is logged as a warning. The reserved slots
+// smallest room; an explicit MaxConns (or pool_max_conns in the DSN) ×
+// Instances over a limit is refused, and one over what is free now is
+// logged as a warning. The reserved slots
 // are never planned for. Behind a connection pooler (the backend pid the
 // server reports differs from the one the connection was given), the
 // server's limits are not the ones that count: Open logs that and applies

@@ -109,3 +109,18 @@ func TestOpenRefusesBadInput(t *testing.T) {
 		assert.NotErrorAs(t, err, &pce, "%s: errors.As must not reach the connection string", name)
 	}
 }
+
+func TestPgxpoolSettingsDefaults(t *testing.T) {
+	t.Parallel()
+	p, _ := open(t, pool.Options{})
+	cfg := p.Pgx().Config()
+	assert.Equal(t, pool.DefaultPingTimeout, cfg.PingTimeout)
+	assert.Equal(t, time.Hour, cfg.MaxConnLifetime)
+	assert.Equal(t, 6*time.Minute, cfg.MaxConnLifetimeJitter)
+	assert.Equal(t, pool.DefaultConnectTimeout, cfg.ConnConfig.ConnectTimeout)
+	assert.Empty(t, cfg.ConnConfig.Password, "trust auth: no password, and none was invented")
+
+	withDSN, _ := openOn(t, pgtest.NewDatabase(t)+"&connect_timeout=3&pool_ping_timeout=1s", pool.Options{})
+	assert.Equal(t, 3*time.Second, withDSN.Pgx().Config().ConnConfig.ConnectTimeout, "the DSN wins")
+	assert.Equal(t, time.Second, withDSN.Pgx().Config().PingTimeout)
+}
