@@ -48,7 +48,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		{"pool,no-timeout,no-leaks", pool.Options{AcquireTimeout: -1, LeakThreshold: -1}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			p, err := pool.Open(ctx, dsn, c.opts)
+			p, err := pool.Open(ctx, dsn, local(c.opts))
 			require.NoError(b, err)
 			defer func() { require.NoError(b, p.Close(ctx)) }()
 			run(b, p.Acquire)

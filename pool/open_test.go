@@ -68,7 +68,7 @@ func TestOpenFailsAtOnceOnAWrongHostOrDatabase(t *testing.T) {
 	var raw *pgconn.ConnectError
 	require.NotErrorAs(t, err, &raw, "the error must not reach pgconn's ConnectError: it carries the password")
 
-	_, err = pool.Open(ctx, withDatabase(t, dsn, "no_such_database_here"), pool.Options{})
+	_, err = pool.Open(ctx, withDatabase(t, dsn, "no_such_database_here"), local(pool.Options{}))
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	assert.Equal(t, pgerrcode.InvalidCatalogName, pgErr.Code)

@@ -19,6 +19,7 @@ func TestRun(t *testing.T) {
 		AcquireTimeout: 100 * time.Millisecond,
 		LeakThreshold:  100 * time.Millisecond,
 		Deadline:       200 * time.Millisecond,
+		AllowInsecure:  true, // TEST_DATABASE_URL may name another host without TLS
 	}, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
