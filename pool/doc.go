@@ -139,10 +139,12 @@
 //
 // Open parses the DSN with its password removed and puts the password in
 // the parsed config, so pgxpool's Config().ConnString() holds none. No
-// error Open returns carries the DSN or lets errors.As reach a
-// *pgconn.ParseConfigError or a *pgconn.ConnectError (both carry the
-// password); connect failures are a [*ConnectError] that unwraps to the
-// cause (a *pgconn.PgError for a wrong password or database). [Config] has
+// error that Open or a [Pool] method returns carries the DSN or lets
+// errors.As reach a *pgconn.ParseConfigError or a *pgconn.ConnectError
+// (both carry the password); connect failures, at Open or later, are a
+// [*ConnectError] that unwraps to the cause (a *pgconn.PgError for a wrong
+// password or database). Code given [Pool.Pgx] gets pgx's errors as they
+// are. [Config] has
 // no password field and implements slog.LogValuer; [Redact] masks the
 // passwords in a DSN, including ?password=. [Options.Password] supplies a
 // password per new connection for credentials that rotate.

@@ -93,7 +93,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 			AcquireTimeout: max(acquireTimeout, 0), LeakThreshold: max(leakThreshold, 0),
 			CaptureStacks: opts.CaptureStacks, Lazy: opts.Lazy, Sizing: s.why,
 		},
-		limits: limits,
+		limits:  limits,
+		secrets: secrets,
 	}
 	p.pgx, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -15,11 +15,12 @@ import (
 // txn.Querier; [Pool.Pgx] gives the *pgxpool.Pool itself to code that needs
 // one, and the acquire timeout and leak reports apply there too.
 type Pool struct {
-	pgx    *pgxpool.Pool
-	t      *tracker
-	log    *slog.Logger
-	config Config
-	limits *Limits
+	pgx     *pgxpool.Pool
+	t       *tracker
+	log     *slog.Logger
+	config  Config
+	limits  *Limits
+	secrets []string // passwords known at Open, scrubbed from error text
 
 	stopBackground, backgroundDone chan struct{}
 
@@ -51,48 +52,62 @@ func (p *Pool) Held() []Holder { return p.t.holders() }
 func (p *Pool) Stat() *pgxpool.Stat { return p.pgx.Stat() }
 
 // Acquire takes a connection; Release it when done.
-func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) { return p.pgx.Acquire(ctx) }
+func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := p.pgx.Acquire(ctx)
+	return c, p.scrub(err)
+}
 
 // AcquireFunc acquires a connection, calls f with it and releases it.
 func (p *Pool) AcquireFunc(ctx context.Context, f func(*pgxpool.Conn) error) error {
-	return p.pgx.AcquireFunc(ctx, f)
+	return p.scrub(p.pgx.AcquireFunc(ctx, f))
 }
 
 // Begin starts a transaction on a connection of the pool.
-func (p *Pool) Begin(ctx context.Context) (pgx.Tx, error) { return p.pgx.Begin(ctx) }
+func (p *Pool) Begin(ctx context.Context) (pgx.Tx, error) {
+	tx, err := p.pgx.Begin(ctx)
+	return tx, p.scrub(err)
+}
 
 // BeginTx starts a transaction with o on a connection of the pool.
 func (p *Pool) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
-	return p.pgx.BeginTx(ctx, o)
+	tx, err := p.pgx.BeginTx(ctx, o)
+	return tx, p.scrub(err)
 }
 
 // Exec runs sql on a connection of the pool.
 func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return p.pgx.Exec(ctx, sql, args...)
+	tag, err := p.pgx.Exec(ctx, sql, args...)
+	return tag, p.scrub(err)
 }
 
 // Query runs sql on a connection held until the rows are closed.
 func (p *Pool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return p.pgx.Query(ctx, sql, args...)
+	rows, err := p.pgx.Query(ctx, sql, args...)
+	if err != nil {
+		err = p.scrub(err)
+		return errRows{Rows: rows, err: err}, err
+	}
+	return rows, nil
 }
 
 // QueryRow runs sql on a connection held until Scan.
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return p.pgx.QueryRow(ctx, sql, args...)
+	return scrubRow{row: p.pgx.QueryRow(ctx, sql, args...), p: p}
 }
 
 // SendBatch sends b on a connection held until the results are closed.
 func (p *Pool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return p.pgx.SendBatch(ctx, b)
+	return scrubBatch{BatchResults: p.pgx.SendBatch(ctx, b), p: p}
 }
 
 // CopyFrom runs COPY FROM on a connection of the pool.
 func (p *Pool) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
-	return p.pgx.CopyFrom(ctx, table, columns, src)
+	n, err := p.pgx.CopyFrom(ctx, table, columns, src)
+	return n, p.scrub(err)
 }
 
 // Ping checks that a connection can be had and answers.
-func (p *Pool) Ping(ctx context.Context) error { return p.pgx.Ping(ctx) }
+func (p *Pool) Ping(ctx context.Context) error { return p.scrub(p.pgx.Ping(ctx)) }
 
 // Reset closes every idle connection now and every held one when it is
 // released, leaving the pool open.

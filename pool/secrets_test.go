@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -179,4 +180,51 @@ func TestPassfilePermissions(t *testing.T) {
 	// A password given otherwise leaves the passfile unread.
 	p2, _ := openOn(t, s.url("app", appPassword, "postgres", ""), pool.Options{})
 	require.NoError(t, p2.Ping(ctx))
+}
+
+// A connection opened after Open that fails (the rotated password is
+// wrong) is reported without pgconn's ConnectError, which carries the
+// password, on every path of the Pool.
+func TestLaterConnectFailureHidesThePassword(t *testing.T) {
+	s := scratchCluster(t)
+	ctx := context.Background()
+	const rotated = "R0tated-But-Wr0ng-91aa"
+	var calls atomic.Int32
+	p, logs := openOn(t, s.url("app", "", "postgres", ""), pool.Options{
+		MaxConns: 2,
+		Password: func(context.Context) (string, error) {
+			if calls.Add(1) <= 2 { // Open's connection and the pool's first
+				return appPassword, nil
+			}
+			return rotated, nil
+		},
+	})
+	held, err := p.Acquire(ctx)
+	require.NoError(t, err)
+	defer held.Release()
+
+	var errs []error
+	_, err = p.Exec(ctx, "SELECT 1")
+	errs = append(errs, err)
+	var n int
+	errs = append(errs, p.QueryRow(ctx, "SELECT 1").Scan(&n))
+	_, err = p.Query(ctx, "SELECT 1")
+	errs = append(errs, err)
+	_, err = p.Acquire(ctx)
+	errs = append(errs, err)
+	_, err = p.BeginTx(ctx, pgx.TxOptions{})
+	errs = append(errs, err)
+	errs = append(errs, p.SendBatch(ctx, &pgx.Batch{}).Close())
+	for _, err := range errs {
+		require.Error(t, err)
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		assert.Equal(t, pgerrcode.InvalidPassword, pgErr.Code)
+		var raw *pgconn.ConnectError
+		assert.NotErrorAs(t, err, &raw, "errors.As reached pgconn's ConnectError (it carries the password)")
+		var ours *pool.ConnectError
+		assert.ErrorAs(t, err, &ours)
+		assert.NotContains(t, fmt.Sprintf("%v %+v %#v", err, err, err), rotated)
+	}
+	assert.NotContains(t, logs.String(), rotated)
 }
