@@ -223,7 +223,7 @@ func TestLaterConnectFailureHidesThePassword(t *testing.T) {
 		var raw *pgconn.ConnectError
 		assert.NotErrorAs(t, err, &raw, "errors.As reached pgconn's ConnectError (it carries the password)")
 		var ours *pool.ConnectError
-		assert.ErrorAs(t, err, &ours)
+		require.ErrorAs(t, err, &ours)
 		assert.NotContains(t, fmt.Sprintf("%v %+v %#v", err, err, err), rotated)
 	}
 	assert.NotContains(t, logs.String(), rotated)
