@@ -147,5 +147,7 @@
 // are. [Config] has
 // no password field and implements slog.LogValuer; [Redact] masks the
 // passwords in a DSN, including ?password=. [Options.Password] supplies a
-// password per new connection for credentials that rotate.
+// password per new connection for credentials that rotate; [PasswordFile]
+// and [PasswordEnv] read it from a file (with the passfile's permission
+// check) or an environment variable each time.
 package pool

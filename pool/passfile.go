@@ -1,11 +1,13 @@
 package pool
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // checkPassfile applies libpq's rule to the password file pgconn reads when
@@ -53,4 +55,39 @@ func passfilePath(dsn string) string {
 		return ""
 	}
 	return filepath.Join(home, ".pgpass")
+}
+
+// PasswordFile returns an [Options.Password] function that reads the
+// password from the file at path for every new connection, so a secret
+// that is rotated by rewriting the file (a mounted Kubernetes secret, a
+// sidecar that refreshes a token) is picked up without a restart. A
+// trailing newline is dropped. Like a passfile, a file its group or others
+// may access is refused.
+func PasswordFile(path string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return "", fmt.Errorf("pool: password file: %w", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+			return "", fmt.Errorf("%w: the password file %s has group or world access (mode %04o); its permissions should be u=rw (0600) or less", ErrInsecure, path, perm)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("pool: password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+}
+
+// PasswordEnv returns an [Options.Password] function that reads the
+// password from the environment variable name for every new connection.
+func PasswordEnv(name string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		pw, ok := os.LookupEnv(name)
+		if !ok {
+			return "", fmt.Errorf("pool: the environment variable %s holding the password is not set", name)
+		}
+		return pw, nil
+	}
 }

@@ -228,3 +228,28 @@ func TestLaterConnectFailureHidesThePassword(t *testing.T) {
 	}
 	assert.NotContains(t, logs.String(), rotated)
 }
+
+func TestPasswordFromAFileIsReadPerConnection(t *testing.T) {
+	s := scratchCluster(t)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "db-password")
+	require.NoError(t, os.WriteFile(file, []byte("wrong-for-now\n"), 0o600))
+	p, err := pool.Open(ctx, s.url("app", "", "postgres", ""), pool.Options{Password: pool.PasswordFile(file), Lazy: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close(ctx)) })
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, p.Ping(ctx), &pgErr)
+	assert.Equal(t, pgerrcode.InvalidPassword, pgErr.Code)
+
+	// The secret is rotated by rewriting the file: the next connection uses it.
+	require.NoError(t, os.WriteFile(file, []byte(appPassword+"\n"), 0o600))
+	require.NoError(t, p.Ping(ctx))
+
+	require.NoError(t, os.Chmod(file, 0o640))
+	p.Reset()
+	require.ErrorIs(t, p.Ping(ctx), pool.ErrInsecure)
+
+	t.Setenv("TXKIT_TEST_DB_PASSWORD", appPassword)
+	p2, _ := openOn(t, s.url("app", "", "postgres", ""), pool.Options{Password: pool.PasswordEnv("TXKIT_TEST_DB_PASSWORD")})
+	require.NoError(t, p2.Ping(ctx))
+}
