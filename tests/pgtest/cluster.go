@@ -24,6 +24,7 @@ type Cluster struct {
 	sockDir string
 	port    int
 	owner   *ServerUser
+	extra   []string // "name=value" server settings given to StartClusterWith
 
 	mu   sync.Mutex
 	proc *exec.Cmd
@@ -34,6 +35,14 @@ type Cluster struct {
 // StartCluster creates a cluster with initdb and starts a postgres server on a
 // free loopback port. Call Stop when done.
 func StartCluster(ctx context.Context) (*Cluster, error) {
+	return StartClusterWith(ctx)
+}
+
+// StartClusterWith is StartCluster with server settings of the caller's
+// choosing, each "name=value" (for example "max_connections=20"). They are
+// given after the defaults, so they win over them, and they stay in force
+// across Restart.
+func StartClusterWith(ctx context.Context, settings ...string) (*Cluster, error) {
 	binDir, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -51,6 +60,7 @@ func StartCluster(ctx context.Context) (*Cluster, error) {
 		dataDir: filepath.Join(root, "data"),
 		sockDir: root,
 		owner:   own,
+		extra:   settings,
 	}
 	if err := own.Chown(root); err != nil {
 		_ = os.RemoveAll(root)
@@ -95,7 +105,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := commandFor(c, "postgres",
+	args := []string{
 		"-D", c.dataDir,
 		"-p", strconv.Itoa(c.port),
 		"-k", c.sockDir,
@@ -104,7 +114,11 @@ func (c *Cluster) Start(ctx context.Context) error {
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
-	)
+	}
+	for _, s := range c.extra {
+		args = append(args, "-c", s)
+	}
+	cmd := commandFor(c, "postgres", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

@@ -28,4 +28,9 @@
 //
 // Advisory locks are per database, so tests that take them do not see each
 // other's locks.
+//
+// A test that needs a server with settings of its own (a small
+// max_connections, ssl=on, its own hba_file) starts one with
+// [StartClusterWith]; one shared by several tests of a package is stopped
+// by a function given to [AtExit].
 package pgtest

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -15,6 +16,7 @@ import (
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
+	runAtExit()
 	if err := closeShared(); err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: stopping the test server: %v\n", err)
 		if code == 0 {
@@ -28,4 +30,29 @@ func Main(m *testing.M, opts ...goleak.Option) {
 		}
 	}
 	os.Exit(code)
+}
+
+// atExit holds the functions AtExit registered.
+var atExit struct {
+	mu    sync.Mutex
+	funcs []func()
+}
+
+// AtExit registers f to run when the package's tests have finished, before
+// [Main] stops the shared server and looks for leaked goroutines: for
+// servers a package started for several of its tests.
+func AtExit(f func()) {
+	atExit.mu.Lock()
+	defer atExit.mu.Unlock()
+	atExit.funcs = append(atExit.funcs, f)
+}
+
+func runAtExit() {
+	atExit.mu.Lock()
+	funcs := atExit.funcs
+	atExit.funcs = nil
+	atExit.mu.Unlock()
+	for i := len(funcs) - 1; i >= 0; i-- {
+		funcs[i]()
+	}
 }

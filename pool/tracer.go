@@ -1,0 +1,264 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// tracker is the pgxpool AcquireTracer and ReleaseTracer behind the acquire
+// timeout and the record of who holds which connection. Because it works
+// inside pgxpool's own Acquire, it covers every path that takes a
+// connection, including code handed the *pgxpool.Pool itself.
+type tracker struct {
+	timeout time.Duration // <= 0: no acquire timeout
+	stacks  bool
+	log     *slog.Logger
+
+	closed  atomic.Bool
+	waiting atomic.Int64
+	gate    connectGate
+
+	mu      sync.Mutex
+	held    map[*pgx.Conn]*holder
+	changed chan struct{} // a connection came back; capacity 1
+}
+
+func newTracker(timeout time.Duration, stacks bool, log *slog.Logger) *tracker {
+	return &tracker{
+		timeout: timeout,
+		stacks:  stacks,
+		log:     log,
+		held:    make(map[*pgx.Conn]*holder),
+		changed: make(chan struct{}, 1),
+	}
+}
+
+// holder is one acquired connection.
+type holder struct {
+	conn     *pgx.Conn
+	since    time.Time
+	pcs      []uintptr
+	label    string
+	reported bool // guarded by tracker.mu
+}
+
+// stackDepth is how many frames a captured stack keeps.
+const stackDepth = 20
+
+// errAcquireTimeout is the cancel cause of an acquire's own deadline.
+var errAcquireTimeout = errors.New("acquire timeout")
+
+type stateKey struct{}
+
+// acquireState is the ctx pgxpool uses for the rest of one Acquire. Its
+// Err says why the acquire stopped in txkit's terms, so the error pgxpool
+// returns is a *TimeoutError or ErrClosed rather than a bare ctx error.
+type acquireState struct {
+	context.Context
+	parent  context.Context
+	cancel  context.CancelFunc
+	timeout time.Duration
+	closed  bool
+	pcs     []uintptr
+	label   string
+	claim   claim
+	preHeld bool // guarded by connectGate.mu: its new connection is counted held
+	exited  bool // guarded by connectGate.mu
+
+	once sync.Once
+	te   *TimeoutError
+}
+
+func (s *acquireState) Value(key any) any {
+	if key == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+func (s *acquireState) Err() error {
+	err := s.Context.Err()
+	if err == nil {
+		return nil
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errAcquireTimeout) {
+		s.once.Do(func() { s.te = &TimeoutError{Waited: s.timeout} })
+		return s.te
+	}
+	return err
+}
+
+var closedCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	t.waiting.Add(1)
+	s := &acquireState{Context: ctx, parent: ctx, timeout: t.timeout}
+	s.label, _ = ctx.Value(purposeKey{}).(string)
+	switch {
+	case t.closed.Load():
+		s.Context, s.closed = closedCtx, true
+		s.parent = closedCtx
+	case t.timeout > 0:
+		s.Context, s.cancel = context.WithTimeoutCause(ctx, t.timeout, errAcquireTimeout)
+	}
+	if !s.closed {
+		s.claim = t.gate.enter(s.Context)
+	}
+	if t.stacks {
+		// Skip runtime.Callers, this method, multitracer's and pgxpool's
+		// Acquire: the first frame kept is the code that asked for the
+		// connection. The depth is bounded because the walk is the cost.
+		var pcs [stackDepth]uintptr
+		n := runtime.Callers(4, pcs[:])
+		s.pcs = append([]uintptr(nil), pcs[:n]...)
+	}
+	return s
+}
+
+func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
+	waiting := t.waiting.Add(-1) + 1
+	s, _ := ctx.Value(stateKey{}).(*acquireState)
+	if s == nil {
+		return
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	t.gate.exit(s, data.Err == nil && data.Conn != nil)
+	if data.Err != nil {
+		var te *TimeoutError
+		if errors.As(data.Err, &te) && te == s.te {
+			st := pool.Stat()
+			te.Max, te.Total, te.Acquired, te.Idle, te.Waiting = st.MaxConns(), st.TotalConns(), st.AcquiredConns(), st.IdleConns(), waiting
+			t.log.LogAttrs(ctx, slog.LevelWarn, "pool: acquire timed out",
+				slog.Duration("timeout", te.Waited), slog.Int("max", int(te.Max)), slog.Int("total", int(te.Total)),
+				slog.Int("acquired", int(te.Acquired)), slog.Int("idle", int(te.Idle)), slog.Int64("waiting", te.Waiting))
+		}
+		return
+	}
+	if data.Conn == nil {
+		return
+	}
+	h := &holder{conn: data.Conn, since: time.Now(), pcs: s.pcs, label: s.label}
+	t.mu.Lock()
+	t.held[data.Conn] = h
+	t.mu.Unlock()
+}
+
+func (t *tracker) TraceRelease(_ *pgxpool.Pool, data pgxpool.TraceReleaseData) {
+	t.mu.Lock()
+	h := t.held[data.Conn]
+	delete(t.held, data.Conn)
+	t.mu.Unlock()
+	if h == nil {
+		return
+	}
+	t.gate.released()
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+	if h.reported {
+		// reported is only written under mu before this delete, so it
+		// is settled now.
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "pool: leaked connection returned",
+			slog.Duration("held", time.Since(h.since)), slog.Uint64("pid", uint64(h.conn.PgConn().PID())))
+	}
+}
+
+// heldCount is the number of connections acquired and not yet released,
+// leaving out hijacked ones that their owner has closed.
+func (t *tracker) heldCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for c := range t.held {
+		if !gone(c) {
+			n++
+		}
+	}
+	return n
+}
+
+// Holder describes a connection that is acquired: for how long, which
+// server process it is, its label (see [HeldOnPurpose]) and, with
+// [Options.CaptureStacks], the stack that acquired it.
+type Holder struct {
+	Held  time.Duration
+	PID   uint32
+	Label string
+	Stack string
+}
+
+func (h Holder) String() string {
+	s := "pid " + itoa(int64(h.PID)) + " held " + h.Held.Round(time.Millisecond).String()
+	if h.Label != "" {
+		s += " (" + h.Label + ")"
+	}
+	if h.Stack != "" {
+		s += " acquired at:\n" + h.Stack
+	}
+	return s
+}
+
+func (h *holder) describe(now time.Time) Holder {
+	return Holder{Held: now.Sub(h.since), PID: h.conn.PgConn().PID(), Label: h.label, Stack: formatStack(h.pcs)}
+}
+
+// holders lists the connections held now, oldest first.
+func (t *tracker) holders() []Holder {
+	now := time.Now()
+	t.mu.Lock()
+	list := make([]*holder, 0, len(t.held))
+	for c, h := range t.held {
+		if !gone(c) {
+			list = append(list, h)
+		}
+	}
+	t.mu.Unlock()
+	sortHolders(list)
+	out := make([]Holder, len(list))
+	for i, h := range list {
+		out[i] = h.describe(now)
+	}
+	return out
+}
+
+type purposeKey struct{}
+
+// HeldOnPurpose returns a ctx whose acquisitions are held on purpose: a
+// session advisory lock, a leader's campaign. Connections acquired with it
+// are never reported as leaks; a [Pool.Close] that finds them still held
+// names them by label.
+func HeldOnPurpose(ctx context.Context, label string) context.Context {
+	if label == "" {
+		label = "held on purpose"
+	}
+	return context.WithValue(ctx, purposeKey{}, label)
+}
+
+// gone reports whether c has been closed and cleaned up. Unlike IsClosed it
+// is safe to call while another goroutine uses c.
+func gone(c *pgx.Conn) bool {
+	select {
+	case <-c.PgConn().CleanupDone():
+		return true
+	default:
+		return false
+	}
+}
