@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/internal/held"
 )
 
 // tracker is the pgxpool AcquireTracer and ReleaseTracer behind the acquire
@@ -108,7 +110,7 @@ var closedCtx = func() context.Context {
 func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
 	t.waiting.Add(1)
 	s := &acquireState{Context: ctx, parent: ctx, timeout: t.timeout}
-	s.label, _ = ctx.Value(purposeKey{}).(string)
+	s.label, _ = held.Label(ctx)
 	switch {
 	case t.closed.Load():
 		s.Context, s.closed = closedCtx, true
@@ -239,17 +241,12 @@ func (t *tracker) holders() []Holder {
 	return out
 }
 
-type purposeKey struct{}
-
 // HeldOnPurpose returns a ctx whose acquisitions are held on purpose: a
 // session advisory lock, a leader's campaign. Connections acquired with it
 // are never reported as leaks; a [Pool.Close] that finds them still held
 // names them by label.
 func HeldOnPurpose(ctx context.Context, label string) context.Context {
-	if label == "" {
-		label = "held on purpose"
-	}
-	return context.WithValue(ctx, purposeKey{}, label)
+	return held.OnPurpose(ctx, label)
 }
 
 // gone reports whether c has been closed and cleaned up. Unlike IsClosed it
