@@ -149,6 +149,13 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		rollback(ctx, b.tx)
 		return RolledBack, nil, withServerCause(fnErr, st.rec.get(), opts.Retry)
 	}
+	if server := st.rec.get(); server != nil {
+		// fn returned nil, but part of it failed with a retryable error
+		// that a savepoint rolled back: COMMIT would succeed without that
+		// part. Run the whole transaction again.
+		rollback(ctx, b.tx)
+		return RolledBack, nil, &retryAttemptError{server: server}
+	}
 	if ctx.Err() != nil {
 		// Cancelled while fn ran: do not start a COMMIT the caller no
 		// longer waits for.
