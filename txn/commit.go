@@ -218,6 +218,10 @@ func (e *connLostError) Unwrap() error { return e.err }
 type commitUnknownError struct {
 	cause  error
 	detail string
+	// rerun is set when running the transaction again is safe although
+	// its outcome is unknown: it had no transaction id, so nothing but
+	// notifications depended on its commit.
+	rerun bool
 }
 
 func (e *commitUnknownError) Error() string {
@@ -230,6 +234,13 @@ func (e *commitUnknownError) Error() string {
 
 func (e *commitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
 func (e *commitUnknownError) Unwrap() error        { return e.cause }
+
+// rerunnable reports whether err is an unknown commit outcome that is safe
+// to run again (see commitUnknownError.rerun).
+func rerunnable(err error) bool {
+	var e *commitUnknownError
+	return errors.As(err, &e) && e.rerun
+}
 
 // Time allowed to settle a lost COMMIT, and how often to ask while the old
 // backend is still finishing.
@@ -253,10 +264,15 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 		return unknown("the transaction id was not received")
 	}
 	if !x.assigned {
-		// Nothing was written: committing and aborting leave the same
-		// data, so the call's work is done either way.
-		d.Outcome = Committed
-		return commitResult{outcome: Committed, resolved: d}
+		// No transaction id before COMMIT: nothing was written, but a
+		// notification (NOTIFY, pg_notify) gets its id while committing,
+		// so there is nothing to ask about, and success would claim a
+		// notification that may never have been sent. Nothing durable
+		// depends on this commit, so running the transaction again is
+		// safe; the retry loop does, or reports the outcome unknown.
+		res := unknown("the transaction had no transaction id to ask about; it can run again")
+		res.err.(*commitUnknownError).rerun = true
+		return res
 	}
 	status, err := xactStatus(ctx, cfg, pid, x.xid)
 	d.Status = status

@@ -27,7 +27,12 @@
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
 // connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
 // A READ ONLY transaction skips the transaction-id query: it can write
-// nothing durable, so a lost answer to its COMMIT is a success.
+// nothing durable, so a lost answer to its COMMIT is a success. A
+// read-write transaction that had no transaction id (it wrote nothing, or
+// only sent notifications, whose id is assigned while committing) has no
+// outcome to ask about; WithTx runs it again, which is safe since nothing
+// durable depended on it, so a notification it sent is delivered at least
+// once. When attempts are spent that ends in ErrCommitUnknown.
 //
 // Cancelling ctx while fn runs rolls the transaction back. Once COMMIT is
 // sent, cancelling ctx no longer abandons it: WithTx waits for the answer,

@@ -34,8 +34,9 @@ import (
 //
 // A COMMIT whose answer is lost to a broken connection is settled by asking
 // the server on another connection: WithTx reports success only if the
-// transaction committed, retries if it aborted, and otherwise returns an
-// error matching [ErrCommitUnknown].
+// transaction committed, retries if it aborted or, read-write, had no
+// transaction id to ask about (see [ErrCommitUnknown]), and otherwise
+// returns an error matching [ErrCommitUnknown].
 func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if isNil(db) {
 		return ErrNilBeginner
@@ -90,7 +91,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		callbacks []func(context.Context)
 	)
 	hooks := retry.Hooks{
-		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) },
+		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) || rerunnable(err) },
 	}
 	if obs != nil {
 		hooks.OnRetry = func(ri retry.RetryInfo) {
