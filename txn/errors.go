@@ -24,10 +24,14 @@ var ErrCommitUnknown = errors.New("txn: commit outcome unknown: the connection b
 // ErrNilBeginner is returned by WithTx when db is nil.
 var ErrNilBeginner = errors.New("txn: nil database (pass a *pgxpool.Pool, *pgx.Conn or other Beginner)")
 
+// errNilFn is returned by WithTx and WithTxValue when fn is nil.
+var errNilFn = errors.New("txn: nil fn")
+
 // ErrInvalidOptions is matched by the error WithTx returns for Options that
-// cannot be run: an unknown isolation level, a negative timeout, Deferrable
-// without Serializable and ReadOnly, or a nested call that asks for more than
-// the running transaction gives.
+// cannot be run: an unknown isolation level, a timeout that is negative or
+// beyond PostgreSQL's limit of 2147483647 ms, Deferrable without
+// Serializable and ReadOnly, or a nested call that asks for more than the
+// running transaction gives.
 var ErrInvalidOptions = errors.New("txn: invalid options")
 
 // ErrManaged is returned by Commit and Rollback on the transaction WithTx

@@ -38,7 +38,7 @@ func TestNestedSerializationFailureSwallowedByTheOuterFnIsRetried(t *testing.T) 
 				outer++
 				attempt := outer
 				txn.AfterCommit(ctx, func(context.Context) { callbacks = append(callbacks, attempt) })
-				if err := insert(100 + outer)(ctx, tx); err != nil {
+				if err := insert(100+outer)(ctx, tx); err != nil {
 					return err
 				}
 				_ = txn.WithTx(ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {

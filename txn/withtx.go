@@ -2,7 +2,6 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"runtime/debug"
 	"time"
 
@@ -42,7 +41,7 @@ func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.
 		return ErrNilBeginner
 	}
 	if fn == nil {
-		return errors.New("txn: nil fn")
+		return errNilFn
 	}
 	if err := opts.validate(); err != nil {
 		return err
@@ -57,6 +56,9 @@ func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.
 // attempt that committed is returned; on error, the zero value.
 func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
 	var out T
+	if fn == nil {
+		return out, WithTx(ctx, db, opts, nil)
+	}
 	err := WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
 		v, err := fn(ctx, tx)
 		if err != nil {
