@@ -50,7 +50,7 @@ func commit(ctx context.Context, b *begun, readOnly bool) commitResult {
 		return commitPlain(ctx, b.tx)
 	}
 	cctx, cancel := commitContext(ctx)
-	x, err := pipelineCommit(cctx, b.conn.PgConn())
+	x, err := tracedCommit(cctx, b.conn)
 	cancel()
 	if res, ok := settled(err); ok {
 		return res
@@ -128,19 +128,20 @@ type xidAnswer struct {
 	xid      uint64 // the xid, when assigned
 }
 
-func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
-	var x xidAnswer
+// pipelineCommit sends the xid query and COMMIT in one write and reads
+// their answers. tag is COMMIT's command tag, when it arrived.
+func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pgconn.CommandTag, err error) {
 	p := pc.StartPipeline(ctx)
 	p.SendQueryParams(xidQuery, nil, nil, nil, nil)
 	p.SendPipelineSync()
 	p.SendQueryParams("commit", nil, nil, nil, nil)
 	if err := p.Sync(); err != nil {
 		_ = p.Close()
-		return x, err
+		return x, tag, err
 	}
-	fail := func(err error) (xidAnswer, error) {
+	fail := func(err error) (xidAnswer, pgconn.CommandTag, error) {
 		_ = p.Close()
-		return x, err
+		return x, tag, err
 	}
 
 	// The xid query's answer, then its Sync. The server may refuse the
@@ -185,20 +186,20 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
 	if !ok {
 		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
 	}
-	tag, err := rr.Close()
+	tag, err = rr.Close()
 	if err != nil {
 		return fail(err)
 	}
 	if err := p.Close(); err != nil {
-		return x, err
+		return x, tag, err
 	}
 	if tag.String() == "ROLLBACK" {
 		if xidErr != nil && retry.SQLState(xidErr) != pgerrcode.InFailedSQLTransaction {
-			return x, fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
+			return x, tag, fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
 		}
-		return x, pgx.ErrTxCommitRollback
+		return x, tag, pgx.ErrTxCommitRollback
 	}
-	return x, xidErr
+	return x, tag, xidErr
 }
 
 // connLostError is a transaction that certainly did not commit because its
@@ -270,9 +271,10 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 		// notification that may never have been sent. Nothing durable
 		// depends on this commit, so running the transaction again is
 		// safe; the retry loop does, or reports the outcome unknown.
-		res := unknown("the transaction had no transaction id to ask about; it can run again")
-		res.err.(*commitUnknownError).rerun = true
-		return res
+		d.Outcome = CommitUnknown
+		err := &commitUnknownError{cause: cause, detail: "the transaction had no transaction id to ask about; it can run again", rerun: true}
+		d.Err = err
+		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
 	}
 	status, err := xactStatus(ctx, cfg, pid, x.xid)
 	d.Status = status

@@ -42,6 +42,11 @@
 // taken as a refusal: the commit may have been durable before it, so the
 // outcome is asked of the server.
 //
+// Every statement WithTx sends reaches the pgx.QueryTracer configured on
+// the connection (otelpgx, tracelog), as with hand-written pgx: BEGIN,
+// SAVEPOINT, RELEASE, ROLLBACK TO, ROLLBACK and COMMIT, whose trace also
+// covers the transaction-id query sent with it.
+//
 // # Repositories: transactions in the context
 //
 // WithTx puts its transaction in the ctx it gives fn. [FromContext] finds

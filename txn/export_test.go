@@ -1,6 +1,11 @@
 package txn
 
-import "context"
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // BeginWith starts and rolls back a transaction on db with beginSQL as
 // WithTx would, for tests of a BEGIN the server refuses: Options that pass
@@ -13,4 +18,11 @@ func BeginWith(ctx context.Context, db Beginner, beginSQL string) error {
 	defer b.done()
 	rollback(ctx, b.tx)
 	return nil
+}
+
+// TracerLookupAllocs is how many allocations finding conn's query tracer
+// costs once it has been found before.
+func TracerLookupAllocs(conn *pgx.Conn) float64 {
+	queryTracer(conn)
+	return testing.AllocsPerRun(100, func() { queryTracer(conn) })
 }
