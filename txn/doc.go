@@ -56,10 +56,13 @@
 // # Nesting
 //
 // WithTx called with a ctx that carries a transaction runs fn in a
-// savepoint of it: released when fn succeeds, rolled back to when fn fails,
-// and the outer transaction goes on. Only the outermost call retries: a
-// serialization failure inside a nested call is returned, and remembered,
-// so that the outermost WithTx restarts everything. A nested call may not
+// savepoint of it: released when fn succeeds, rolled back to when fn fails
+// or panics (before the panic goes on, dropping the nested AfterCommit
+// callbacks), and the outer transaction goes on. Only the outermost call
+// retries: a serialization failure or deadlock inside a nested call is
+// returned, and remembered, so that the outermost WithTx restarts
+// everything, even if the outer fn drops the error and returns nil (when
+// attempts are spent, the error matches retry.ErrExhausted). A nested call may not
 // ask for more than the running transaction gives (a stronger isolation
 // level, READ ONLY inside a read-write transaction): that is an error, not
 // a silent downgrade. Timeouts, Retry and Name of a nested call are those

@@ -29,7 +29,8 @@ import (
 //
 // If ctx already carries a transaction (see [FromContext]), fn runs inside
 // it, in a savepoint (see the package documentation), unless
-// opts.RequiresNew is set.
+// opts.RequiresNew is set. A panic there rolls back to the savepoint
+// before it goes on.
 //
 // A COMMIT whose answer is lost to a broken connection is settled by asking
 // the server on another connection: WithTx reports success only if the
