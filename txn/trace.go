@@ -65,4 +65,3 @@ func tracedCommit(ctx context.Context, conn *pgx.Conn) (xidAnswer, error) {
 	qt.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
 	return x, err
 }
-
