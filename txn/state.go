@@ -80,14 +80,14 @@ func isConnLost(err error) bool {
 }
 
 // retryAttemptError is returned for an attempt whose fn returned nil after
-// the server had refused part of it with a retryable error that a
-// savepoint then rolled back (a nested WithTx whose error the outer fn
-// dropped). COMMIT would succeed without the refused work, so the attempt
-// is rolled back and runs again.
+// the server had refused part of it with a retryable error: fn swallowed
+// it, or a savepoint rolled it back (a nested WithTx whose error the outer
+// fn dropped), after which COMMIT would succeed without the refused work.
+// The attempt is rolled back and runs again.
 type retryAttemptError struct{ server *pgconn.PgError }
 
 func (e *retryAttemptError) Error() string {
-	return "txn: fn returned nil, but a statement it ran in a savepoint failed with a retryable error, so the transaction was rolled back to run again: " + e.server.Error()
+	return "txn: fn returned nil, but the server had refused part of the transaction with a retryable error, so it was rolled back to run again: " + e.server.Error()
 }
 
 func (e *retryAttemptError) Unwrap() error { return e.server }

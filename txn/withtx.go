@@ -154,9 +154,10 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, withServerCause(fnErr, st.rec.get(), opts.Retry)
 	}
 	if server := st.rec.get(); server != nil {
-		// fn returned nil, but part of it failed with a retryable error
-		// that a savepoint rolled back: COMMIT would succeed without that
-		// part. Run the whole transaction again.
+		// fn returned nil, but the server refused part of it with a
+		// retryable error. If a savepoint rolled that back, COMMIT would
+		// succeed without that part; if not, COMMIT would answer
+		// ROLLBACK. Either way, run the whole transaction again.
 		rollback(ctx, b.tx)
 		return RolledBack, nil, &retryAttemptError{server: server}
 	}
