@@ -180,13 +180,13 @@ func TestNoXIDCommitWithLostAnswerRunsAgain(t *testing.T) {
 	obs := &resolutionObserver{}
 	faults := []faultproxy.CommitFault{faultproxy.DropCommit, faultproxy.CutAfterXID, faultproxy.CutBeforeAnswer, faultproxy.DropAll, faultproxy.NoFault}
 	for i, fault := range faults {
-		for _, stmt := range []string{"NOTIFY events, '%d'", "SELECT pg_notify('events', '%d')"} {
-			payload := fmt.Sprint(i)
+		for j, stmt := range []string{"NOTIFY events, '%s'", "SELECT pg_notify('events', '%s')"} {
+			payload := fmt.Sprintf("%d-%d", i, j)
 			proxy.ArmCommitFault(fault)
 			attempts := 0
 			err := txn.WithTx(ctx, pool, txn.Options{Retry: fastRetry(3), Observer: obs}, func(ctx context.Context, tx pgx.Tx) error {
 				attempts++
-				_, err := tx.Exec(ctx, fmt.Sprintf(stmt, i))
+				_, err := tx.Exec(ctx, fmt.Sprintf(stmt, payload))
 				return err
 			})
 			n := delivered(payload)
@@ -198,10 +198,12 @@ func TestNoXIDCommitWithLostAnswerRunsAgain(t *testing.T) {
 				require.Equal(t, 2, attempts)
 				require.Equal(t, 1, n)
 			case faultproxy.CutAfterXID:
-				// Committed, answer lost: run again, delivered twice.
+				// COMMIT reached the server, the answer was lost: run
+				// again. The first backend's commit may land after the
+				// marker, so only "at least once" is certain here.
 				require.NoError(t, err)
 				require.Equal(t, 2, attempts)
-				require.Equal(t, 2, n)
+				require.GreaterOrEqual(t, n, 1)
 			case faultproxy.NoFault:
 				require.NoError(t, err)
 				require.Equal(t, 1, n)
@@ -216,14 +218,15 @@ func TestNoXIDCommitWithLostAnswerRunsAgain(t *testing.T) {
 		}
 	}
 
-	// With no attempt left, the error says the outcome is unknown.
-	proxy.ArmCommitFault(faultproxy.CutAfterXID)
+	// With no attempt left, the error says the outcome is unknown (here
+	// COMMIT never reached the server).
+	proxy.ArmCommitFault(faultproxy.DropCommit)
 	err = txn.WithTx(ctx, pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "NOTIFY events, 'last'")
 		return err
 	})
 	require.ErrorIs(t, err, txn.ErrCommitUnknown)
 	require.ErrorIs(t, err, retry.ErrExhausted)
-	require.Equal(t, 1, delivered("last"))
+	require.Zero(t, delivered("last"))
 	require.Zero(t, pgtest.SettledAcquiredConns(pool))
 }
