@@ -111,7 +111,7 @@ func TestWithTxValueNilFn(t *testing.T) {
 	require.Error(t, want)
 	require.NotPanics(t, func() {
 		_, err := txn.WithTxValue[int](b.ctx, b.pool, txn.Options{}, nil)
-		require.Equal(t, want, err)
+		require.Same(t, want, err)
 	})
 	require.Zero(t, pgtest.SettledAcquiredConns(b.pool))
 }
