@@ -86,8 +86,10 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error
 		if err != nil {
 			return nil, err
 		}
+		idle := c.Conn().PgConn().TxStatus() == 'I'
 		tx, err := c.Conn().BeginTx(ctx, txo)
 		if err != nil {
+			endFailedBegin(ctx, c.Conn(), idle)
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) && c.Conn().IsClosed() {
 				err = &connLostError{when: "at BEGIN", err: err}
@@ -109,9 +111,26 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error
 }
 
 func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (*begun, error) {
+	idle := conn.PgConn().TxStatus() == 'I'
 	tx, err := conn.BeginTx(ctx, txo)
 	if err != nil {
+		endFailedBegin(ctx, conn, idle)
 		return nil, err
 	}
 	return &begun{tx: tx, conn: conn}, nil
+}
+
+// endFailedBegin rolls back the transaction block a failed BEGIN left open.
+// The begin query is BEGIN followed by SET LOCAL statements in one simple
+// query: if the server refuses one of those, BEGIN has already run and the
+// connection sits in a failed transaction, where its next statement would
+// get 25P02. Only a block this call opened is ended (wasIdle): a
+// transaction the caller had begun on its own connection is the caller's.
+func endFailedBegin(ctx context.Context, conn *pgx.Conn, wasIdle bool) {
+	if !wasIdle || conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := endContext(ctx)
+	defer cancel()
+	_, _ = conn.Exec(ctx, "rollback")
 }

@@ -50,7 +50,7 @@ func commit(ctx context.Context, b *begun, readOnly bool) commitResult {
 		return commitPlain(ctx, b.tx)
 	}
 	cctx, cancel := commitContext(ctx)
-	x, err := pipelineCommit(cctx, b.conn.PgConn())
+	x, err := tracedCommit(cctx, b.conn)
 	cancel()
 	if res, ok := settled(err); ok {
 		return res
@@ -128,19 +128,20 @@ type xidAnswer struct {
 	xid      uint64 // the xid, when assigned
 }
 
-func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
-	var x xidAnswer
+// pipelineCommit sends the xid query and COMMIT in one write and reads
+// their answers. tag is COMMIT's command tag, when it arrived.
+func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pgconn.CommandTag, err error) {
 	p := pc.StartPipeline(ctx)
 	p.SendQueryParams(xidQuery, nil, nil, nil, nil)
 	p.SendPipelineSync()
 	p.SendQueryParams("commit", nil, nil, nil, nil)
 	if err := p.Sync(); err != nil {
 		_ = p.Close()
-		return x, err
+		return x, tag, err
 	}
-	fail := func(err error) (xidAnswer, error) {
+	fail := func(err error) (xidAnswer, pgconn.CommandTag, error) {
 		_ = p.Close()
-		return x, err
+		return x, tag, err
 	}
 
 	// The xid query's answer, then its Sync. The server may refuse the
@@ -185,20 +186,20 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, error) {
 	if !ok {
 		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
 	}
-	tag, err := rr.Close()
+	tag, err = rr.Close()
 	if err != nil {
 		return fail(err)
 	}
 	if err := p.Close(); err != nil {
-		return x, err
+		return x, tag, err
 	}
 	if tag.String() == "ROLLBACK" {
 		if xidErr != nil && retry.SQLState(xidErr) != pgerrcode.InFailedSQLTransaction {
-			return x, fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
+			return x, tag, fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
 		}
-		return x, pgx.ErrTxCommitRollback
+		return x, tag, pgx.ErrTxCommitRollback
 	}
-	return x, xidErr
+	return x, tag, xidErr
 }
 
 // connLostError is a transaction that certainly did not commit because its
@@ -218,6 +219,10 @@ func (e *connLostError) Unwrap() error { return e.err }
 type commitUnknownError struct {
 	cause  error
 	detail string
+	// rerun is set when running the transaction again is safe although
+	// its outcome is unknown: it had no transaction id, so nothing but
+	// notifications depended on its commit.
+	rerun bool
 }
 
 func (e *commitUnknownError) Error() string {
@@ -230,6 +235,13 @@ func (e *commitUnknownError) Error() string {
 
 func (e *commitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
 func (e *commitUnknownError) Unwrap() error        { return e.cause }
+
+// rerunnable reports whether err is an unknown commit outcome that is safe
+// to run again (see commitUnknownError.rerun).
+func rerunnable(err error) bool {
+	var e *commitUnknownError
+	return errors.As(err, &e) && e.rerun
+}
 
 // Time allowed to settle a lost COMMIT, and how often to ask while the old
 // backend is still finishing.
@@ -253,10 +265,16 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 		return unknown("the transaction id was not received")
 	}
 	if !x.assigned {
-		// Nothing was written: committing and aborting leave the same
-		// data, so the call's work is done either way.
-		d.Outcome = Committed
-		return commitResult{outcome: Committed, resolved: d}
+		// No transaction id before COMMIT: nothing was written, but a
+		// notification (NOTIFY, pg_notify) gets its id while committing,
+		// so there is nothing to ask about, and success would claim a
+		// notification that may never have been sent. Nothing durable
+		// depends on this commit, so running the transaction again is
+		// safe; the retry loop does, or reports the outcome unknown.
+		d.Outcome = CommitUnknown
+		err := &commitUnknownError{cause: cause, detail: "the transaction had no transaction id to ask about; it can run again", rerun: true}
+		d.Err = err
+		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
 	}
 	status, err := xactStatus(ctx, cfg, pid, x.xid)
 	d.Status = status

@@ -8,11 +8,16 @@ import (
 )
 
 // Querier is what a repository method needs to run statements. *pgxpool.Pool,
-// *pgxpool.Conn, *pgx.Conn and pgx.Tx all satisfy it.
+// *pgxpool.Conn, *pgx.Conn and pgx.Tx all satisfy it. It is also the DBTX
+// interface sqlc generates for pgx/v5, including CopyFrom and SendBatch
+// for :copyfrom and :batch queries, so queries.New(txn.Q(ctx, pool)) runs
+// generated queries in the ctx's transaction or on the pool.
 type Querier interface {
 	Exec(ctx context.Context, sql string, arguments ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // ctxKey is the context key WithTx stores the running transaction under.

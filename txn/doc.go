@@ -27,7 +27,12 @@
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
 // connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
 // A READ ONLY transaction skips the transaction-id query: it can write
-// nothing durable, so a lost answer to its COMMIT is a success.
+// nothing durable, so a lost answer to its COMMIT is a success. A
+// read-write transaction that had no transaction id (it wrote nothing, or
+// only sent notifications, whose id is assigned while committing) has no
+// outcome to ask about; WithTx runs it again, which is safe since nothing
+// durable depended on it, so a notification it sent is delivered at least
+// once. When attempts are spent that ends in ErrCommitUnknown.
 //
 // Cancelling ctx while fn runs rolls the transaction back. Once COMMIT is
 // sent, cancelling ctx no longer abandons it: WithTx waits for the answer,
@@ -36,6 +41,11 @@
 // unknown one. A FATAL error during COMMIT (a terminated backend) is not
 // taken as a refusal: the commit may have been durable before it, so the
 // outcome is asked of the server.
+//
+// Every statement WithTx sends reaches the pgx.QueryTracer configured on
+// the connection (otelpgx, tracelog), as with hand-written pgx: BEGIN,
+// SAVEPOINT, RELEASE, ROLLBACK TO, ROLLBACK and COMMIT, whose trace also
+// covers the transaction-id query sent with it.
 //
 // # Repositories: transactions in the context
 //
@@ -46,10 +56,13 @@
 // # Nesting
 //
 // WithTx called with a ctx that carries a transaction runs fn in a
-// savepoint of it: released when fn succeeds, rolled back to when fn fails,
-// and the outer transaction goes on. Only the outermost call retries: a
-// serialization failure inside a nested call is returned, and remembered,
-// so that the outermost WithTx restarts everything. A nested call may not
+// savepoint of it: released when fn succeeds, rolled back to when fn fails
+// or panics (before the panic goes on, dropping the nested AfterCommit
+// callbacks), and the outer transaction goes on. Only the outermost call
+// retries: a serialization failure or deadlock inside a nested call is
+// returned, and remembered, so that the outermost WithTx restarts
+// everything, even if the outer fn drops the error and returns nil (when
+// attempts are spent, the error matches retry.ErrExhausted). A nested call may not
 // ask for more than the running transaction gives (a stronger isolation
 // level, READ ONLY inside a read-write transaction): that is an error, not
 // a silent downgrade. Timeouts, Retry and Name of a nested call are those

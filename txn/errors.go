@@ -11,15 +11,27 @@ import (
 // server could not be reached). The transaction may or may not have
 // committed: WithTx does not retry it, because running it again could apply
 // it twice. Reconcile from the data, or make the work idempotent.
+//
+// One case is run again instead: a read-write transaction that had no
+// transaction id when COMMIT was sent. It wrote nothing, so nothing durable
+// depends on its commit; but it may have sent notifications (NOTIFY,
+// pg_notify), which get their transaction id while committing, so its
+// outcome cannot be asked. Running it again sends them, at least once.
+// When no attempt remains, the error matches ErrCommitUnknown (and
+// retry.ErrExhausted).
 var ErrCommitUnknown = errors.New("txn: commit outcome unknown: the connection broke during COMMIT")
 
 // ErrNilBeginner is returned by WithTx when db is nil.
 var ErrNilBeginner = errors.New("txn: nil database (pass a *pgxpool.Pool, *pgx.Conn or other Beginner)")
 
+// errNilFn is returned by WithTx and WithTxValue when fn is nil.
+var errNilFn = errors.New("txn: nil fn")
+
 // ErrInvalidOptions is matched by the error WithTx returns for Options that
-// cannot be run: an unknown isolation level, a negative timeout, Deferrable
-// without Serializable and ReadOnly, or a nested call that asks for more than
-// the running transaction gives.
+// cannot be run: an unknown isolation level, a timeout that is negative or
+// beyond PostgreSQL's limit of 2147483647 ms, Deferrable without
+// Serializable and ReadOnly, or a nested call that asks for more than the
+// running transaction gives.
 var ErrInvalidOptions = errors.New("txn: invalid options")
 
 // ErrManaged is returned by Commit and Rollback on the transaction WithTx

@@ -102,7 +102,11 @@ type CommitResolvedData struct {
 	// "in progress"), or "" if it could not be asked.
 	Status  string
 	Outcome Outcome
-	Err     error // why the outcome is unknown, if it is
+	// Err says why the outcome is unknown, if it is. A read-write
+	// transaction that had no transaction id is reported with Outcome
+	// CommitUnknown and XID 0 and is run again while attempts remain
+	// (see ErrCommitUnknown).
+	Err error
 }
 
 // TxLeakData reports a transaction open longer than Options.LeakThreshold.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/txkit/txkit/internal/pgtimeout"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 )
@@ -31,7 +32,9 @@ type Options struct {
 	// StatementTimeout, LockTimeout and IdleInTransactionTimeout are set
 	// with SET LOCAL for this transaction only, in the same round trip as
 	// BEGIN. Zero leaves the session's setting as it is. Values are sent
-	// in whole milliseconds, rounded up.
+	// in whole milliseconds, rounded up. PostgreSQL holds at most
+	// 2147483647 ms (about 24.8 days): a longer or negative value is
+	// refused with ErrInvalidOptions.
 	StatementTimeout         time.Duration
 	LockTimeout              time.Duration
 	IdleInTransactionTimeout time.Duration
@@ -66,11 +69,13 @@ func (o *Options) validate() error {
 		{"StatementTimeout", o.StatementTimeout},
 		{"LockTimeout", o.LockTimeout},
 		{"IdleInTransactionTimeout", o.IdleInTransactionTimeout},
-		{"LeakThreshold", o.LeakThreshold},
 	} {
-		if d.v < 0 {
-			problems = append(problems, fmt.Sprintf("%s is negative (%v)", d.name, d.v))
+		if err := pgtimeout.Check(d.name, d.v); err != nil {
+			problems = append(problems, err.Error())
 		}
+	}
+	if o.LeakThreshold < 0 {
+		problems = append(problems, fmt.Sprintf("LeakThreshold is negative (%v)", o.LeakThreshold))
 	}
 	if len(problems) > 0 {
 		return &optionsError{problems: problems}
@@ -105,17 +110,12 @@ func (o *Options) beginSQL() string {
 }
 
 func setLocal(b *strings.Builder, name string, d time.Duration) {
-	if d == 0 {
+	ms, ok := pgtimeout.Millis(d) // validate refused what the server cannot hold
+	if !ok {
 		return
 	}
 	b.WriteString("; SET LOCAL ")
 	b.WriteString(name)
 	b.WriteString(" = ")
-	b.WriteString(strconv.FormatInt(ceilMillis(d), 10))
-}
-
-// ceilMillis rounds d up to whole milliseconds: a sub-millisecond timeout
-// must not become 0, which PostgreSQL reads as "no timeout".
-func ceilMillis(d time.Duration) int64 {
-	return int64((d + time.Millisecond - 1) / time.Millisecond)
+	b.WriteString(strconv.FormatInt(ms, 10))
 }

@@ -3,14 +3,17 @@ package txn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/faultproxy"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
@@ -101,7 +104,13 @@ func TestCommitOutcomeMatchesTheTable(t *testing.T) {
 // proxiedPool is a pool that reaches a fresh database through a fault proxy.
 func proxiedPool(t *testing.T) (*pgxpool.Pool, *faultproxy.Proxy) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.NewDatabase(t))
+	return proxiedPoolOn(t, pgtest.NewDatabase(t))
+}
+
+// proxiedPoolOn is proxiedPool on the database dsn names.
+func proxiedPoolOn(t *testing.T, dsn string) (*pgxpool.Pool, *faultproxy.Proxy) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
 	proxy, err := faultproxy.Interpose(&cfg.ConnConfig.Config)
 	require.NoError(t, err)
@@ -129,4 +138,95 @@ func TestReadOnlyCommitWithLostAnswerSucceeds(t *testing.T) {
 		require.NoError(t, err, f.String())
 		require.Equal(t, 42, n)
 	}
+}
+
+// A read-write transaction that only sends a notification has no
+// transaction id before COMMIT (it gets one while committing), so a lost
+// COMMIT answer cannot be asked about. WithTx runs it again rather than
+// report a commit that may not have happened: a nil return means the
+// notification was delivered, at least once.
+func TestNoXIDCommitWithLostAnswerRunsAgain(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	pool, proxy := proxiedPoolOn(t, dsn)
+	listener := pgtest.Connect(t, dsn) // not through the proxy
+	ctx := context.Background()
+	_, err := listener.Exec(ctx, "LISTEN events")
+	require.NoError(t, err)
+
+	// delivered counts the notifications with payload want that arrive
+	// before the marker sent after WithTx returned: notifications are
+	// delivered in commit order, so that is every one WithTx's attempts
+	// committed, with no waiting on a clock.
+	delivered := func(want string) int {
+		t.Helper()
+		_, err := pool.Exec(ctx, "SELECT pg_notify('events', 'marker')")
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		n := 0
+		for {
+			msg, err := listener.WaitForNotification(wctx)
+			require.NoError(t, err)
+			switch msg.Payload {
+			case "marker":
+				return n
+			case want:
+				n++
+			}
+		}
+	}
+
+	obs := &resolutionObserver{}
+	faults := []faultproxy.CommitFault{faultproxy.DropCommit, faultproxy.CutAfterXID, faultproxy.CutBeforeAnswer, faultproxy.DropAll, faultproxy.NoFault}
+	for i, fault := range faults {
+		for j, stmt := range []string{"NOTIFY events, '%s'", "SELECT pg_notify('events', '%s')"} {
+			payload := fmt.Sprintf("%d-%d", i, j)
+			proxy.ArmCommitFault(fault)
+			attempts := 0
+			err := txn.WithTx(ctx, pool, txn.Options{Retry: fastRetry(3), Observer: obs}, func(ctx context.Context, tx pgx.Tx) error {
+				attempts++
+				_, err := tx.Exec(ctx, fmt.Sprintf(stmt, payload))
+				return err
+			})
+			n := delivered(payload)
+			t.Logf("%-18v %-10.10s err=%v attempts=%d delivered=%d", fault, stmt, err, attempts, n)
+			switch fault {
+			case faultproxy.DropCommit:
+				// COMMIT never reached the server: run again, delivered once.
+				require.NoError(t, err)
+				require.Equal(t, 2, attempts)
+				require.Equal(t, 1, n)
+			case faultproxy.CutAfterXID:
+				// COMMIT reached the server, the answer was lost: run
+				// again. The first backend's commit may land after the
+				// marker, so only "at least once" is certain here.
+				require.NoError(t, err)
+				require.Equal(t, 2, attempts)
+				require.GreaterOrEqual(t, n, 1)
+			case faultproxy.NoFault:
+				require.NoError(t, err)
+				require.Equal(t, 1, n)
+			default:
+				// The transaction-id query's answer was lost too: nothing
+				// says whether the transaction had one.
+				require.ErrorIs(t, err, txn.ErrCommitUnknown)
+			}
+			for _, d := range obs.take() {
+				require.NotEqual(t, txn.Committed, d.Outcome, "a lost answer with no transaction id is never taken for a commit")
+			}
+		}
+	}
+
+	// With no attempt left, the error says the outcome is unknown (here
+	// COMMIT never reached the server).
+	proxy.ArmCommitFault(faultproxy.DropCommit)
+	err = txn.WithTx(ctx, pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "NOTIFY events, 'last'")
+		return err
+	})
+	require.ErrorIs(t, err, txn.ErrCommitUnknown)
+	require.ErrorIs(t, err, retry.ErrExhausted)
+	require.Zero(t, delivered("last"))
+	require.Zero(t, pgtest.SettledAcquiredConns(pool))
 }

@@ -7,13 +7,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/txkit/txkit/retry"
 )
 
-// recorder keeps the first error the server sent during an attempt. That
-// error is what aborted the transaction, so it decides whether to retry,
-// whatever fn did with it afterwards: wrapped it with %v, swallowed it, or
-// returned the follow-on 25P02 (in_failed_sql_transaction).
+// recorder keeps the first error the server sent during an attempt that
+// calls for a retry under the attempt's policy (40001, 40P01). Such an error
+// means the attempt must run again from BEGIN, whatever fn did with it
+// afterwards: wrapped it with %v, swallowed it, returned the follow-on 25P02
+// (in_failed_sql_transaction), or dropped the error of a nested WithTx that
+// rolled back to its savepoint, after which COMMIT would succeed without
+// the work the server refused.
 type recorder struct {
+	policy *retry.Policy
+
 	mu    sync.Mutex
 	first *pgconn.PgError
 }
@@ -23,7 +30,7 @@ func (r *recorder) record(err error) {
 		return
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
+	if !errors.As(err, &pgErr) || !r.policy.Retryable(pgErr) {
 		return
 	}
 	r.mu.Lock()
@@ -33,18 +40,11 @@ func (r *recorder) record(err error) {
 	r.mu.Unlock()
 }
 
+// get returns the first retryable error of the attempt, or nil.
 func (r *recorder) get() *pgconn.PgError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.first
-}
-
-// reset forgets errors recorded since get returned mark: a savepoint that
-// was rolled back to undid them.
-func (r *recorder) reset(mark *pgconn.PgError) {
-	r.mu.Lock()
-	r.first = mark
-	r.mu.Unlock()
 }
 
 // recordingTx is the pgx.Tx handed to fn. It delegates every call to pgx's

@@ -11,9 +11,11 @@ import (
 )
 
 // nested runs fn inside the transaction already in ctx, in a savepoint:
-// released if fn succeeds, rolled back to if it fails, leaving the outer
-// transaction usable. Retrying belongs to the outermost WithTx, so a
-// serialization failure or deadlock is returned for it to act on.
+// released if fn succeeds, rolled back to if fn fails or panics, leaving the
+// outer transaction usable. Retrying belongs to the outermost WithTx, so a
+// serialization failure or deadlock is returned for it to act on; the
+// recorder keeps it too, so that the outermost WithTx restarts the
+// transaction even if the outer fn drops this error.
 func nested(ctx context.Context, st *txState, opts *Options, fn func(context.Context, pgx.Tx) error) error {
 	if err := checkNested(ctx, st, opts); err != nil {
 		return err
@@ -25,39 +27,48 @@ func nested(ctx context.Context, st *txState, opts *Options, fn func(context.Con
 	if _, err := st.tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return err
 	}
-	mark := st.rec.get()
 	st.mu.Lock()
 	nCallbacks := len(st.callbacks)
 	st.mu.Unlock()
 
-	// A panic in fn passes through: the outermost WithTx rolls back.
+	finished := false
+	defer func() {
+		// Unset only while fn panics: undo its work before the panic goes
+		// on, so that an outer fn that recovers it does not commit it.
+		if !finished {
+			_ = rollbackTo(ctx, st, name, nCallbacks)
+		}
+	}()
 	fnErr := fn(ctx, st.tx)
-	// The savepoint is ended even if ctx is done, so that the outer
-	// transaction is left usable, as the caller of a failed step expects.
-	ectx, cancel := endContext(ctx)
-	defer cancel()
+	finished = true
 	if fnErr == nil && ctx.Err() != nil {
 		fnErr = context.Cause(ctx)
 	}
 	if fnErr == nil {
+		// Ended even if ctx is done, so that the outer transaction is
+		// left usable, as the caller of a failed step expects.
+		ectx, cancel := endContext(ctx)
+		defer cancel()
 		_, err := st.tx.Exec(ectx, "RELEASE SAVEPOINT "+name)
 		return err
 	}
-	server := st.rec.get()
-	if _, err := st.tx.Exec(ectx, "ROLLBACK TO SAVEPOINT "+name+"; RELEASE SAVEPOINT "+name); err != nil {
+	if err := rollbackTo(ctx, st, name, nCallbacks); err != nil {
 		return fmt.Errorf("%w (and rolling back to the savepoint failed: %w)", fnErr, err)
 	}
+	return withServerCause(fnErr, st.rec.get(), st.policy)
+}
+
+// rollbackTo rolls back to savepoint name and drops the AfterCommit
+// callbacks registered since it was made (the first keep of them). The
+// savepoint is ended even if ctx is done.
+func rollbackTo(ctx context.Context, st *txState, name string, keep int) error {
 	st.mu.Lock()
-	st.callbacks = st.callbacks[:nCallbacks]
+	st.callbacks = st.callbacks[:keep]
 	st.mu.Unlock()
-	if server != mark && st.policy.Retryable(server) {
-		// The whole transaction must restart: keep the server's verdict
-		// on record for the outermost WithTx even if the outer fn drops
-		// this error.
-		return withServerCause(fnErr, server, st.policy)
-	}
-	st.rec.reset(mark)
-	return fnErr
+	ectx, cancel := endContext(ctx)
+	defer cancel()
+	_, err := st.tx.Exec(ectx, "ROLLBACK TO SAVEPOINT "+name+"; RELEASE SAVEPOINT "+name)
+	return err
 }
 
 // checkNested refuses options a savepoint cannot honour. Timeouts, Retry and

@@ -7,7 +7,7 @@ import (
 
 // NewSlogObserver returns an Observer that logs events to logger: retries
 // at Info; transactions that ended in error and COMMIT answers that were
-// lost but resolved at Warn; unresolved COMMITs, leaks and callback panics
+// lost but resolved (or run again) at Warn; unresolved COMMITs, leaks and callback panics
 // at Error; successful ends at Debug. A nil
 // logger discards everything. Messages carry the transaction's Name, never a
 // connection string.
@@ -41,7 +41,7 @@ func (o slogObserver) TxEnd(ctx context.Context, d TxEndData) {
 
 func (o slogObserver) CommitResolved(ctx context.Context, d CommitResolvedData) {
 	level := slog.LevelWarn
-	if d.Outcome == CommitUnknown {
+	if d.Outcome == CommitUnknown && !rerunnable(d.Err) {
 		level = slog.LevelError
 	}
 	o.l.LogAttrs(ctx, level, "txn: COMMIT answer lost; outcome asked of the server",

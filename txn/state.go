@@ -29,7 +29,7 @@ type txState struct {
 }
 
 func newState(tx pgx.Tx, opts *Options) *txState {
-	rec := &recorder{}
+	rec := &recorder{policy: opts.Retry}
 	return &txState{
 		tx:       &recordingTx{inner: tx, rec: rec, managed: true},
 		rec:      rec,
@@ -49,8 +49,8 @@ func (s *txState) takeCallbacks() []func(context.Context) {
 	return cbs
 }
 
-// withServerCause returns err, or when the server's first error of the
-// attempt is retryable and err does not show it (fn wrapped it with %v,
+// withServerCause returns err, or when the server reported a retryable
+// error during the attempt and err does not show it (fn wrapped it with %v,
 // swallowed it, or returned 25P02 or pgx.ErrTxCommitRollback), an error
 // that leads with the server's error, so that the retry decision and
 // errors.As see what the server said while errors.Is still finds err.
@@ -78,3 +78,16 @@ func isConnLost(err error) bool {
 	var c *connLostError
 	return errors.As(err, &c)
 }
+
+// retryAttemptError is returned for an attempt whose fn returned nil after
+// the server had refused part of it with a retryable error: fn swallowed
+// it, or a savepoint rolled it back (a nested WithTx whose error the outer
+// fn dropped), after which COMMIT would succeed without the refused work.
+// The attempt is rolled back and runs again.
+type retryAttemptError struct{ server *pgconn.PgError }
+
+func (e *retryAttemptError) Error() string {
+	return "txn: fn returned nil, but the server had refused part of the transaction with a retryable error, so it was rolled back to run again: " + e.server.Error()
+}
+
+func (e *retryAttemptError) Unwrap() error { return e.server }

@@ -2,7 +2,6 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"runtime/debug"
 	"time"
 
@@ -30,18 +29,20 @@ import (
 //
 // If ctx already carries a transaction (see [FromContext]), fn runs inside
 // it, in a savepoint (see the package documentation), unless
-// opts.RequiresNew is set.
+// opts.RequiresNew is set. A panic there rolls back to the savepoint
+// before it goes on.
 //
 // A COMMIT whose answer is lost to a broken connection is settled by asking
 // the server on another connection: WithTx reports success only if the
-// transaction committed, retries if it aborted, and otherwise returns an
-// error matching [ErrCommitUnknown].
+// transaction committed, retries if it aborted or, read-write, had no
+// transaction id to ask about (see [ErrCommitUnknown]), and otherwise
+// returns an error matching [ErrCommitUnknown].
 func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if isNil(db) {
 		return ErrNilBeginner
 	}
 	if fn == nil {
-		return errors.New("txn: nil fn")
+		return errNilFn
 	}
 	if err := opts.validate(); err != nil {
 		return err
@@ -56,6 +57,9 @@ func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.
 // attempt that committed is returned; on error, the zero value.
 func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
 	var out T
+	if fn == nil {
+		return out, WithTx(ctx, db, opts, nil)
+	}
 	err := WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
 		v, err := fn(ctx, tx)
 		if err != nil {
@@ -90,7 +94,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		callbacks []func(context.Context)
 	)
 	hooks := retry.Hooks{
-		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) },
+		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) || rerunnable(err) },
 	}
 	if obs != nil {
 		hooks.OnRetry = func(ri retry.RetryInfo) {
@@ -148,6 +152,14 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		}
 		rollback(ctx, b.tx)
 		return RolledBack, nil, withServerCause(fnErr, st.rec.get(), opts.Retry)
+	}
+	if server := st.rec.get(); server != nil {
+		// fn returned nil, but the server refused part of it with a
+		// retryable error. If a savepoint rolled that back, COMMIT would
+		// succeed without that part; if not, COMMIT would answer
+		// ROLLBACK. Either way, run the whole transaction again.
+		rollback(ctx, b.tx)
+		return RolledBack, nil, &retryAttemptError{server: server}
 	}
 	if ctx.Err() != nil {
 		// Cancelled while fn ran: do not start a COMMIT the caller no

@@ -179,8 +179,11 @@ func TestRoundTrips(t *testing.T) {
 		}
 		require.Equal(t, int64(stmts+2), rt.Load(), "round trips for %d statements", stmts)
 		sqls := tracer.get()
-		require.Len(t, sqls, stmts+1, "statements pgx ran: %q", sqls)
+		// The tracer sees BEGIN, the statements and COMMIT (the xid query
+		// rides in COMMIT's trace).
+		require.Len(t, sqls, stmts+2, "statements traced: %q", sqls)
 		require.True(t, strings.HasPrefix(sqls[0], "BEGIN ISOLATION LEVEL SERIALIZABLE"), sqls[0])
+		require.Equal(t, "commit", sqls[len(sqls)-1])
 	}
 
 	// The same for a read-only transaction with no xid to capture.

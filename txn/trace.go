@@ -1,0 +1,67 @@
+package txn
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// WithTx sends COMMIT through pgconn's pipeline, which pgx does not trace,
+// so it reports COMMIT to the connection's pgx.QueryTracer itself, as
+// pgx's own Exec would: otelpgx, tracelog and other tracers see BEGIN,
+// fn's statements and COMMIT. The transaction-id query pipelined ahead of
+// COMMIT is part of COMMIT's trace.
+
+// commitSQL is the statement WithTx sends to commit, as a tracer sees it:
+// the text pgx's Tx.Commit sends and traces.
+const commitSQL = "commit"
+
+// tracers caches each connection's query tracer. pgx gives it only through
+// Conn.Config, which copies the whole configuration; a commit should not
+// pay for that. The keys are weak, and an entry goes when its connection
+// is collected.
+var tracers = struct {
+	sync.RWMutex
+	m map[weak.Pointer[pgx.Conn]]pgx.QueryTracer
+}{m: map[weak.Pointer[pgx.Conn]]pgx.QueryTracer{}}
+
+// queryTracer returns the pgx.QueryTracer configured on conn, or nil.
+func queryTracer(conn *pgx.Conn) pgx.QueryTracer {
+	key := weak.Make(conn)
+	tracers.RLock()
+	qt, ok := tracers.m[key]
+	tracers.RUnlock()
+	if ok {
+		return qt
+	}
+	qt, _ = conn.Config().Tracer.(pgx.QueryTracer)
+	tracers.Lock()
+	if _, ok := tracers.m[key]; !ok {
+		tracers.m[key] = qt
+		runtime.AddCleanup(conn, forgetTracer, key)
+	}
+	tracers.Unlock()
+	return qt
+}
+
+func forgetTracer(key weak.Pointer[pgx.Conn]) {
+	tracers.Lock()
+	delete(tracers.m, key)
+	tracers.Unlock()
+}
+
+// tracedCommit is pipelineCommit reported to conn's tracer as one COMMIT.
+func tracedCommit(ctx context.Context, conn *pgx.Conn) (xidAnswer, error) {
+	qt := queryTracer(conn)
+	if qt == nil {
+		x, _, err := pipelineCommit(ctx, conn.PgConn())
+		return x, err
+	}
+	ctx = qt.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: commitSQL})
+	x, tag, err := pipelineCommit(ctx, conn.PgConn())
+	qt.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
+	return x, err
+}
