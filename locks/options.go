@@ -40,8 +40,12 @@ type Options struct {
 	// unless the call runs in a nested txn.WithTx (a savepoint). A deadline
 	// further away than the server's limit bounds nothing and sets no
 	// lock_timeout. A positive Timeout with such a ctx uses the smaller of
-	// the two. For one bound on every lock wait of a transaction, use
-	// txn.Options.LockTimeout, which costs nothing per statement.
+	// the two.
+	//
+	// Either bound only tightens the lock_timeout the transaction already
+	// has, never lengthens it: when that is shorter (and not 0), it stays
+	// for this call too. So txn.Options.LockTimeout, which costs nothing per
+	// statement, bounds every lock wait of a transaction.
 	Timeout time.Duration
 }
 

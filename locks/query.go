@@ -140,9 +140,15 @@ func connInTx(pc *pgconn.PgConn) bool {
 // batch: one round trip, like the query alone. If the query fails, the
 // transaction is aborted and the restore is moot; a savepoint rolled back to
 // puts the setting back by itself.
+//
+// The call's bound only ever tightens: the server compares it with the
+// lock_timeout the transaction has (txn.Options.LockTimeout, a SET LOCAL)
+// and keeps the shorter, 0 being no bound. Which is shorter cannot be told
+// without asking, and asking in SQL costs no round trip.
 const (
-	saveLockTimeout    = "SELECT set_config('txkit.saved_lock_timeout', current_setting('lock_timeout'), true)"
-	setLockTimeout     = "SELECT set_config('lock_timeout', $1, true)"
+	saveLockTimeout = "SELECT set_config('txkit.saved_lock_timeout', current_setting('lock_timeout'), true)"
+	setLockTimeout  = "SELECT set_config('lock_timeout', CASE WHEN current_setting('lock_timeout')::interval = '0' " +
+		"OR current_setting('lock_timeout')::interval > $1::text::interval THEN $1::text ELSE current_setting('lock_timeout') END, true)"
 	restoreLockTimeout = "SELECT set_config('lock_timeout', current_setting('txkit.saved_lock_timeout'), true)"
 )
 
