@@ -243,6 +243,36 @@ func TestStatementTimeoutIsNamed(t *testing.T) {
 	require.Equal(t, pgerrcode.QueryCanceled, pgErr.Code)
 }
 
+// TestCancelRequestIsNamed: the server reports a statement cancelled with
+// pg_cancel_backend with 57014, as for statement_timeout, and the error
+// matches ErrStatementTimeout; the connection survives it.
+func TestCancelRequestIsNamed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
+	tx := b.begin(t)
+	waiter := pid(tx)
+
+	done := make(chan error, 1)
+	go func() {
+		var v int
+		done <- locks.QueryRow(b.ctx, tx, locks.Options{}, selectItem, 1).Scan(&v)
+	}()
+	b.waitUntilBlocked(t, waiter)
+	var cancelled bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT pg_cancel_backend($1)", waiter).Scan(&cancelled))
+	require.True(t, cancelled)
+
+	err := <-done
+	require.ErrorIs(t, err, locks.ErrStatementTimeout)
+	require.NotErrorIs(t, err, locks.ErrLockNotAvailable)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, pgerrcode.QueryCanceled, pgErr.Code)
+	require.False(t, tx.Conn().IsClosed(), "a cancel request ends the statement, not the connection")
+	require.NoError(t, tx.Rollback(b.ctx))
+}
+
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	pgErr := func(code string) error {
