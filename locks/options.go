@@ -33,9 +33,11 @@ type Options struct {
 	//
 	// Zero leaves lock_timeout as the transaction has it, except that with
 	// the Wait policy and a ctx that has a deadline, the wait is bounded by
-	// the time left, less a margin of a tenth of it (at most 100ms): the
+	// the time left, less a margin of a quarter of it (at most 1s): the
 	// server then gives up first and reports ErrLockNotAvailable, instead of
-	// pgx closing the connection when ctx expires. The connection survives,
+	// pgx closing the connection when ctx expires; the margin leaves time
+	// for the answer and for a nested txn.WithTx's rollback to its
+	// savepoint, on a slow link or a loaded machine. The connection survives,
 	// but the server's error aborts the transaction, as any error does,
 	// unless the call runs in a nested txn.WithTx (a savepoint). A deadline
 	// further away than the server's limit bounds nothing and sets no
