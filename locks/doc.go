@@ -47,8 +47,11 @@
 // [Options.Timeout] bounds one call's wait for a row lock: lock_timeout is
 // set for the statement and put back after it, in the same round trip.
 // With no Timeout and a ctx that has a deadline, the wait is bounded by the
-// time left, less a small margin, so that the server gives up before pgx
-// would close the connection at the deadline. A wait that runs out, or
+// time left, less a margin (a quarter of it, at most a second), so that
+// the server gives up, and a savepoint can be rolled back to, before pgx
+// would close the connection at the deadline. Neither bound lengthens a
+// shorter lock_timeout the transaction already has
+// (txn.Options.LockTimeout): the shorter one holds. A wait that runs out, or
 // NOWAIT on a locked row, fails with [ErrLockNotAvailable] (SQLSTATE
 // 55P03). A deadlock victim's error matches [ErrDeadlock] (40P01), a
 // statement_timeout [ErrStatementTimeout] (57014). All keep the

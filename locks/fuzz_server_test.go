@@ -248,3 +248,51 @@ func nodeTokens(s string) []string {
 	flush()
 	return toks
 }
+
+// FuzzQueueClaimAgreesWithServer has PostgreSQL parse (never run) the
+// claiming statement a Queue builds around a fuzzed Ready condition: it
+// must be one statement, and if it parses, the server locks with FOR NO
+// KEY UPDATE SKIP LOCKED and nothing else. FuzzQueueClaimSQL checks the
+// same statement without a server. Without TEST_DATABASE_URL it skips.
+func FuzzQueueClaimAgreesWithServer(f *testing.F) {
+	for _, ready := range []string{"v IS NULL", "v = 'x; FOR UPDATE' -- c", "id IN (SELECT id FROM x)", "$q$)$q$ = v"} {
+		f.Add(ready)
+	}
+	if os.Getenv("TEST_DATABASE_URL") == "" {
+		f.Skip("TEST_DATABASE_URL is not set: comparing with the server needs one")
+	}
+	p := newParser(f)
+	f.Fuzz(func(t *testing.T, ready string) {
+		q := locks.Queue[struct{}]{
+			// No ReadyArgs: the server must infer every parameter's type
+			// to parse the claim, and it cannot for one Ready leaves out.
+			Table: pgx.Identifier{"t"}, Key: "id", Ready: ready,
+			Done: locks.Done{Set: map[string]any{"v": "done"}},
+		}
+		out, _, err := q.ClaimSQL(10)
+		if err != nil {
+			return
+		}
+		tree, err := p.parse(out)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				t.Fatalf("parse %q: %v", out, err)
+			}
+			if strings.Contains(pgErr.Message, "multiple commands") {
+				t.Fatalf("Ready %q: the server reads the claim as more than one statement\n%s", ready, out)
+
+			}
+			return
+		}
+		want := rowMark{strength: serverStrength[locks.ForNoKeyUpdate], wait: serverWait[locks.SkipLocked]}
+		if len(tree.marks) == 0 {
+			t.Fatalf("Ready %q: the server reads no locking clause in the claim\n%s", ready, out)
+		}
+		for _, m := range tree.marks {
+			if m != want {
+				t.Fatalf("Ready %q: the server locks with strength %d, wait policy %d\n%s", ready, m.strength, m.wait, out)
+			}
+		}
+	})
+}

@@ -33,15 +33,21 @@ type Options struct {
 	//
 	// Zero leaves lock_timeout as the transaction has it, except that with
 	// the Wait policy and a ctx that has a deadline, the wait is bounded by
-	// the time left, less a margin of a tenth of it (at most 100ms): the
+	// the time left, less a margin of a quarter of it (at most 1s): the
 	// server then gives up first and reports ErrLockNotAvailable, instead of
-	// pgx closing the connection when ctx expires. The connection survives,
+	// pgx closing the connection when ctx expires; the margin leaves time
+	// for the answer and for a nested txn.WithTx's rollback to its
+	// savepoint, on a slow link or a loaded machine. The connection survives,
 	// but the server's error aborts the transaction, as any error does,
 	// unless the call runs in a nested txn.WithTx (a savepoint). A deadline
 	// further away than the server's limit bounds nothing and sets no
 	// lock_timeout. A positive Timeout with such a ctx uses the smaller of
-	// the two. For one bound on every lock wait of a transaction, use
-	// txn.Options.LockTimeout, which costs nothing per statement.
+	// the two.
+	//
+	// Either bound only tightens the lock_timeout the transaction already
+	// has, never lengthens it: when that is shorter (and not 0), it stays
+	// for this call too. So txn.Options.LockTimeout, which costs nothing per
+	// statement, bounds every lock wait of a transaction.
 	Timeout time.Duration
 }
 

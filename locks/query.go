@@ -140,9 +140,15 @@ func connInTx(pc *pgconn.PgConn) bool {
 // batch: one round trip, like the query alone. If the query fails, the
 // transaction is aborted and the restore is moot; a savepoint rolled back to
 // puts the setting back by itself.
+//
+// The call's bound only ever tightens: the server compares it with the
+// lock_timeout the transaction has (txn.Options.LockTimeout, a SET LOCAL)
+// and keeps the shorter, 0 being no bound. Which is shorter cannot be told
+// without asking, and asking in SQL costs no round trip.
 const (
-	saveLockTimeout    = "SELECT set_config('txkit.saved_lock_timeout', current_setting('lock_timeout'), true)"
-	setLockTimeout     = "SELECT set_config('lock_timeout', $1, true)"
+	saveLockTimeout = "SELECT set_config('txkit.saved_lock_timeout', current_setting('lock_timeout'), true)"
+	setLockTimeout  = "SELECT set_config('lock_timeout', CASE WHEN current_setting('lock_timeout')::interval = '0' " +
+		"OR current_setting('lock_timeout')::interval > $1::text::interval THEN $1::text ELSE current_setting('lock_timeout') END, true)"
 	restoreLockTimeout = "SELECT set_config('lock_timeout', current_setting('txkit.saved_lock_timeout'), true)"
 )
 
@@ -176,10 +182,23 @@ func run(ctx context.Context, q txQuerier, o Options, query string, args []any) 
 	return &lockRows{Rows: rows, batch: br}, nil
 }
 
-// maxDeadlineMargin caps the margin by which a lock_timeout taken from
-// ctx's deadline undercuts it, so that the server's answer arrives before
-// pgx gives up on the connection.
-const maxDeadlineMargin = 100 * time.Millisecond
+// A lock_timeout taken from ctx's deadline undercuts it by a margin, so
+// that the server gives up first. When ctx expires before pgx has read the
+// answer, pgx (with its default context handling) sets the socket's
+// deadline to now and closes the connection, and the transaction is lost
+// with it; so is a savepoint's, when ROLLBACK TO SAVEPOINT, sent on the
+// same ctx, is still under way at the deadline. The margin has to cover
+// what follows the computing of the bound: sending the batch (and, on a
+// connection's first use of it, preparing its statements: a round trip),
+// the server starting the wait, the answer's trip back, and the savepoint's
+// rollback. Each is a millisecond on an idle machine and can take tens of
+// milliseconds on a loaded one; a wait that gives up a little early costs
+// the caller far less than a lost connection, so the margin is generous:
+// a quarter of the time left, at most a second.
+const (
+	deadlineMarginDivisor = 4
+	maxDeadlineMargin     = time.Second
+)
 
 // lockTimeout is the lock_timeout one call runs under, or 0 to leave the
 // transaction's as it is. o.Timeout has been validated (0 to
@@ -195,7 +214,7 @@ func (o Options) lockTimeout(ctx context.Context) time.Duration {
 		return t
 	}
 	left := time.Until(deadline) // saturates: no overflow for any deadline
-	d := left - min(left/10, maxDeadlineMargin)
+	d := left - min(left/deadlineMarginDivisor, maxDeadlineMargin)
 	if d > 0 && d <= pgtimeout.Max && (t == 0 || d < t) {
 		t = d
 	}

@@ -10,10 +10,12 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/locks"
 	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/faultproxy"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -202,6 +204,11 @@ func TestTimeoutBoundsOneCallAndIsPutBack(t *testing.T) {
 // TestDeadlineBoundsTheWait: with a ctx deadline, the server ends the wait
 // before pgx would break the connection, so the transaction goes on after
 // a savepoint.
+//
+// What shows that the server gave up first is what the caller sees: the
+// server's 55P03, not a ctx error, on a connection pgx kept open. Whether
+// ctx has expired by the time the test looks again (after the savepoint's
+// rollback) says only how long the test's goroutine waited to run.
 func TestDeadlineBoundsTheWait(t *testing.T) {
 	t.Parallel()
 	b := setup(t, itemsSchema)
@@ -216,13 +223,54 @@ func TestDeadlineBoundsTheWait(t *testing.T) {
 			return locks.QueryRow(ctx, nil, locks.Options{}, selectItem, 1).Scan(&v)
 		})
 		require.ErrorIs(t, err, locks.ErrLockNotAvailable)
-		require.NoError(t, short.Err(), "the server gave up before the deadline")
+		require.NotErrorIs(t, err, context.DeadlineExceeded, "the server gave up before the deadline")
+		require.False(t, tx.Conn().IsClosed(), "pgx did not close the connection at the deadline")
 
 		// The savepoint was rolled back to; the transaction is usable on
 		// the same connection.
 		var one int
 		require.NoError(t, tx.QueryRow(ctx, "SELECT 1").Scan(&one))
 		require.Equal(t, pidBefore, tx.Conn().PgConn().PID())
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestDeadlineBoundsTheWaitOnASlowLink: the margin by which the lock_timeout
+// taken from ctx's deadline undercuts it covers the round trips that
+// follow it: preparing and sending the batch, the server's answer, and the
+// rollback to the savepoint, all on the same ctx. If the deadline came
+// first, pgx would close the connection, and the outer transaction would
+// be lost. Each leg of the link is delayed by 20ms here: with a margin of
+// 100ms for a 1 s deadline, the savepoint's rollback was still under way
+// at the deadline and the connection was closed.
+func TestDeadlineBoundsTheWaitOnASlowLink(t *testing.T) {
+	t.Parallel()
+	var proxy *faultproxy.Proxy
+	b := setup(t, itemsSchema, func(cfg *pgxpool.Config) {
+		var err error
+		proxy, err = faultproxy.Interpose(&cfg.ConnConfig.Config)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = proxy.Close() })
+	})
+	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
+	proxy.SetLatency(20 * time.Millisecond)
+
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		pidBefore := pid(tx)
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		err := txn.WithTx(short, b.pool, txn.Options{}, func(ctx context.Context, _ pgx.Tx) error {
+			var v int
+			return locks.QueryRow(ctx, nil, locks.Options{}, selectItem, 1).Scan(&v)
+		})
+		require.ErrorIs(t, err, locks.ErrLockNotAvailable)
+		require.NotErrorIs(t, err, context.DeadlineExceeded)
+		require.False(t, tx.Conn().IsClosed(), "pgx did not close the connection at the deadline")
+
+		var one int
+		require.NoError(t, tx.QueryRow(ctx, "SELECT 1").Scan(&one), "the outer transaction goes on")
+		require.Equal(t, pidBefore, pid(tx))
 		return nil
 	})
 	require.NoError(t, err)
@@ -241,6 +289,36 @@ func TestStatementTimeoutIsNamed(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	require.Equal(t, pgerrcode.QueryCanceled, pgErr.Code)
+}
+
+// TestCancelRequestIsNamed: the server reports a statement cancelled with
+// pg_cancel_backend with 57014, as for statement_timeout, and the error
+// matches ErrStatementTimeout; the connection survives it.
+func TestCancelRequestIsNamed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
+	tx := b.begin(t)
+	waiter := pid(tx)
+
+	done := make(chan error, 1)
+	go func() {
+		var v int
+		done <- locks.QueryRow(b.ctx, tx, locks.Options{}, selectItem, 1).Scan(&v)
+	}()
+	b.waitUntilBlocked(t, waiter)
+	var cancelled bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT pg_cancel_backend($1)", waiter).Scan(&cancelled))
+	require.True(t, cancelled)
+
+	err := <-done
+	require.ErrorIs(t, err, locks.ErrStatementTimeout)
+	require.NotErrorIs(t, err, locks.ErrLockNotAvailable)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, pgerrcode.QueryCanceled, pgErr.Code)
+	require.False(t, tx.Conn().IsClosed(), "a cancel request ends the statement, not the connection")
+	require.NoError(t, tx.Rollback(b.ctx))
 }
 
 func TestClassify(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/locks"
+	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -296,3 +297,79 @@ func ids(js []job) []int64 {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestClaimInCtxTransactionRunsInASavepoint: Claim with the ctx of a
+// txn.WithTx joins that transaction in a savepoint. fn's failure rolls
+// back only the savepoint, so the outer transaction goes on; a claim that
+// succeeded commits or rolls back with the outer transaction, and when
+// that rolls back the rows are ready again.
+func TestClaimInCtxTransactionRunsInASavepoint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobsSchema(5))
+	errFn := errors.New("fn failed")
+	errOuter := errors.New("outer rolls back")
+	ready := func(q txn.Querier) int {
+		var n int
+		require.NoError(t, q.QueryRow(b.ctx, "SELECT count(*) FROM jobs WHERE done_at IS NULL").Scan(&n))
+		return n
+	}
+
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		outer := pid(tx)
+		n, err := jobs.Claim(ctx, b.pool, 2, func(ctx context.Context, inner pgx.Tx, js []job) error {
+			require.Equal(t, outer, pid(inner), "the claim runs on the outer transaction's connection")
+			return errFn
+		})
+		require.ErrorIs(t, err, errFn)
+		require.Zero(t, n, "nothing was done")
+		require.Equal(t, 5, ready(tx), "fn failed: back to the savepoint, the rows are not done")
+
+		n, err = jobs.Claim(ctx, b.pool, 2, func(ctx context.Context, _ pgx.Tx, js []job) error {
+			require.Equal(t, []int64{1, 2}, []int64{js[0].ID, js[1].ID})
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		require.Equal(t, 3, ready(tx), "the outer transaction sees the claim")
+		require.Equal(t, 5, ready(b.pool), "nobody else does before the outer commit")
+		return errOuter
+	})
+	require.ErrorIs(t, err, errOuter)
+	require.Equal(t, 5, ready(b.pool), "the outer transaction rolled back: every row is ready again")
+
+	n, err := jobs.Claim(b.ctx, b.pool, 10, func(context.Context, pgx.Tx, []job) error { return nil })
+	require.NoError(t, err)
+	require.Equal(t, 5, n, "the rows the rolled-back claim had are claimed again")
+}
+
+// TestClaimFnPanicLeavesTheRowsReady: a panic in fn rolls the claim back
+// and goes on up to the caller; after recovering, the same rows are ready
+// and are claimed again.
+func TestClaimFnPanicLeavesTheRowsReady(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jobsSchema(5))
+
+	func() {
+		defer func() {
+			require.Equal(t, "worker panicked", recover())
+		}()
+		_, _ = jobs.Claim(b.ctx, b.pool, 3, func(context.Context, pgx.Tx, []job) error {
+			panic("worker panicked")
+		})
+		t.Fatal("Claim returned instead of panicking")
+	}()
+
+	var notDone int
+	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT count(*) FROM jobs WHERE done_at IS NULL").Scan(&notDone))
+	require.Equal(t, 5, notDone, "the claim rolled back")
+	var ids []int64
+	n, err := jobs.Claim(b.ctx, b.pool, 3, func(_ context.Context, _ pgx.Tx, js []job) error {
+		for _, j := range js {
+			ids = append(ids, j.ID)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, []int64{1, 2, 3}, ids, "the rows fn panicked on are claimed again")
+}

@@ -14,7 +14,9 @@ import (
 
 	"github.com/txkit/txkit/internal/pgtimeout"
 	"github.com/txkit/txkit/locks"
+	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/txn"
 )
 
 // TestDeadlinesBeyondTheServerLimit: PostgreSQL's timeouts are int32
@@ -119,4 +121,52 @@ func TestTimeoutCostsNoRoundTrip(t *testing.T) {
 		}
 		require.Equal(t, int64(1), rt.Load(), "%+v", o)
 	}
+}
+
+// TestDeadlineNeverLengthensTheTransactionsLockTimeout: the lock_timeout a
+// call takes from ctx's deadline (or from Options.Timeout) only tightens
+// the transaction's. With txn.Options.LockTimeout 200ms and 4 s left on
+// ctx, the wait once lasted the 4 s less the margin. The bound checked is
+// loose on purpose: it tells 200ms from 3.9 s on a loaded machine.
+func TestDeadlineNeverLengthensTheTransactionsLockTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
+
+	for name, o := range map[string]locks.Options{
+		"ctx deadline":     {},
+		"a longer Timeout": {Timeout: 3 * time.Second},
+	} {
+		var waited time.Duration
+		err := txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: 200 * time.Millisecond, Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+			short, cancel := context.WithTimeout(ctx, 4*time.Second)
+			defer cancel()
+			start := time.Now()
+			var v int
+			err := locks.QueryRow(short, tx, o, selectItem, 1).Scan(&v)
+			waited = time.Since(start)
+			return err
+		})
+		require.ErrorIs(t, err, locks.ErrLockNotAvailable, name)
+		require.Less(t, waited, 2*time.Second, "%s: the transaction's 200ms lock_timeout bounds the wait", name)
+	}
+
+	// A shorter bound still tightens the transaction's, and the
+	// transaction's comes back after the call.
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: time.Hour, Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var v int
+		return locks.QueryRow(bounded, tx, locks.Options{Timeout: 50 * time.Millisecond}, selectItem, 1).Scan(&v)
+	})
+	require.ErrorIs(t, err, locks.ErrLockNotAvailable)
+	err = txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: time.Hour, Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		var v int
+		require.NoError(t, locks.QueryRow(ctx, tx, locks.Options{Timeout: 50 * time.Millisecond}, selectItem, 2).Scan(&v))
+		var setting string
+		require.NoError(t, tx.QueryRow(ctx, "SHOW lock_timeout").Scan(&setting))
+		require.Equal(t, "1h", setting)
+		return nil
+	})
+	require.NoError(t, err)
 }
