@@ -4,12 +4,17 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/optimistic"
+	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -194,4 +199,49 @@ func TestTableRefusesBadInput(t *testing.T) {
 	_, err := items.Update(ctx, nil, 1, 1, nil)
 	require.ErrorIs(t, err, optimistic.ErrInvalid, "no db and no transaction")
 	require.ErrorIs(t, items.Delete(ctx, nil, 1, 1), optimistic.ErrInvalid)
+}
+
+// TestUpdateAboveReadCommittedIsASerializationFailure: under REPEATABLE
+// READ and SERIALIZABLE a row another transaction changed since the
+// snapshot is not reported as a conflict but as SQLSTATE 40001, for WithTx
+// to retry from BEGIN with a fresh snapshot, where the write then succeeds.
+func TestUpdateAboveReadCommittedIsASerializationFailure(t *testing.T) {
+	t.Parallel()
+	for _, level := range []isolation.Level{isolation.RepeatableRead, isolation.Serializable} {
+		t.Run(level.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, itemsSchema)
+			attempts := 0
+			fn := func(ctx context.Context, tx pgx.Tx) error {
+				attempts++
+				var v int64
+				if err := tx.QueryRow(ctx, "SELECT version FROM items WHERE id = 1").Scan(&v); err != nil {
+					return err
+				}
+				if attempts == 1 {
+					// Committed after this transaction's snapshot was taken.
+					if _, err := b.pool.Exec(ctx, "UPDATE items SET stock = stock - 1, version = version + 1 WHERE id = 1"); err != nil {
+						return err
+					}
+				}
+				_, err := items.Update(ctx, nil, int64(1), v, map[string]any{"stock": 0})
+				return err
+			}
+
+			opts := txn.Options{Isolation: level, Retry: retry.Never}
+			err := txn.WithTx(b.ctx, b.pool, opts, fn)
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			require.Equal(t, pgerrcode.SerializationFailure, pgErr.Code)
+			require.NotErrorIs(t, err, optimistic.ErrConflict)
+			require.Equal(t, 1, attempts)
+			require.Equal(t, item{1, "apple", 9, 2}, b.item(t, 1), "only the other transaction's change")
+
+			attempts = 0
+			opts.Retry = &retry.Policy{MaxAttempts: 3, InitialInterval: time.Millisecond}
+			require.NoError(t, txn.WithTx(b.ctx, b.pool, opts, fn))
+			require.Equal(t, 2, attempts, "retried from BEGIN, with a fresh snapshot")
+			require.Equal(t, item{1, "apple", 0, 4}, b.item(t, 1))
+		})
+	}
 }
