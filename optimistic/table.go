@@ -76,11 +76,13 @@ func (t Table) quote() (quoted, error) {
 // deleted, while Update waited for it is reported as it is after that
 // transaction: conflict with its new version, or not found. Under
 // REPEATABLE READ and SERIALIZABLE the server reports that case as a
-// serialization failure (40001) instead, for txn.WithTx to retry. To read
-// the row as it is now, a write that changed nothing locks the row it
-// reads: FOR KEY SHARE (which blocks only deletes and key changes), or
-// FOR SHARE in the READ COMMITTED case above; in a transaction the lock is
-// held until it ends.
+// serialization failure (40001) instead, for txn.WithTx to retry. A write
+// that changed nothing leaves the row locked until ctx's transaction ends
+// (at once, on the pool): FOR KEY SHARE, which blocks only deletes and key
+// changes; or, in the READ COMMITTED case above, locked as for the write
+// itself, since PostgreSQL keeps the lock an UPDATE or DELETE that waited
+// takes on the row's newest version even when that version no longer
+// matches.
 func (t Table) Update(ctx context.Context, db txn.Querier, key any, version int64, set map[string]any) (int64, error) {
 	q, err := t.quote()
 	if err != nil {
@@ -199,9 +201,12 @@ func (t Table) failed(q quoted, key any, expected int64, found bool, current *in
 // version. Only in that case, which the UPDATE failing on the expected
 // version shows, txkit_latest reads the row again with FOR SHARE, which
 // conflicts with updates, and so reads the version the row holds now.
-// Under REPEATABLE READ and SERIALIZABLE that case never arises: the
-// UPDATE fails with a serialization failure instead. The share lock, like
-// the key-share lock, is held until the transaction ends.
+// That read never waits and adds no lock that matters: the UPDATE, when it
+// waited, locked the row's newest version for this transaction (in the
+// stronger mode an UPDATE takes), and PostgreSQL keeps that lock although
+// the row then failed the WHERE. Under REPEATABLE READ and SERIALIZABLE
+// that case never arises: the UPDATE fails with a serialization failure
+// instead.
 //
 // When the UPDATE succeeds, the NOT EXISTS and the comparison, each
 // evaluated once, stop the reads before they start. The names of the CTEs
