@@ -77,10 +77,12 @@
 // breaks) the lock is gone and another process may take it. While a Lock
 // is held a watcher checks its connection every [CheckInterval] (one
 // round trip, SELECT pg_backend_pid(); one second by default, at least
-// [MinCheckInterval]) and closes
-// [Lock.Lost] within about one interval of a loss; [WithLock] and [Lead]
-// cancel fn's ctx with a cause matching [ErrLockLost]. The watcher stops on
-// Release or loss.
+// [MinCheckInterval]) and closes [Lock.Lost] within about one interval of
+// a loss (when the connection stops answering rather than breaking, a
+// check first waits an interval, at least a second, for the answer);
+// [WithLock] and [Lead] cancel fn's ctx with a cause matching
+// [ErrLockLost]. The watcher stops on Release or loss; Release does not
+// close Lost.
 //
 // # Fencing
 //

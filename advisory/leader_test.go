@@ -3,7 +3,9 @@ package advisory_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,4 +221,41 @@ func TestLeadReturnsWhenFnReturns(t *testing.T) {
 	require.ErrorIs(t, err, errSentinel)
 	require.ErrorContains(t, err, "term 2")
 	require.Empty(t, b.locks(t))
+}
+
+// TestLeadRetriesAnUnreachableServer: a server that refuses connections
+// is a failure that may pass, so Lead campaigns again, with backoff (not
+// in a busy loop), until ctx ends, and then returns nil.
+func TestLeadRetriesAnUnreachableServer(t *testing.T) {
+	t.Parallel()
+	// A local port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@" + addr + "/postgres?sslmode=disable&connect_timeout=5")
+	require.NoError(t, err)
+	var dials atomic.Int64
+	dial := cfg.ConnConfig.DialFunc
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err = advisory.Lead(ctx, pool, "unreachable", func(context.Context, int64) error {
+		t.Error("fn ran without a server")
+		return nil
+	})
+	require.NoError(t, err, "ctx ended: Lead's normal stop")
+	require.Error(t, ctx.Err())
+	// Lead's backoff starts at 100ms and grows: about six campaigns fit in
+	// a second. A busy loop would make thousands.
+	n := dials.Load()
+	require.GreaterOrEqual(t, n, int64(2), "campaigned again after the first failure")
+	require.Less(t, n, int64(20), "campaigns are spaced by backoff")
 }

@@ -85,8 +85,10 @@ func (l *Lock) PID() uint32 { return uint32(l.h.pid) }
 
 // Lost returns a channel that is closed if the lock is lost: its
 // connection died or was closed, or (with [SkipPoolerCheck]) it reached a
-// different server session. A loss is seen within about one
-// [CheckInterval]. The channel is not closed by Release.
+// different server session. A connection that breaks is seen lost
+// within about one [CheckInterval]; one that stops answering, when a check
+// has then waited an interval (at least a second) for its answer. The
+// channel is not closed by Release.
 func (l *Lock) Lost() <-chan struct{} { return l.h.lost }
 
 // Err returns the error describing the loss, matching [ErrLockLost], once

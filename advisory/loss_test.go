@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/tests/faultproxy"
+	"github.com/txkit/txkit/tests/pgtest"
 )
 
 // lossBound is how long a test waits for a loss to be seen. With a 50ms
@@ -195,4 +197,82 @@ func TestWithLockReturnsFnErrorAndReleases(t *testing.T) {
 	})
 	require.Empty(t, b.locks(t), "a panic in fn releases the lock")
 	require.Equal(t, int32(0), b.pool.Stat().AcquiredConns())
+}
+
+// TestLossIsSeenWithinAboutOneInterval: a connection that breaks (here
+// its backend is terminated) is seen lost at the next check, or the one
+// after if one was under way as it broke: within about one interval. One
+// that stops answering (a stalled network) is given up when a check has
+// waited its timeout, the interval but at least a second. The writes on
+// the lock's connection count the checks exactly; the time bounds are
+// loose, for a loaded machine, but still far below what a watcher that
+// missed checks would take.
+func TestLossIsSeenWithinAboutOneInterval(t *testing.T) {
+	t.Parallel()
+	const interval = 100 * time.Millisecond
+	for _, c := range []struct {
+		name  string
+		kill  func(t *testing.T, b *bundle, p *faultproxy.Proxy, l *advisory.Lock)
+		bound time.Duration
+	}{
+		{"terminated", func(t *testing.T, b *bundle, _ *faultproxy.Proxy, l *advisory.Lock) { b.terminate(t, l.PID()) }, 30 * interval},
+		{"unanswered", func(_ *testing.T, _ *bundle, p *faultproxy.Proxy, _ *advisory.Lock) { p.Stall(true) }, time.Second + 30*interval},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			// The lock's pool reaches the server through a proxy and
+			// counts the writes on the lock's connection: one per check.
+			// The test's own statements go through b.pool.
+			cfg := b.pool.Config()
+			proxy, err := faultproxy.Interpose(&cfg.ConnConfig.Config)
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				proxy.Stall(false) // a stalled link would hold Close up
+				_ = proxy.Close()
+			})
+			rt := pgtest.CountRoundTrips(cfg)
+			pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
+			require.NoError(t, err)
+			t.Cleanup(pool.Close)
+			l, err := advisory.Acquire(b.ctx, pool, "watched", advisory.CheckInterval(interval))
+			require.NoError(t, err)
+			release(t, l)
+
+			rt.Reset()
+			start := time.Now()
+			c.kill(t, b, proxy, l)
+			select {
+			case <-l.Lost():
+			case <-time.After(lossBound):
+				t.Fatal("Lost was not closed after the connection died")
+			}
+			took := time.Since(start)
+			require.ErrorIs(t, l.Err(), advisory.ErrLockLost)
+			require.LessOrEqual(t, rt.Load(), int64(3), "the first check after the connection died, or the next, saw it (and the close may write)")
+			require.Less(t, took, c.bound, "Lost closed %v after the connection died, with a %v interval", took, interval)
+		})
+	}
+}
+
+// TestReleaseDoesNotCloseLost: Lost reports a loss, and a release is not
+// one, whether the unlock is sent or the connection is closed instead.
+func TestReleaseDoesNotCloseLost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	done, cancel := context.WithCancel(b.ctx)
+	cancel()
+	for name, ctx := range map[string]context.Context{"unlock": b.ctx, "close": done} {
+		l, err := advisory.Acquire(b.ctx, b.pool, "released-"+name, advisory.CheckInterval(advisory.MinCheckInterval))
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx), name)
+		// Release has stopped the watcher: nothing closes Lost later.
+		select {
+		case <-l.Lost():
+			t.Fatalf("%s: Lost closed by Release", name)
+		default:
+		}
+		require.NoError(t, l.Err(), name)
+	}
+	require.Empty(t, b.locks(t))
 }

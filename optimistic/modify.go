@@ -3,6 +3,7 @@ package optimistic
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -46,8 +47,9 @@ type ModifyOptions struct {
 //
 // T is a struct read with pgx.RowToStructByName from SELECT *: it has a
 // field for every column of the table, named alike or by a `db` tag, the
-// version column included (any integer type). Every column but the key
-// and the version is written back. An error from change, or one from the
+// version column included (any integer type, signed or unsigned; one too
+// narrow for the next version is refused before the save). Every column
+// but the key and the version is written back. An error from change, or one from the
 // server, is returned as it is, except that an ErrConflict from change (a
 // versioned write of its own that lost) is retried like the save's. When
 // the conflicts outlast the policy, the error matches both ErrConflict and
@@ -143,10 +145,10 @@ func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string
 
 	v := reflect.ValueOf(&row).Elem()
 	vf := v.FieldByIndex(fields[vi])
-	if !vf.CanInt() {
-		return zero, invalid("Modify: the version field for column %q is a %v, not an integer", version, vf.Type())
+	read, err := readVersion(vf, version)
+	if err != nil {
+		return zero, err
 	}
-	read := vf.Int()
 
 	if err := change(&row); err != nil {
 		return zero, err
@@ -167,8 +169,38 @@ func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string
 	if err != nil {
 		return zero, err
 	}
-	vf.SetInt(next)
+	if vf.CanInt() {
+		vf.SetInt(next)
+	} else {
+		vf.SetUint(uint64(next))
+	}
 	return row, nil
+}
+
+// readVersion is the version in vf, the field of the version column: any
+// signed or unsigned integer kind. The save sets it to one more, so a
+// field too narrow to hold that is refused before anything is written.
+func readVersion(vf reflect.Value, column string) (int64, error) {
+	var read int64
+	var fits bool
+	switch {
+	case vf.CanInt():
+		read = vf.Int()
+		fits = read == math.MaxInt64 || !vf.OverflowInt(read+1) // MaxInt64: the server refuses the increment
+	case vf.CanUint():
+		u := vf.Uint()
+		if u > math.MaxInt64 {
+			return 0, invalid("Modify: the version %d in column %q is out of range", u, column)
+		}
+		read = int64(u)
+		fits = u == math.MaxInt64 || !vf.OverflowUint(u+1)
+	default:
+		return 0, invalid("Modify: the version field for column %q is a %v, not an integer", column, vf.Type())
+	}
+	if !fits {
+		return 0, invalid("Modify: the version field for column %q is a %v, which cannot hold the next version", column, vf.Type())
+	}
+	return read, nil
 }
 
 // columnFields returns, for each column, the index path of the field of the

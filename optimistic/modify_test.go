@@ -204,3 +204,91 @@ func TestModifyJoinsTheTransactionInContext(t *testing.T) {
 	require.Equal(t, item{1, "apple", 10, 1}, b.item(t, 1))
 	require.Equal(t, item{2, "pear", 5, 1}, b.item(t, 2))
 }
+
+// TestModifyTakesAnyIntegerVersionField: unsigned version fields are read
+// and set like signed ones; a field too narrow for the next version is
+// refused before anything is written.
+func TestModifyTakesAnyIntegerVersionField(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	type u64 struct {
+		ID      int64
+		Name    string
+		Stock   int
+		Version uint64
+	}
+	got64, err := optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(it *u64) error {
+		it.Stock = 7
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, u64{1, "apple", 7, 2}, got64)
+	require.Equal(t, item{1, "apple", 7, 2}, b.item(t, 1))
+
+	type u32 struct {
+		ID      int64
+		Name    string
+		Stock   int
+		Version uint32
+	}
+	got32, err := optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(it *u32) error {
+		it.Stock = 6
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, u32{1, "apple", 6, 3}, got32)
+	require.Equal(t, item{1, "apple", 6, 3}, b.item(t, 1))
+
+	// A conflict is seen through an unsigned field too.
+	_, err = optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{Retry: retry.Never}, func(it *u32) error {
+		_, err := b.pool.Exec(b.ctx, "UPDATE items SET version = version + 1 WHERE id = 1")
+		return err
+	})
+	require.ErrorIs(t, err, optimistic.ErrConflict)
+
+	_, err = b.pool.Exec(b.ctx, "UPDATE items SET version = 255 WHERE id = 2")
+	require.NoError(t, err)
+	type u8 struct {
+		ID      int64
+		Name    string
+		Stock   int
+		Version uint8
+	}
+	_, err = optimistic.Modify(b.ctx, b.pool, items, int64(2), optimistic.ModifyOptions{}, func(it *u8) error {
+		it.Stock = 0
+		return nil
+	})
+	require.ErrorIs(t, err, optimistic.ErrInvalid, "256 does not fit")
+	require.Equal(t, item{2, "pear", 5, 255}, b.item(t, 2), "nothing written")
+}
+
+// TestModifyRetriesAConflictFromChange: change's own versioned write lost
+// once; the zero ModifyOptions retry it under retry.Default().
+func TestModifyRetriesAConflictFromChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	calls := 0
+	got, err := optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(it *item) error {
+		calls++
+		if calls == 1 {
+			return &optimistic.ConflictError{Table: pgx.Identifier{"children"}, Key: 1, Expected: 1, Current: 2}
+		}
+		it.Stock = 3
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, calls)
+	require.Equal(t, item{1, "apple", 3, 2}, got)
+
+	// Under retry.Default() a conflict that never clears takes exactly
+	// DefaultMaxAttempts attempts.
+	calls = 0
+	_, err = optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{}, func(*item) error {
+		calls++
+		return &optimistic.ConflictError{Table: pgx.Identifier{"children"}, Key: 1, Expected: 1, Current: 2}
+	})
+	require.ErrorIs(t, err, optimistic.ErrConflict)
+	require.ErrorIs(t, err, retry.ErrExhausted)
+	require.Equal(t, retry.DefaultMaxAttempts, calls)
+	require.Equal(t, item{1, "apple", 3, 2}, b.item(t, 1), "nothing written")
+}

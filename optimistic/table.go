@@ -2,7 +2,6 @@ package optimistic
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -77,7 +76,13 @@ func (t Table) quote() (quoted, error) {
 // deleted, while Update waited for it is reported as it is after that
 // transaction: conflict with its new version, or not found. Under
 // REPEATABLE READ and SERIALIZABLE the server reports that case as a
-// serialization failure (40001) instead, for txn.WithTx to retry.
+// serialization failure (40001) instead, for txn.WithTx to retry. A write
+// that changed nothing leaves the row locked until ctx's transaction ends
+// (at once, on the pool): FOR KEY SHARE, which blocks only deletes and key
+// changes; or, in the READ COMMITTED case above, locked as for the write
+// itself, since PostgreSQL keeps the lock an UPDATE or DELETE that waited
+// takes on the row's newest version even when that version no longer
+// matches.
 func (t Table) Update(ctx context.Context, db txn.Querier, key any, version int64, set map[string]any) (int64, error) {
 	q, err := t.quote()
 	if err != nil {
@@ -99,7 +104,7 @@ func (t Table) Update(ctx context.Context, db txn.Querier, key any, version int6
 	if updated != nil {
 		return *updated, nil
 	}
-	return 0, t.failed(ctx, conn, q, key, version, found, current)
+	return 0, t.failed(q, key, version, found, current)
 }
 
 // Delete deletes the row with key if its version is still version, with
@@ -122,7 +127,7 @@ func (t Table) Delete(ctx context.Context, db txn.Querier, key any, version int6
 	if deleted {
 		return nil
 	}
-	return t.failed(ctx, conn, q, key, version, found, current)
+	return t.failed(q, key, version, found, current)
 }
 
 // querier is the transaction in ctx, else db; an error matching ErrInvalid
@@ -150,25 +155,9 @@ func isNil(db txn.Querier) bool {
 
 // failed is the error of a versioned write that changed nothing: not found
 // if the row does not exist, a NULL version if it exists (found) with
-// current NULL, else a conflict.
-//
-// The write's statement reads the current version with FOR KEY SHARE, so
-// that under READ COMMITTED a row deleted (or re-keyed) by a transaction
-// the write waited for is seen as gone. A plain UPDATE by such a
-// transaction does not conflict with KEY SHARE, though, and the read then
-// returns the row as the statement's snapshot has it, which can still show
-// the expected version. Only in that case a second statement, with a
-// snapshot of its own, asks for the version the row holds now.
-func (t Table) failed(ctx context.Context, conn txn.Querier, q quoted, key any, expected int64, found bool, current *int64) error {
-	if found && current != nil && *current == expected {
-		err := conn.QueryRow(ctx, "SELECT "+q.version+" FROM "+q.table+" WHERE "+q.key+" = $1", key).Scan(&current)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			found = false
-		case err != nil:
-			return err
-		}
-	}
+// current NULL, else a conflict. found and current come from the write's
+// own statement (see updateSQL), which reads the row as the write left it.
+func (t Table) failed(q quoted, key any, expected int64, found bool, current *int64) error {
 	switch {
 	case !found:
 		return notFound(t.Name, key)
@@ -186,20 +175,43 @@ func (t Table) failed(ctx context.Context, conn txn.Querier, q quoted, key any, 
 //	), txkit_current AS (
 //		SELECT version FROM t
 //		WHERE key = $1 AND NOT EXISTS (SELECT FROM txkit_write) FOR KEY SHARE
+//	), txkit_latest AS (
+//		SELECT version FROM t
+//		WHERE key = $1 AND (SELECT version FROM txkit_current) = $2 FOR SHARE
+//	), txkit_found AS (
+//		SELECT version FROM txkit_latest
+//		UNION ALL SELECT version FROM txkit_current WHERE version IS DISTINCT FROM $2
 //	)
 //	SELECT (SELECT version FROM txkit_write),
-//	       (SELECT version FROM txkit_current), EXISTS (SELECT FROM txkit_current)
+//	       (SELECT version FROM txkit_found), EXISTS (SELECT FROM txkit_found)
 //
 // The last two columns tell a stale version from a missing row, and both
 // from a row whose version is NULL (which no version matches), in the same
-// round trip. The read is a locking one so that under READ COMMITTED a row
-// that a transaction the UPDATE waited for deleted is seen as gone,
-// although the statement's snapshot predates that delete (see failed for
-// updates). FOR KEY SHARE is the weakest lock, conflicts only with deletes
-// and key changes, and is only taken when the update failed: otherwise
-// the NOT EXISTS, evaluated once, stops the scan before it starts. The
-// names of the CTEs are unlikely table names: a CTE hides a table of the
-// same name from the statement's later parts.
+// round trip.
+//
+// The reads lock, so that under READ COMMITTED they see the row as a
+// transaction the UPDATE waited for left it, although the statement's
+// snapshot predates that transaction's commit: a locking read of a row
+// changed since the snapshot, in a way its lock mode conflicts with, reads
+// the newest version of the row instead. txkit_current takes FOR KEY
+// SHARE, the weakest lock, which conflicts only with deletes and key
+// changes: a row deleted (or re-keyed) meanwhile is seen as gone. A plain
+// UPDATE does not conflict with it, though, and txkit_current then reads
+// the row as the snapshot has it, where it can still hold the expected
+// version. Only in that case, which the UPDATE failing on the expected
+// version shows, txkit_latest reads the row again with FOR SHARE, which
+// conflicts with updates, and so reads the version the row holds now.
+// That read never waits and adds no lock that matters: the UPDATE, when it
+// waited, locked the row's newest version for this transaction (in the
+// stronger mode an UPDATE takes), and PostgreSQL keeps that lock although
+// the row then failed the WHERE. Under REPEATABLE READ and SERIALIZABLE
+// that case never arises: the UPDATE fails with a serialization failure
+// instead.
+//
+// When the UPDATE succeeds, the NOT EXISTS and the comparison, each
+// evaluated once, stop the reads before they start. The names of the CTEs
+// are unlikely table names: a CTE hides a table of the same name from the
+// statement's later parts.
 func (q quoted) updateSQL(key any, version int64, set map[string]any) (string, []any, error) {
 	cols := make([]string, 0, len(set))
 	for c := range set {
@@ -232,13 +244,17 @@ func (q quoted) deleteSQL() string {
 		q.current() + " SELECT EXISTS (SELECT FROM txkit_write), " + currentCols
 }
 
-// current is the CTE that reads the row's version when the write
-// (txkit_write) changed nothing: no row when there is no row with the key.
+// current is the CTEs that read the row's version when the write
+// (txkit_write) changed nothing, ending in txkit_found: no row when there
+// is no row with the key (see updateSQL).
 func (q quoted) current() string {
 	return "txkit_current AS (SELECT " + q.version + " AS version FROM " + q.table +
-		" WHERE " + q.key + " = $1 AND NOT EXISTS (SELECT FROM txkit_write) FOR KEY SHARE)"
+		" WHERE " + q.key + " = $1 AND NOT EXISTS (SELECT FROM txkit_write) FOR KEY SHARE), " +
+		"txkit_latest AS (SELECT " + q.version + " AS version FROM " + q.table +
+		" WHERE " + q.key + " = $1 AND (SELECT version FROM txkit_current) = $2 FOR SHARE), " +
+		"txkit_found AS (SELECT version FROM txkit_latest UNION ALL SELECT version FROM txkit_current WHERE version IS DISTINCT FROM $2)"
 }
 
-// currentCols is the version read by txkit_current, and whether there was
+// currentCols is the version read by txkit_found, and whether there was
 // a row to read it from.
-const currentCols = "(SELECT version FROM txkit_current), EXISTS (SELECT FROM txkit_current)"
+const currentCols = "(SELECT version FROM txkit_found), EXISTS (SELECT FROM txkit_found)"

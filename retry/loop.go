@@ -9,7 +9,7 @@ import (
 )
 
 // Do calls fn until it returns nil or an error p does not retry, waiting
-// between attempts as p says. It stops at once when ctx is done, and never
+// between attempts as p says; a nil p is [Default]. It stops at once when ctx is done, and never
 // starts a wait that would end after ctx's deadline. Errors that are not
 // retryable are returned as they are; giving up on a retryable one returns
 // an error matching ErrExhausted that wraps the last attempt's error.

@@ -265,3 +265,42 @@ func TestMaxElapsedTimeCountsFromTheFirstAttempt(t *testing.T) {
 	require.ErrorIs(t, err, retry.ErrExhausted)
 	require.Equal(t, 1, attempts)
 }
+
+// TestNilPolicyIsDefault: a nil Policy is retry.Default(): as many attempts
+// as DefaultMaxAttempts, with its waits. (The waits are real: about 1.5 s.)
+func TestNilPolicyIsDefault(t *testing.T) {
+	t.Parallel()
+	t.Run("Do", func(t *testing.T) {
+		t.Parallel()
+		attempts := 0
+		err := retry.Do(context.Background(), nil, func(context.Context) error {
+			attempts++
+			return pgErr(pgerrcode.SerializationFailure)
+		})
+		require.Equal(t, retry.DefaultMaxAttempts, attempts)
+		require.ErrorIs(t, err, retry.ErrExhausted)
+		var ex *retry.ExhaustedError
+		require.ErrorAs(t, err, &ex)
+		require.Equal(t, retry.DefaultMaxAttempts, ex.Attempts)
+	})
+	t.Run("DoWith", func(t *testing.T) {
+		t.Parallel()
+		var waits []time.Duration
+		attempts := 0
+		err := retry.DoWith(context.Background(), nil, retry.Hooks{OnRetry: func(i retry.RetryInfo) { waits = append(waits, i.Wait) }},
+			func(context.Context, int) error {
+				attempts++
+				return pgErr(pgerrcode.DeadlockDetected)
+			})
+		require.ErrorIs(t, err, retry.ErrExhausted)
+		require.Equal(t, retry.DefaultMaxAttempts, attempts)
+		require.Len(t, waits, retry.DefaultMaxAttempts-1)
+		interval := retry.DefaultInitialInterval
+		for i, w := range waits {
+			spread := time.Duration(float64(interval) * retry.DefaultRandomizationFactor)
+			require.GreaterOrEqual(t, w, interval-spread-time.Microsecond, "wait %d", i)
+			require.LessOrEqual(t, w, interval+spread+time.Microsecond, "wait %d", i)
+			interval = min(time.Duration(float64(interval)*retry.DefaultMultiplier), retry.DefaultMaxInterval)
+		}
+	})
+}
