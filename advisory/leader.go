@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/purpose"
 	"github.com/txkit/txkit/retry"
 )
 
@@ -55,12 +56,15 @@ func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(ctx cont
 	if _, err := makeKey(o.namespace, name); err != nil {
 		return err
 	}
+	// The campaign's connection is held on purpose, for as long as this
+	// process leads; fn's own work is not marked.
+	campaign := purpose.Mark(ctx, "advisory leader "+quoteName(name))
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = 5 * time.Second
 	b.MaxElapsedTime = 0
 	for {
-		l, err := Acquire(ctx, pool, name, opts...)
+		l, err := Acquire(campaign, pool, name, opts...)
 		switch {
 		case ctx.Err() != nil:
 			if l != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/purpose"
 	"github.com/txkit/txkit/retry"
 )
 
@@ -78,6 +79,11 @@ func acquire(ctx context.Context, pool *pgxpool.Pool, name string, try bool, opt
 func lockSession(ctx context.Context, pool *pgxpool.Pool, name string, k key, o *options, try bool, start time.Time) (*held, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(name), context.Cause(ctx))
+	}
+	// The connection is held until Release, on purpose: a pool that
+	// reports leaks (txkit's pool package) labels it instead.
+	if _, marked := purpose.Label(ctx); !marked {
+		ctx = purpose.Mark(ctx, "advisory lock "+quoteName(name))
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {

@@ -113,7 +113,10 @@
 // acquired it; when it comes back, "leaked connection returned" is logged
 // with the total time held. Rows left open, an unclosed batch, a forgotten
 // Release and a Hijacked connection still open are all seen. Acquire with a
-// ctx from [HeldOnPurpose] to exempt a connection held on purpose.
+// ctx from [HeldOnPurpose] to exempt a connection held on purpose. The
+// advisory package marks its own: a session lock's connection is listed by
+// [Pool.Held] as `advisory lock "name"`, a Lead campaign's as
+// `advisory leader "name"`, and neither is reported as a leak.
 //
 // # Health
 //

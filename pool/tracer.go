@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txkit/txkit/internal/held"
+	"github.com/txkit/txkit/internal/purpose"
 )
 
 // tracker is the pgxpool AcquireTracer and ReleaseTracer behind the acquire
@@ -110,7 +110,7 @@ var closedCtx = func() context.Context {
 func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
 	t.waiting.Add(1)
 	s := &acquireState{Context: ctx, parent: ctx, timeout: t.timeout}
-	s.label, _ = held.Label(ctx)
+	s.label, _ = purpose.Label(ctx)
 	switch {
 	case t.closed.Load():
 		s.Context, s.closed = closedCtx, true
@@ -246,7 +246,7 @@ func (t *tracker) holders() []Holder {
 // are never reported as leaks; a [Pool.Close] that finds them still held
 // names them by label.
 func HeldOnPurpose(ctx context.Context, label string) context.Context {
-	return held.OnPurpose(ctx, label)
+	return purpose.Mark(ctx, label)
 }
 
 // gone reports whether c has been closed and cleaned up. Unlike IsClosed it

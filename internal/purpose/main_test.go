@@ -1,4 +1,4 @@
-package held_test
+package purpose_test
 
 import (
 	"testing"
