@@ -90,8 +90,11 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error
 		tx, err := c.Conn().BeginTx(ctx, txo)
 		if err != nil {
 			endFailedBegin(ctx, c.Conn(), idle)
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) && c.Conn().IsClosed() {
+			if c.Conn().IsClosed() {
+				// Broken, or ended by the server's FATAL (a backend
+				// terminated while idle in the pool answers BEGIN with
+				// 57P01): no transaction began, so another connection may
+				// run it.
 				err = &connLostError{when: "at BEGIN", err: err}
 			}
 			c.Release()
