@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/advisory"
 	"github.com/txkit/txkit/tests/pgtest"
@@ -13,9 +14,12 @@ import (
 )
 
 func ExampleAcquire() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
 	l, err := advisory.Acquire(ctx, pool, "nightly-billing")
 	if err != nil {
@@ -34,11 +38,14 @@ func ExampleAcquire() {
 }
 
 func ExampleWithLock() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
-	err := advisory.WithLock(ctx, pool, "rebuild-search-index", func(ctx context.Context) error {
+	err = advisory.WithLock(ctx, pool, "rebuild-search-index", func(ctx context.Context) error {
 		// ctx is cancelled with cause advisory.ErrLockLost if the lock's
 		// connection dies while this runs.
 		fmt.Println("rebuilding")
@@ -51,11 +58,14 @@ func ExampleWithLock() {
 }
 
 func ExampleLockTx() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
-	err := txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 		// Held until this transaction commits or rolls back; works through
 		// PgBouncer in transaction mode.
 		if err := advisory.LockTx(ctx, tx, "account:42"); err != nil {
@@ -72,12 +82,15 @@ func ExampleLockTx() {
 }
 
 func ExampleLead() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx, stop := context.WithCancel(context.Background())
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	defer stop()
 
-	err := advisory.Lead(ctx, pool, "scheduler", func(ctx context.Context, term int64) error {
+	err = advisory.Lead(ctx, pool, "scheduler", func(ctx context.Context, term int64) error {
 		fmt.Println("leading, term", term)
 		// A real leader runs its job until ctx ends, which happens when
 		// leadership is lost or when Lead's ctx ends. Here: stop at once.
@@ -95,9 +108,12 @@ func ExampleLead() {
 // is stored with the data it protects, and a write carrying an older token
 // than the stored one changes nothing.
 func Example_fencing() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	if _, err := pool.Exec(ctx, `CREATE TABLE report (id int PRIMARY KEY, body text, fence bigint NOT NULL);
 		INSERT INTO report VALUES (1, '', 0)`); err != nil {
 		panic(err)
@@ -142,9 +158,12 @@ func ExampleKey() {
 }
 
 func ExampleInspect() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	l, err := advisory.Acquire(ctx, pool, "migrations")
 	if err != nil {
 		panic(err)

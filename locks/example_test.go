@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/locks"
 	"github.com/txkit/txkit/tests/pgtest"
@@ -26,15 +27,18 @@ func ExampleOptions_Apply() {
 }
 
 func ExampleQueryRow() {
-	pool, done := pgtest.ExamplePool()
-	defer done()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, `CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
 		INSERT INTO accounts VALUES (1, 100)`)
 
 	// Outside a transaction a locking read would release its lock at once.
 	var balance int
-	err := locks.QueryRow(ctx, pool, locks.Options{}, "SELECT balance FROM accounts WHERE id = $1", 1).Scan(&balance)
+	err = locks.QueryRow(ctx, pool, locks.Options{}, "SELECT balance FROM accounts WHERE id = $1", 1).Scan(&balance)
 	fmt.Println(errors.Is(err, locks.ErrNotInTx))
 
 	err = txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -54,9 +58,12 @@ func ExampleQueryRow() {
 }
 
 func ExampleByKey() {
-	pool, done := pgtest.ExamplePool()
-	defer done()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, `CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
 		INSERT INTO accounts VALUES (1, 100), (2, 100)`)
 
@@ -82,9 +89,12 @@ func ExampleByKey() {
 }
 
 func ExampleQueue_Claim() {
-	pool, done := pgtest.ExamplePool()
-	defer done()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, `CREATE TABLE jobs (id int PRIMARY KEY, task text NOT NULL, done_at timestamptz);
 		INSERT INTO jobs (id, task) VALUES (1, 'resize'), (2, 'email'), (3, 'bill')`)
 

@@ -6,15 +6,19 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/optimistic"
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
 func ExampleTable_Update() {
-	pool, done := pgtest.ExamplePool()
-	defer done()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, `CREATE TABLE docs (id int PRIMARY KEY, body text NOT NULL, version int NOT NULL);
 		INSERT INTO docs VALUES (1, 'draft', 1)`)
 	docs := optimistic.Table{Name: pgx.Identifier{"docs"}, Key: "id"}
@@ -40,9 +44,12 @@ func ExampleTable_Update() {
 }
 
 func ExampleModify() {
-	pool, done := pgtest.ExamplePool()
-	defer done()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, `CREATE TABLE items (sku text PRIMARY KEY, stock int NOT NULL, version bigint NOT NULL);
 		INSERT INTO items VALUES ('apple', 10, 1)`)
 

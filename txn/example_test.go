@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
@@ -16,15 +17,18 @@ import (
 )
 
 func ExampleWithTx() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, `CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
 		INSERT INTO accounts VALUES (1, 100), (2, 0)`)
 
 	// Move 30 from account 1 to 2. At SERIALIZABLE a concurrent transfer
 	// can make the server abort this one; WithTx then runs it again.
-	err := txn.WithTx(ctx, pool, txn.Options{Isolation: isolation.Serializable},
+	err = txn.WithTx(ctx, pool, txn.Options{Isolation: isolation.Serializable},
 		func(ctx context.Context, tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "UPDATE accounts SET balance = balance - 30 WHERE id = 1"); err != nil {
 				return err
@@ -43,9 +47,12 @@ func ExampleWithTx() {
 }
 
 func ExampleWithTxValue() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
 	n, err := txn.WithTxValue(ctx, pool, txn.Options{ReadOnly: true},
 		func(ctx context.Context, tx pgx.Tx) (int, error) {
@@ -58,9 +65,12 @@ func ExampleWithTxValue() {
 }
 
 func ExampleQ() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, "CREATE TABLE notes (body text)")
 
 	// add works alone and inside a transaction, unchanged.
@@ -81,9 +91,12 @@ func ExampleQ() {
 }
 
 func ExampleFromContext() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
 	_, inTx := txn.FromContext(ctx)
 	fmt.Println("outside:", inTx)
@@ -98,11 +111,14 @@ func ExampleFromContext() {
 }
 
 func ExampleAfterCommit() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
-	err := txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 		txn.AfterCommit(ctx, func(context.Context) { fmt.Println("send the confirmation email") })
 		fmt.Println("in the transaction")
 		return nil
@@ -115,9 +131,12 @@ func ExampleAfterCommit() {
 }
 
 func ExampleWithTx_nested() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 	_, _ = pool.Exec(ctx, "CREATE TABLE log (msg text)")
 
 	_ = txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -140,12 +159,15 @@ func ExampleWithTx_nested() {
 }
 
 func ExampleOptions_retry() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
 	attempts := 0
-	err := txn.WithTx(ctx, pool, txn.Options{Retry: &retry.Policy{MaxAttempts: 3}},
+	err = txn.WithTx(ctx, pool, txn.Options{Retry: &retry.Policy{MaxAttempts: 3}},
 		func(ctx context.Context, tx pgx.Tx) error {
 			attempts++
 			// Stand-in for a serialization failure under contention.
@@ -157,9 +179,12 @@ func ExampleOptions_retry() {
 }
 
 func ExampleNewSlogObserver() {
-	pool, cleanup := pgtest.ExamplePool()
-	defer cleanup()
 	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
 
 	// A logger without timestamps, so that the output below is stable.
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{

@@ -30,12 +30,11 @@ func BenchmarkContention(b *testing.B) {
 			b.Run(policy+"/workers="+itoa(workers), func(b *testing.B) {
 				cfg := config{Workers: workers, Accounts: 4, Duration: d, Isolation: isolation.Serializable, Retry: retryPolicies[policy]}
 				ctx := context.Background()
-				db, err := pgtest.OpenExampleDB(ctx, pgtest.NewDatabase(b), workers)
+				pool, err := openPool(ctx, pgtest.NewDatabase(b), workers)
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer func() { _ = db.Close() }()
-				pool := db.Pool
+				defer pool.Close()
 				if err := setup(ctx, pool, cfg.Accounts); err != nil {
 					b.Fatal(err)
 				}

@@ -3,7 +3,7 @@
 // no money was created or lost and that the ledger holds exactly the
 // transfers WithTx reported as committed.
 //
-//	go run ./examples/bank                        # a throwaway server, found by tests/pgtest
+//	go run ./examples/bank                        # no setup: a throwaway local cluster
 //	DATABASE_URL=postgres://... go run ./examples/bank -workers 32 -duration 10s
 //	go run ./examples/bank -isolation 'read committed'   # watch the checks fail
 //
@@ -22,19 +22,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
+	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
-	"github.com/txkit/txkit/tests/pgtest"
 )
 
 // config is what the flags set.
 type config struct {
-	// DSN is the database to use; empty means resolve one with pgtest from
-	// DATABASE_URL, Docker or local PostgreSQL binaries.
+	// DSN is the database to use (-dsn); empty means DATABASE_URL, and
+	// if that is empty too, a throwaway cluster from the local PostgreSQL
+	// server binaries.
 	DSN       string
 	Workers   int
 	Accounts  int
@@ -64,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bank", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
+	fs.StringVar(&cfg.DSN, "dsn", "", "database URL (default: $DATABASE_URL, else a throwaway local cluster)")
 	fs.IntVar(&cfg.Workers, "workers", 16, "concurrent workers, each with its own connection")
 	fs.IntVar(&cfg.Accounts, "accounts", 4, "accounts to move money between (few accounts = hot rows)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long to keep transferring")
@@ -113,12 +118,25 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	db, err := pgtest.OpenExampleDB(ctx, cfg.DSN, cfg.Workers)
+	dsn, source := cfg.DSN, "-dsn"
+	if dsn == "" {
+		dsn, source = os.Getenv("DATABASE_URL"), "DATABASE_URL"
+	}
+	if dsn == "" {
+		// No database given: start a throwaway one from the local
+		// PostgreSQL server binaries, and remove it on the way out.
+		c, err := devdb.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
+		}
+		defer func() { err = errors.Join(err, c.Close()) }()
+		dsn, source = c.URL(), "a throwaway cluster from the local PostgreSQL binaries"
+	}
+	pool, err := openPool(ctx, dsn, cfg.Workers)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close()) }()
-	pool, source := db.Pool, db.Source
+	defer pool.Close()
 	if err := setup(ctx, pool, cfg.Accounts); err != nil {
 		return err
 	}
@@ -146,4 +164,25 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 	}
 	return nil
+}
+
+// openPool opens a pool of at most maxConns connections on dsn and checks
+// that it connects.
+func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's error may quote the URL, password and all: say what is
+		// wrong without it.
+		return nil, errors.New("the database URL does not parse (not shown: it may hold a password)")
+	}
+	cfg.MaxConns = int32(maxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	return pool, nil
 }

@@ -5,7 +5,7 @@
 // race starts again from a fresh read. Then it checks that no stock was
 // created or lost and that every write moved the version on by one.
 //
-//	go run ./examples/inventory                     # a throwaway server, found by tests/pgtest
+//	go run ./examples/inventory                     # no setup: a throwaway local cluster
 //	DATABASE_URL=postgres://... go run ./examples/inventory -shoppers 32 -items 2
 //	go run ./examples/inventory -naive              # no version check: watch the checks fail
 //
@@ -25,17 +25,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
-	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/internal/devdb"
 )
 
 // config is what the flags set.
 type config struct {
-	// DSN is the database to use; empty means resolve one with pgtest from
-	// DATABASE_URL, Docker or local PostgreSQL binaries.
+	// DSN is the database to use (-dsn); empty means DATABASE_URL, and
+	// if that is empty too, a throwaway cluster from the local PostgreSQL
+	// server binaries.
 	DSN      string
 	Shoppers int
 	Orders   int
@@ -49,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("inventory", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
+	fs.StringVar(&cfg.DSN, "dsn", "", "database URL (default: $DATABASE_URL, else a throwaway local cluster)")
 	fs.IntVar(&cfg.Shoppers, "shoppers", 8, "concurrent shoppers, each with its own connection")
 	fs.IntVar(&cfg.Orders, "orders", 150, "orders (reservations or restocks) each shopper places")
 	fs.IntVar(&cfg.Items, "items", 3, "items on sale (few items = hot rows)")
@@ -95,12 +100,25 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	db, err := pgtest.OpenExampleDB(ctx, cfg.DSN, cfg.Shoppers)
+	dsn, source := cfg.DSN, "-dsn"
+	if dsn == "" {
+		dsn, source = os.Getenv("DATABASE_URL"), "DATABASE_URL"
+	}
+	if dsn == "" {
+		// No database given: start a throwaway one from the local
+		// PostgreSQL server binaries, and remove it on the way out.
+		c, err := devdb.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
+		}
+		defer func() { err = errors.Join(err, c.Close()) }()
+		dsn, source = c.URL(), "a throwaway cluster from the local PostgreSQL binaries"
+	}
+	pool, err := openPool(ctx, dsn, cfg.Shoppers)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close()) }()
-	pool, source := db.Pool, db.Source
+	defer pool.Close()
 	if err := setup(ctx, pool, cfg.Items, cfg.Stock); err != nil {
 		return err
 	}
@@ -124,4 +142,25 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return errChecksFailed
 	}
 	return res.err
+}
+
+// openPool opens a pool of at most maxConns connections on dsn and checks
+// that it connects.
+func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's error may quote the URL, password and all: say what is
+		// wrong without it.
+		return nil, errors.New("the database URL does not parse (not shown: it may hold a password)")
+	}
+	cfg.MaxConns = int32(maxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	return pool, nil
 }

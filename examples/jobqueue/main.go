@@ -3,7 +3,7 @@
 // LOCKED (locks.Queue) and doing the work in the transaction that claims
 // them. Then it checks that every job was processed exactly once.
 //
-//	go run ./examples/jobqueue                      # a throwaway server, found by tests/pgtest
+//	go run ./examples/jobqueue                      # no setup: a throwaway local cluster
 //	DATABASE_URL=postgres://... go run ./examples/jobqueue -jobs 20000 -workers 16
 //
 // Some jobs fail on their first try (-fail-every): the batch they are in
@@ -20,17 +20,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
-	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/internal/devdb"
 )
 
 // config is what the flags set.
 type config struct {
-	// DSN is the database to use; empty means resolve one with pgtest from
-	// DATABASE_URL, Docker or local PostgreSQL binaries.
+	// DSN is the database to use (-dsn); empty means DATABASE_URL, and
+	// if that is empty too, a throwaway cluster from the local PostgreSQL
+	// server binaries.
 	DSN       string
 	Jobs      int
 	Workers   int
@@ -43,6 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("jobqueue", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
+	fs.StringVar(&cfg.DSN, "dsn", "", "database URL (default: $DATABASE_URL, else a throwaway local cluster)")
 	fs.IntVar(&cfg.Jobs, "jobs", 5000, "jobs to enqueue")
 	fs.IntVar(&cfg.Workers, "workers", 8, "concurrent workers, each with its own connection")
 	fs.IntVar(&cfg.Batch, "batch", 20, "jobs a worker claims at a time")
@@ -88,12 +93,25 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	db, err := pgtest.OpenExampleDB(ctx, cfg.DSN, cfg.Workers)
+	dsn, source := cfg.DSN, "-dsn"
+	if dsn == "" {
+		dsn, source = os.Getenv("DATABASE_URL"), "DATABASE_URL"
+	}
+	if dsn == "" {
+		// No database given: start a throwaway one from the local
+		// PostgreSQL server binaries, and remove it on the way out.
+		c, err := devdb.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
+		}
+		defer func() { err = errors.Join(err, c.Close()) }()
+		dsn, source = c.URL(), "a throwaway cluster from the local PostgreSQL binaries"
+	}
+	pool, err := openPool(ctx, dsn, cfg.Workers)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close()) }()
-	pool, source := db.Pool, db.Source
+	defer pool.Close()
 	if err := setup(ctx, pool, cfg.Jobs); err != nil {
 		return err
 	}
@@ -117,4 +135,25 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return errChecksFailed
 	}
 	return res.err
+}
+
+// openPool opens a pool of at most maxConns connections on dsn and checks
+// that it connects.
+func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's error may quote the URL, password and all: say what is
+		// wrong without it.
+		return nil, errors.New("the database URL does not parse (not shown: it may hold a password)")
+	}
+	cfg.MaxConns = int32(maxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	return pool, nil
 }

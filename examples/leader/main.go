@@ -10,8 +10,8 @@
 //	go run ./examples/leader -processes          # contenders as OS processes
 //	go run ./examples/leader -contenders 5 -duration 20s -kill-every 3s
 //
-// It uses DATABASE_URL if set; otherwise it starts a PostgreSQL server of
-// its own (Docker, or local server binaries) and stops it at exit. It
+// It uses the -dsn flag or DATABASE_URL; with neither it starts a throwaway
+// PostgreSQL cluster from the local server binaries and removes it at exit. It
 // creates the tables leader_example_state, leader_example_ticks and
 // leader_example_refused (dropped at exit unless -keep) and the fence
 // table txkit_advisory_fence.
@@ -29,13 +29,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/internal/devdb"
 )
 
 // lockName is the name contenders campaign for.
 const lockName = "examples/leader"
 
 type config struct {
+	dsn        string // empty: DATABASE_URL, else a throwaway local cluster
 	contenders int
 	duration   time.Duration
 	killEvery  time.Duration
@@ -48,6 +49,7 @@ type config struct {
 
 func main() {
 	var c config
+	flag.StringVar(&c.dsn, "dsn", "", "database URL (default: $DATABASE_URL, else a throwaway local cluster)")
 	flag.IntVar(&c.contenders, "contenders", 3, "number of contenders")
 	flag.DurationVar(&c.duration, "duration", 8*time.Second, "how long to run")
 	flag.DurationVar(&c.killEvery, "kill-every", 2*time.Second, "how often to kill the leader's connection (0: never)")
@@ -76,16 +78,25 @@ func run(ctx context.Context, c config) error {
 	if c.contenders < 1 || c.duration <= 0 || c.tick <= 0 || c.check <= 0 || c.killEvery < 0 {
 		return errors.New("need -contenders >= 1 and positive -duration, -tick and -check-interval")
 	}
-	srv, err := pgtest.Resolve(ctx, "DATABASE_URL")
-	if err != nil {
-		return err
+	url := c.dsn
+	if url == "" {
+		url = os.Getenv("DATABASE_URL")
 	}
-	defer func() {
-		if err := srv.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "leader: stopping the server:", err)
+	if url == "" {
+		// No database given: start a throwaway one from the local
+		// PostgreSQL server binaries, and remove it on the way out.
+		cluster, err := devdb.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
 		}
-	}()
-	pool, err := pgxpool.New(ctx, srv.URL)
+		defer func() {
+			if err := cluster.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "leader: stopping the server:", err)
+			}
+		}()
+		url = cluster.URL()
+	}
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
 	}
@@ -103,9 +114,9 @@ func run(ctx context.Context, c config) error {
 	defer cancel()
 	var contenders *group
 	if c.processes {
-		contenders, err = startProcesses(runCtx, c, srv.URL)
+		contenders, err = startProcesses(runCtx, c, url)
 	} else {
-		contenders, err = startGoroutines(runCtx, c, srv.URL)
+		contenders, err = startGoroutines(runCtx, c, url)
 	}
 	if err != nil {
 		return err

@@ -3,21 +3,22 @@
 //
 //	go run ./examples/repository
 //
-// It uses DATABASE_URL if set; otherwise it starts a throwaway PostgreSQL
-// (Docker or local server binaries) and removes it at exit.
+// It uses the -dsn flag or DATABASE_URL; with neither it starts a throwaway
+// PostgreSQL cluster from the local server binaries and removes it at exit.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/isolation"
-	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -86,19 +87,33 @@ func (s Shop) PlaceOrder(ctx context.Context, sku string, qty int) (int64, error
 }
 
 func main() {
-	if err := run(context.Background(), os.Getenv("DATABASE_URL")); err != nil {
+	dsn := flag.String("dsn", "", "database URL (default: $DATABASE_URL, else a throwaway local cluster)")
+	flag.Parse()
+	if err := run(context.Background(), *dsn); err != nil {
 		fmt.Fprintln(os.Stderr, "repository:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, dsn string) (err error) {
-	db, err := pgtest.OpenExampleDB(ctx, dsn, 0)
+	if dsn == "" {
+		dsn = os.Getenv("DATABASE_URL")
+	}
+	if dsn == "" {
+		// No database given: start a throwaway one from the local
+		// PostgreSQL server binaries, and remove it on the way out.
+		c, err := devdb.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
+		}
+		defer func() { err = errors.Join(err, c.Close()) }()
+		dsn = c.URL()
+	}
+	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close()) }()
-	pool := db.Pool
+	defer pool.Close()
 	if _, err := pool.Exec(ctx, `
 		DROP TABLE IF EXISTS orders, stock;
 		CREATE TABLE stock (sku text PRIMARY KEY, available int NOT NULL CHECK (available >= 0));

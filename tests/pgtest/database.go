@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,23 +145,26 @@ func NewPoolOn(t testing.TB, dsn string, configure ...func(*pgxpool.Config)) *pg
 	return pool
 }
 
-// ExamplePool is NewPool for Example functions, which have no *testing.T:
-// it returns a pool on a fresh database and a function that closes the pool
-// and drops the database. It panics if no server can be had.
-func ExamplePool() (*pgxpool.Pool, func()) {
-	ctx := context.Background()
+// DatabaseURL creates a fresh database on the shared test server and
+// returns its connection string, for code that has no *testing.T: Example
+// functions open their pool on it as a program would on its own database.
+// The caller closes what it opens; the database is dropped when the
+// package's tests end, by [Main]. It panics if no server can be had.
+func DatabaseURL() string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	dsn, drop, err := CreateDatabase(ctx)
 	if err != nil {
 		panic(err)
 	}
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		panic(err)
-	}
-	return pool, func() {
-		pool.Close()
-		_ = drop(ctx)
-	}
+	AtExit(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := drop(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: drop database: %v\n", err)
+		}
+	})
+	return dsn
 }
 
 // withDatabase returns the connection string dsn with its database replaced

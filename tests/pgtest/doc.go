@@ -1,16 +1,16 @@
-// Package pgtest finds a PostgreSQL server for tests and examples and gives
-// each test a fresh database of its own.
+// Package pgtest finds a PostgreSQL server for tests and gives each test a
+// fresh database of its own. Example programs do not use it: they take
+// -dsn or DATABASE_URL, else start a cluster with internal/devdb.
 //
 // The server is resolved once per process, in this order:
 //
-//  1. TEST_DATABASE_URL, if set: a server the tests may create databases on
-//     (examples read DATABASE_URL instead);
+//  1. TEST_DATABASE_URL, if set: a server the tests may create databases on;
 //  2. a reachable Docker daemon: a container from testcontainers-go's postgres
 //     module;
 //  3. PostgreSQL server binaries on the machine (initdb and postgres on PATH,
 //     in `pg_config --bindir`, or under /usr/lib/postgresql/*/bin): a
-//     throwaway cluster in a temporary directory, run as the "postgres" user
-//     when the process is root;
+//     throwaway cluster in a temporary directory (internal/devdb), run as the
+//     "postgres" user when the process is root;
 //  4. otherwise an error that says how to provide one of the three.
 //
 // A test package calls [Main] from its TestMain so that a server started for
@@ -25,6 +25,11 @@
 //
 // The database is dropped in cleanup, and cleanup fails the test if the pool
 // still has acquired connections: a leaked connection is a bug.
+//
+// Example functions have no *testing.T; they open their own pool on a fresh
+// database from [DatabaseURL], as a program would on its database:
+//
+//	pool, err := pgxpool.New(ctx, pgtest.DatabaseURL())
 //
 // Advisory locks are per database, so tests that take them do not see each
 // other's locks.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/txkit/txkit/internal/devdb"
 )
 
 // Server is a PostgreSQL server the tests or an example may create databases on.
@@ -52,7 +54,7 @@ func Resolve(ctx context.Context, envVar string) (*Server, error) {
 	if err == nil {
 		return &Server{URL: c.URL(), Kind: "binaries", stop: c.Close}, nil
 	}
-	if !errors.Is(err, errNoBinaries) {
+	if !errors.Is(err, devdb.ErrNoBinaries) {
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("%s\n%w", howToProvide, errors.Join(errs...))

@@ -1,4 +1,4 @@
-package pgtest
+package devdb
 
 import (
 	"errors"
@@ -10,8 +10,10 @@ import (
 	"strings"
 )
 
-// errNoBinaries reports that no PostgreSQL server binaries were found.
-var errNoBinaries = errors.New("pgtest: no PostgreSQL server binaries (initdb, postgres) found")
+// ErrNoBinaries reports that no PostgreSQL server binaries (initdb and
+// postgres) were found on PATH, in `pg_config --bindir` or under
+// /usr/lib/postgresql/*/bin.
+var ErrNoBinaries = errors.New("devdb: no PostgreSQL server binaries (initdb, postgres) found")
 
 // findBinDir returns a directory holding both initdb and postgres.
 func findBinDir() (string, error) {
@@ -34,7 +36,7 @@ func findBinDir() (string, error) {
 			return dir, nil
 		}
 	}
-	return "", errNoBinaries
+	return "", ErrNoBinaries
 }
 
 func isExecutable(path string) bool {

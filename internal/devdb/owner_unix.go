@@ -1,6 +1,6 @@
 //go:build unix
 
-package pgtest
+package devdb
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 )
 
 // ServerUser is the unprivileged account that server programs (postgres,
-// pgbouncer) run as when the test process is root, as both refuse to run as
+// pgbouncer) run as when the process is root, as both refuse to run as
 // root. A nil *ServerUser means the current user.
 type ServerUser struct{ uid, gid uint32 }
 
@@ -24,7 +24,7 @@ func LookupServerUser() (*ServerUser, error) {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: running as root needs a \"postgres\" user to run server programs as: %w", err)
+		return nil, fmt.Errorf("devdb: running as root needs a \"postgres\" user to run server programs as: %w", err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
@@ -45,8 +45,8 @@ func (o *ServerUser) Chown(path string) error {
 	return os.Chown(path, int(o.uid), int(o.gid))
 }
 
-// Apply makes cmd run as the user, and exit if the test process dies
-// without stopping it.
+// Apply makes cmd run as the user, and exit if this process dies without
+// stopping it.
 func (o *ServerUser) Apply(cmd *exec.Cmd) {
 	dieWithParent(cmd)
 	if o == nil {
