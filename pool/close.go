@@ -20,6 +20,8 @@ func (p *Pool) Close(ctx context.Context) error {
 
 func (p *Pool) close(ctx context.Context) error {
 	p.t.closed.Store(true)
+	// Acquires still waiting when Close ends fail with ErrClosed.
+	defer p.t.dog.shutdown()
 	if p.stopBackground != nil {
 		close(p.stopBackground)
 		<-p.backgroundDone

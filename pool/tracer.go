@@ -27,6 +27,7 @@ type tracker struct {
 	closed  atomic.Bool
 	waiting atomic.Int64
 	gate    connectGate
+	dog     *watchdog // nil: no acquire timeout
 
 	mu      sync.Mutex
 	held    map[*pgx.Conn]*holder
@@ -34,29 +35,52 @@ type tracker struct {
 }
 
 func newTracker(timeout time.Duration, stacks bool, log *slog.Logger) *tracker {
-	return &tracker{
+	t := &tracker{
 		timeout: timeout,
 		stacks:  stacks,
 		log:     log,
 		held:    make(map[*pgx.Conn]*holder),
 		changed: make(chan struct{}, 1),
 	}
+	if timeout > 0 {
+		t.dog = newWatchdog(timeout)
+	}
+	return t
 }
 
 // holder is one acquired connection.
 type holder struct {
 	conn     *pgx.Conn
 	since    time.Time
-	pcs      []uintptr
+	pcs      []uintptr // the stack that acquired it, when captured
 	label    string
 	reported bool // guarded by tracker.mu
 }
 
+// stackedHolder lets a holder and its stack be one allocation.
+type stackedHolder struct {
+	holder
+	stack stack
+}
+
+// stack is a captured stack, kept as program counters: it is symbolized
+// only when a report is made.
+type stack struct {
+	n   int
+	pcs [stackDepth]uintptr
+}
+
+func (s *stack) frames() []uintptr { return s.pcs[:s.n] }
+
 // stackDepth is how many frames a captured stack keeps.
 const stackDepth = 20
 
-// errAcquireTimeout is the cancel cause of an acquire's own deadline.
-var errAcquireTimeout = errors.New("acquire timeout")
+// errAcquireTimeout is the cancel cause of an acquire's own deadline, and
+// errClosing that of an acquire still waiting when Close ends.
+var (
+	errAcquireTimeout = errors.New("acquire timeout")
+	errClosing        = errors.New("pool closing")
+)
 
 type stateKey struct{}
 
@@ -66,10 +90,10 @@ type stateKey struct{}
 type acquireState struct {
 	context.Context
 	parent  context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	timeout time.Duration
 	closed  bool
-	pcs     []uintptr
+	stack   *stack
 	label   string
 	claim   claim
 	preHeld bool // guarded by connectGate.mu: its new connection is counted held
@@ -77,6 +101,11 @@ type acquireState struct {
 
 	once sync.Once
 	te   *TimeoutError
+
+	// The watchdog's list; guarded by watchdog.mu.
+	prev, next *acquireState
+	watched    bool
+	scans      int
 }
 
 func (s *acquireState) Value(key any) any {
@@ -92,6 +121,9 @@ func (s *acquireState) Err() error {
 		return nil
 	}
 	if s.closed {
+		return ErrClosed
+	}
+	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errClosing) {
 		return ErrClosed
 	}
 	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errAcquireTimeout) {
@@ -115,8 +147,12 @@ func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxp
 	case t.closed.Load():
 		s.Context, s.closed = closedCtx, true
 		s.parent = closedCtx
-	case t.timeout > 0:
-		s.Context, s.cancel = context.WithTimeoutCause(ctx, t.timeout, errAcquireTimeout)
+	case t.dog != nil:
+		// No timer of its own: the watchdog cancels it (see watchdog).
+		s.Context, s.cancel = context.WithCancelCause(ctx)
+		if !t.dog.add(s) {
+			s.cancel(errClosing) // Close has ended
+		}
 	}
 	if !s.closed {
 		s.claim = t.gate.enter(s.Context)
@@ -125,9 +161,8 @@ func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxp
 		// Skip runtime.Callers, this method, multitracer's and pgxpool's
 		// Acquire: the first frame kept is the code that asked for the
 		// connection. The depth is bounded because the walk is the cost.
-		var pcs [stackDepth]uintptr
-		n := runtime.Callers(4, pcs[:])
-		s.pcs = append([]uintptr(nil), pcs[:n]...)
+		s.stack = stackPool.Get().(*stack)
+		s.stack.n = runtime.Callers(4, s.stack.pcs[:])
 	}
 	return s
 }
@@ -139,9 +174,13 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 		return
 	}
 	if s.cancel != nil {
-		s.cancel()
+		t.dog.remove(s)
+		s.cancel(nil)
 	}
 	t.gate.exit(s, data.Err == nil && data.Conn != nil)
+	if data.Err != nil || data.Conn == nil {
+		s.putStack()
+	}
 	if data.Err != nil {
 		var te *TimeoutError
 		if errors.As(data.Err, &te) && te == s.te {
@@ -156,7 +195,16 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	if data.Conn == nil {
 		return
 	}
-	h := &holder{conn: data.Conn, since: time.Now(), pcs: s.pcs, label: s.label}
+	var h *holder
+	if s.stack != nil {
+		sh := &stackedHolder{stack: *s.stack}
+		s.putStack()
+		h = &sh.holder
+		h.pcs = sh.stack.frames()
+	} else {
+		h = &holder{}
+	}
+	h.conn, h.since, h.label = data.Conn, time.Now(), s.label
 	t.mu.Lock()
 	t.held[data.Conn] = h
 	t.mu.Unlock()
@@ -257,5 +305,16 @@ func gone(c *pgx.Conn) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// stackPool holds the arrays stacks are captured into before the acquire
+// is known to have succeeded.
+var stackPool = sync.Pool{New: func() any { return new(stack) }}
+
+func (s *acquireState) putStack() {
+	if s.stack != nil {
+		stackPool.Put(s.stack)
+		s.stack = nil
 	}
 }
