@@ -49,6 +49,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}
+	applyJitter(cfg)
 	if err := checkTLS(&cfg.ConnConfig.Config, opts); err != nil {
 		return nil, err
 	}
@@ -169,6 +170,13 @@ func applyDefaults(cfg *pgxpool.Config, o Options) {
 	if cfg.PingTimeout == 0 {
 		cfg.PingTimeout = DefaultPingTimeout
 	}
+}
+
+// applyJitter gives connections a lifetime jitter of a tenth of their
+// lifetime, unless one was chosen, so that connections opened together
+// (at start, after a failover) are not all replaced at once. It runs after
+// Configure, which may have changed the lifetime.
+func applyJitter(cfg *pgxpool.Config) {
 	if cfg.MaxConnLifetimeJitter == 0 {
 		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
 	}
