@@ -24,13 +24,23 @@ import (
 // the server's connection limits and size the pool, and returns the pool.
 // A DSN that does not parse, an insecure TLS setting, an unreachable host,
 // a wrong password or database, and a size that cannot fit all fail here.
-// With [Options.Lazy] nothing is dialled until first use.
+// With [Options.Lazy] nothing is dialled until first use. An empty DSN
+// is refused with [ErrBadConfig], and a ctx already done fails Open, lazy
+// or not.
 //
 // No error Open returns, nor anything it logs, holds the password or the
 // DSN.
 func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(dsn) == "" {
+		// pgx would connect to whatever the PG* environment variables
+		// and its defaults name: most often an unset variable, not a wish.
+		return nil, fmt.Errorf("%w: the connection string is empty; to take everything from the PG* environment variables, pass at least one keyword, such as \"sslmode=verify-full\"", ErrBadConfig)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("pool: open: %w", context.Cause(ctx))
 	}
 	log := opts.logger()
 	stripped, password := splitPassword(dsn)

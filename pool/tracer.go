@@ -27,7 +27,7 @@ type tracker struct {
 	closed  atomic.Bool
 	waiting atomic.Int64
 	gate    connectGate
-	dog     *watchdog // nil: no acquire timeout
+	dog     *watchdog
 
 	mu      sync.Mutex
 	held    map[*pgx.Conn]*holder
@@ -42,9 +42,7 @@ func newTracker(timeout time.Duration, stacks bool, log *slog.Logger) *tracker {
 		held:    make(map[*pgx.Conn]*holder),
 		changed: make(chan struct{}, 1),
 	}
-	if timeout > 0 {
-		t.dog = newWatchdog(timeout)
-	}
+	t.dog = newWatchdog(timeout)
 	return t
 }
 
@@ -105,7 +103,7 @@ type acquireState struct {
 	// The watchdog's list; guarded by watchdog.mu.
 	prev, next *acquireState
 	watched    bool
-	scans      int
+	scans      int64
 }
 
 func (s *acquireState) Value(key any) any {
@@ -147,8 +145,9 @@ func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxp
 	case t.closed.Load():
 		s.Context, s.closed = closedCtx, true
 		s.parent = closedCtx
-	case t.dog != nil:
-		// No timer of its own: the watchdog cancels it (see watchdog).
+	default:
+		// No timer of its own: the watchdog cancels it when the acquire
+		// timeout passes, or when Close ends (see watchdog).
 		s.Context, s.cancel = context.WithCancelCause(ctx)
 		if !t.dog.add(s) {
 			s.cancel(errClosing) // Close has ended

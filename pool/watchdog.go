@@ -16,10 +16,12 @@ import (
 // is a tenth of the timeout, between 1 ms and 20 ms.
 //
 // The ticker runs only while acquires happen: it stops after a second with
-// none in flight, and the next acquire starts it again.
+// none in flight, and the next acquire starts it again. Without an acquire
+// timeout there is no ticker; the list still lets Close end the acquires
+// that are waiting when it finishes.
 type watchdog struct {
 	period time.Duration
-	ticks  int // an acquire is cancelled at its ticks-th scan
+	ticks  int64 // an acquire is cancelled at its ticks-th scan; 0: never
 
 	mu       sync.Mutex
 	head     *acquireState // acquires in flight, a doubly linked list through acquireState.prev/next
@@ -34,11 +36,19 @@ type watchdog struct {
 const watchdogIdle = time.Second
 
 func newWatchdog(timeout time.Duration) *watchdog {
+	if timeout <= 0 {
+		return &watchdog{}
+	}
 	period := min(max(timeout/10, time.Millisecond), 20*time.Millisecond)
 	// At the k-th scan after it started, an acquire has waited more than
 	// (k-1) periods; cancel it at the first k where that is the timeout.
-	ticks := int((timeout+period-1)/period) + 1
-	return &watchdog{period: period, ticks: ticks}
+	// (Rounded up without adding first: the timeout may be near the
+	// largest Duration.)
+	ticks := int64(timeout / period)
+	if timeout%period != 0 {
+		ticks++
+	}
+	return &watchdog{period: period, ticks: ticks + 1}
 }
 
 // add watches s, whose s.cancel ends its acquire. It reports false, and
@@ -55,7 +65,7 @@ func (w *watchdog) add(s *acquireState) bool {
 		w.head.prev = s
 	}
 	w.head = s
-	if !w.running {
+	if !w.running && w.ticks > 0 {
 		w.running = true
 		w.stop, w.finished = make(chan struct{}), make(chan struct{})
 		go w.run(w.stop, w.finished)
@@ -66,9 +76,6 @@ func (w *watchdog) add(s *acquireState) bool {
 // remove stops watching s; it is safe to call for an s the watchdog has
 // already cancelled.
 func (w *watchdog) remove(s *acquireState) {
-	if w == nil {
-		return
-	}
 	w.mu.Lock()
 	w.unlink(s)
 	w.mu.Unlock()
@@ -135,9 +142,6 @@ func (w *watchdog) run(stop <-chan struct{}, finished chan<- struct{}) {
 // shutdown stops the ticker for good and ends the acquires still in
 // flight with errClosing; later ones are refused by add.
 func (w *watchdog) shutdown() {
-	if w == nil {
-		return
-	}
 	w.mu.Lock()
 	w.stopped = true
 	running, stop, finished := w.running, w.stop, w.finished
