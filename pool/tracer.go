@@ -49,8 +49,8 @@ func newTracker(timeout time.Duration, stacks bool, log *slog.Logger) *tracker {
 // holder is one acquired connection.
 type holder struct {
 	conn     *pgx.Conn
-	since    time.Time
-	pcs      []uintptr // the stack that acquired it, when captured
+	since    time.Duration // monotonic, see clock
+	pcs      []uintptr     // the stack that acquired it, when captured
 	label    string
 	reported bool // guarded by tracker.mu
 }
@@ -85,20 +85,26 @@ type stateKey struct{}
 // acquireState is the ctx pgxpool uses for the rest of one Acquire. Its
 // Err says why the acquire stopped in txkit's terms, so the error pgxpool
 // returns is a *TimeoutError or ErrClosed rather than a bare ctx error.
+//
+// It is its own cancellable ctx rather than a context.WithCancelCause
+// child: that costs two more allocations per acquire, and the parent is
+// only watched when it can end (context.AfterFunc).
 type acquireState struct {
-	context.Context
-	parent  context.Context
-	cancel  context.CancelCauseFunc
-	timeout time.Duration
-	closed  bool
-	stack   *stack
-	label   string
-	claim   claim
-	preHeld bool // guarded by connectGate.mu: its new connection is counted held
-	exited  bool // guarded by connectGate.mu
+	parent     context.Context
+	stopParent func() bool // undoes the watch of parent; nil if none
+	timeout    time.Duration
+	closed     bool
+	stack      *stack
+	label      string
+	claim      claim
+	preHeld    bool // guarded by connectGate.mu: its new connection is counted held
+	exited     bool // guarded by connectGate.mu
 
-	once sync.Once
-	te   *TimeoutError
+	mu    sync.Mutex
+	done  chan struct{} // made on first use
+	err   error         // the ctx error once stopped
+	cause error         // why: errAcquireTimeout, errClosing or the parent's cause
+	te    *TimeoutError // guarded by mu
 
 	// The watchdog's list; guarded by watchdog.mu.
 	prev, next *acquireState
@@ -106,55 +112,91 @@ type acquireState struct {
 	scans      int64
 }
 
+// closedChan is the Done of an acquire stopped before anyone asked.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func (s *acquireState) Deadline() (time.Time, bool) { return s.parent.Deadline() }
+
+func (s *acquireState) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		if s.err != nil {
+			s.done = closedChan
+		} else {
+			s.done = make(chan struct{})
+		}
+	}
+	return s.done
+}
+
 func (s *acquireState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
 	}
-	return s.Context.Value(key)
+	return s.parent.Value(key)
 }
 
 func (s *acquireState) Err() error {
-	err := s.Context.Err()
-	if err == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.err == nil:
 		return nil
-	}
-	if s.closed {
+	case s.closed || s.cause == errClosing:
 		return ErrClosed
-	}
-	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errClosing) {
-		return ErrClosed
-	}
-	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errAcquireTimeout) {
-		s.once.Do(func() { s.te = &TimeoutError{Waited: s.timeout} })
+	case s.cause == errAcquireTimeout:
+		if s.te == nil {
+			s.te = &TimeoutError{Waited: s.timeout}
+		}
 		return s.te
 	}
-	return err
+	return s.err
 }
 
-var closedCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
+// stop ends the acquire's ctx with err for cause; the first stop wins.
+func (s *acquireState) stop(err, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.err, s.cause = err, cause
+	if s.done == nil {
+		s.done = closedChan
+	} else {
+		close(s.done)
+	}
+}
+
+// timeoutError is the *TimeoutError Err returned, if any.
+func (s *acquireState) timeoutError() *TimeoutError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.te
+}
 
 func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
 	t.waiting.Add(1)
-	s := &acquireState{Context: ctx, parent: ctx, timeout: t.timeout}
+	s := &acquireState{parent: ctx, timeout: t.timeout}
 	s.label, _ = held.Label(ctx)
-	switch {
-	case t.closed.Load():
-		s.Context, s.closed = closedCtx, true
-		s.parent = closedCtx
-	default:
-		// No timer of its own: the watchdog cancels it when the acquire
-		// timeout passes, or when Close ends (see watchdog).
-		s.Context, s.cancel = context.WithCancelCause(ctx)
-		if !t.dog.add(s) {
-			s.cancel(errClosing) // Close has ended
+	if t.closed.Load() {
+		s.closed = true
+		s.stop(context.Canceled, errClosing)
+	} else {
+		if ctx.Done() != nil {
+			s.stopParent = context.AfterFunc(ctx, func() { s.stop(ctx.Err(), context.Cause(ctx)) })
 		}
-	}
-	if !s.closed {
-		s.claim = t.gate.enter(s.Context)
+		// No timer of its own: the watchdog stops it when the acquire
+		// timeout passes, or when Close ends (see watchdog).
+		if !t.dog.add(s) {
+			s.stop(context.Canceled, errClosing) // Close has ended
+		}
+		s.claim = t.gate.enter(s)
 	}
 	if t.stacks {
 		// Skip runtime.Callers, this method, multitracer's and pgxpool's
@@ -172,9 +214,11 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	if s == nil {
 		return
 	}
-	if s.cancel != nil {
+	if !s.closed {
 		t.dog.remove(s)
-		s.cancel(nil)
+		if s.stopParent != nil {
+			s.stopParent()
+		}
 	}
 	t.gate.exit(s, data.Err == nil && data.Conn != nil)
 	if data.Err != nil || data.Conn == nil {
@@ -182,7 +226,7 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	}
 	if data.Err != nil {
 		var te *TimeoutError
-		if errors.As(data.Err, &te) && te == s.te {
+		if errors.As(data.Err, &te) && te == s.timeoutError() {
 			st := pool.Stat()
 			te.Max, te.Total, te.Acquired, te.Idle, te.Waiting = st.MaxConns(), st.TotalConns(), st.AcquiredConns(), st.IdleConns(), waiting
 			t.log.LogAttrs(ctx, slog.LevelWarn, "pool: acquire timed out",
@@ -203,7 +247,7 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	} else {
 		h = &holder{}
 	}
-	h.conn, h.since, h.label = data.Conn, time.Now(), s.label
+	h.conn, h.since, h.label = data.Conn, clock(), s.label
 	t.mu.Lock()
 	t.held[data.Conn] = h
 	t.mu.Unlock()
@@ -226,7 +270,7 @@ func (t *tracker) TraceRelease(_ *pgxpool.Pool, data pgxpool.TraceReleaseData) {
 		// reported is only written under mu before this delete, so it
 		// is settled now.
 		t.log.LogAttrs(context.Background(), slog.LevelWarn, "pool: leaked connection returned",
-			slog.Duration("held", time.Since(h.since)), slog.Uint64("pid", uint64(h.conn.PgConn().PID())))
+			slog.Duration("held", clock()-h.since), slog.Uint64("pid", uint64(h.conn.PgConn().PID())))
 	}
 }
 
@@ -265,13 +309,13 @@ func (h Holder) String() string {
 	return s
 }
 
-func (h *holder) describe(now time.Time) Holder {
-	return Holder{Held: now.Sub(h.since), PID: h.conn.PgConn().PID(), Label: h.label, Stack: formatStack(h.pcs)}
+func (h *holder) describe(now time.Duration) Holder {
+	return Holder{Held: now - h.since, PID: h.conn.PgConn().PID(), Label: h.label, Stack: formatStack(h.pcs)}
 }
 
 // holders lists the connections held now, oldest first.
 func (t *tracker) holders() []Holder {
-	now := time.Now()
+	now := clock()
 	t.mu.Lock()
 	list := make([]*holder, 0, len(t.held))
 	for c, h := range t.held {
@@ -317,3 +361,10 @@ func (s *acquireState) putStack() {
 		s.stack = nil
 	}
 }
+
+// epoch is the origin of clock.
+var epoch = time.Now()
+
+// clock is the time since epoch on the monotonic clock: cheaper than
+// time.Now, which also reads the wall clock, and all a held time needs.
+func clock() time.Duration { return time.Since(epoch) }

@@ -51,7 +51,7 @@ func newWatchdog(timeout time.Duration) *watchdog {
 	return &watchdog{period: period, ticks: ticks + 1}
 }
 
-// add watches s, whose s.cancel ends its acquire. It reports false, and
+// add watches s. It reports false, and
 // does nothing, once the watchdog has been stopped for good.
 func (w *watchdog) add(s *acquireState) bool {
 	w.mu.Lock()
@@ -102,7 +102,7 @@ func (w *watchdog) run(stop <-chan struct{}, finished chan<- struct{}) {
 	tick := time.NewTicker(w.period)
 	defer tick.Stop()
 	idle, idleScans := 0, int(watchdogIdle/w.period)
-	var expired []context.CancelCauseFunc
+	var expired []*acquireState
 	for {
 		select {
 		case <-stop:
@@ -126,13 +126,13 @@ func (w *watchdog) run(stop <-chan struct{}, finished chan<- struct{}) {
 			s.scans++
 			if s.scans >= w.ticks {
 				w.unlink(s)
-				expired = append(expired, s.cancel)
+				expired = append(expired, s)
 			}
 			s = next
 		}
 		w.mu.Unlock()
-		for i, cancel := range expired {
-			cancel(errAcquireTimeout)
+		for i, s := range expired {
+			s.stop(context.DeadlineExceeded, errAcquireTimeout)
 			expired[i] = nil
 		}
 		expired = expired[:0]
@@ -146,9 +146,9 @@ func (w *watchdog) shutdown() {
 	w.stopped = true
 	running, stop, finished := w.running, w.stop, w.finished
 	w.running = false
-	var waiting []context.CancelCauseFunc
+	var waiting []*acquireState
 	for w.head != nil {
-		waiting = append(waiting, w.head.cancel)
+		waiting = append(waiting, w.head)
 		w.unlink(w.head)
 	}
 	w.mu.Unlock()
@@ -156,7 +156,7 @@ func (w *watchdog) shutdown() {
 		close(stop)
 		<-finished
 	}
-	for _, cancel := range waiting {
-		cancel(errClosing)
+	for _, s := range waiting {
+		s.stop(context.Canceled, errClosing)
 	}
 }
