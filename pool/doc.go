@@ -26,7 +26,7 @@
 //	                          fit is refused with ErrDoesNotFit
 //	AcquireTimeout            5 s; negative: only the caller's ctx bounds the wait
 //	LeakThreshold             1 min; negative: no leak reports
-//	CaptureStacks             off (a stack costs about a microsecond per acquire)
+//	CaptureStacks             off (a stack costs 1–2 µs per acquire; see the README)
 //	AllowInsecure             off: sslmode disable, allow and prefer (libpq's default) are refused
 //	                          to a host that is not loopback or a unix socket
 //	VerifyFull                off: any sslmode from require up is accepted

@@ -147,9 +147,9 @@ func (s *acquireState) Err() error {
 	switch {
 	case s.err == nil:
 		return nil
-	case s.closed || s.cause == errClosing:
+	case s.closed || errors.Is(s.cause, errClosing):
 		return ErrClosed
-	case s.cause == errAcquireTimeout:
+	case errors.Is(s.cause, errAcquireTimeout):
 		if s.te == nil {
 			s.te = &TimeoutError{Waited: s.timeout}
 		}
