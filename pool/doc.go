@@ -102,8 +102,9 @@
 // acquired, idle and waiting counts. When the caller's own ctx ends first,
 // its error is returned as usual. One ticker per pool enforces the
 // timeout for every acquire, rather than a timer each, so the error comes
-// after at least AcquireTimeout and at most a tenth of it (capped at 20 ms)
-// later; the ticker runs only while acquires happen.
+// after at least AcquireTimeout and at most two ticks later (a tick is a
+// tenth of the timeout, from 1 ms to 20 ms), scheduling delays aside; the
+// ticker runs only while acquires happen.
 //
 // # Connection storms
 //

@@ -12,8 +12,9 @@ import (
 // connection that is most of an acquire's cost, for a deadline that almost
 // never fires. Each tick counts one period for every acquire in flight and
 // cancels those whose count has reached the timeout, so a timeout fires
-// after at least the timeout and at most about one period more. The period
-// is a tenth of the timeout, between 1 ms and 20 ms.
+// after at least the timeout and at most two periods more (one when the
+// period divides the timeout). The period is a tenth of the timeout,
+// between 1 ms and 20 ms.
 //
 // The ticker runs only while acquires happen: it stops after a second with
 // none in flight, and the next acquire starts it again. Without an acquire
