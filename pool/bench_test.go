@@ -20,6 +20,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	dsn := pgtest.NewDatabase(b)
 	ctx := context.Background()
 	run := func(b *testing.B, acquire func(context.Context) (*pgxpool.Conn, error)) {
+		b.Helper()
 		c, err := acquire(ctx) // open the connection outside the timing
 		require.NoError(b, err)
 		c.Release()
@@ -54,4 +55,13 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			run(b, p.Acquire)
 		})
 	}
+	// A request's ctx can be cancelled, so the acquire watches it too.
+	b.Run("pool,cancellable-ctx", func(b *testing.B) {
+		p, err := pool.Open(ctx, dsn, local(pool.Options{}))
+		require.NoError(b, err)
+		defer func() { require.NoError(b, p.Close(ctx)) }()
+		req, cancel := context.WithCancel(ctx)
+		defer cancel()
+		run(b, func(context.Context) (*pgxpool.Conn, error) { return p.Acquire(req) })
+	})
 }

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -12,21 +13,54 @@ import (
 // (with its stack when captured), closes their sockets so that their
 // server sessions end, and returns a [*CloseError] naming them; it returns
 // within about the deadline even then. The pool's remaining cleanup ends
-// when the holders release. Calling Close again returns the first result.
+// when the holders release. Acquires still waiting when Close ends fail
+// with [ErrClosed].
+//
+// Calling Close again, or from several goroutines at once, is safe: every
+// call returns the first call's result, and a call whose ctx ends before
+// the first call has finished returns ctx's error instead of waiting
+// longer. Close on a nil *Pool returns nil.
 func (p *Pool) Close(ctx context.Context) error {
-	p.closeOnce.Do(func() { p.closeErr = p.close(ctx) })
-	return p.closeErr
+	if p == nil {
+		return nil
+	}
+	first := false
+	p.closeOnce.Do(func() {
+		first = true
+		p.closeDone = make(chan struct{})
+	})
+	if first {
+		p.closeErr = p.close(ctx)
+		close(p.closeDone)
+		return p.closeErr
+	}
+	select {
+	case <-p.closeDone:
+		return p.closeErr
+	default:
+	}
+	select {
+	case <-p.closeDone:
+		return p.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("pool: Close is still under way in another call: %w", context.Cause(ctx))
+	}
 }
 
 func (p *Pool) close(ctx context.Context) error {
 	p.t.closed.Store(true)
+	// Acquires still waiting when Close ends fail with ErrClosed.
+	defer p.t.dog.shutdown()
 	if p.stopBackground != nil {
 		close(p.stopBackground)
 		<-p.backgroundDone
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for p.t.heldCount() > 0 {
+	// Acquires that began before closed was set may still get a
+	// connection: wait for them too, so that none reaches pgxpool after
+	// its Close (it would fail with pgxpool's own error, not ErrClosed).
+	for p.t.heldCount() > 0 || p.t.waiting.Load() > 0 {
 		select {
 		case <-p.t.changed:
 		case <-tick.C:
@@ -47,6 +81,8 @@ func (p *Pool) close(ctx context.Context) error {
 
 // abandon ends a Close whose deadline passed with connections held.
 func (p *Pool) abandon(ctx context.Context) error {
+	// End the acquires still waiting before pgxpool closes under them.
+	p.t.dog.shutdown()
 	held := p.t.holders()
 	p.t.mu.Lock()
 	for c := range p.t.held {

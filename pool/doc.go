@@ -26,7 +26,7 @@
 //	                          fit is refused with ErrDoesNotFit
 //	AcquireTimeout            5 s; negative: only the caller's ctx bounds the wait
 //	LeakThreshold             1 min; negative: no leak reports
-//	CaptureStacks             off (a stack costs about a microsecond per acquire)
+//	CaptureStacks             off (a stack costs 1–2 µs per acquire; see the README)
 //	AllowInsecure             off: sslmode disable, allow and prefer (libpq's default) are refused
 //	                          to a host that is not loopback or a unix socket
 //	VerifyFull                off: any sslmode from require up is accepted
@@ -39,7 +39,9 @@
 //	KeepAlive                 30 s idle, then probes every 30 s, 3 probes; both on the client
 //	                          socket and the server's (tcp_keepalives_*); negative: the OS's,
 //	                          nothing sent
-//	ConnectTimeout            10 s per new connection (connect_timeout in the DSN wins)
+//	ConnectTimeout            10 s per new connection (connect_timeout in the DSN wins);
+//	                          a server that accepts the connection and never answers fails
+//	                          Open after it with an error matching context.DeadlineExceeded
 //	MaxConnecting             2 connections opened at once when none is idle; negative: no bound
 //	IdlePing                  every 30 s each idle connection is pinged (5 s timeout) and closed
 //	                          if it does not answer; negative: only pgxpool's ping on acquire
@@ -49,9 +51,15 @@
 //	Tracer, Configure         none
 //
 // pgxpool settings that have no option are taken from the DSN (pool_*
-// parameters) with these defaults: PingTimeout 5 s (pgxpool: none),
-// MaxConnLifetime 1 h with 10% jitter (pgxpool: no jitter), MaxConnIdleTime
-// 30 min, HealthCheckPeriod 1 min.
+// parameters, or Configure) with these defaults: PingTimeout 5 s (pgxpool:
+// none), MaxConnLifetime 1 h with a jitter of a tenth of the lifetime,
+// whatever set it (pgxpool: no jitter), MaxConnIdleTime 30 min,
+// HealthCheckPeriod 1 min.
+//
+// An empty DSN is refused (ErrBadConfig) rather than left to pgx, which
+// would connect to whatever the PG* environment variables and its
+// defaults name; pass at least one keyword to mean that. A ctx already
+// done fails Open, lazy or not.
 //
 // The server-side settings (application_name, the three timeouts, TCP
 // keepalives) travel in the startup message: they cost no round trip, and
@@ -92,7 +100,11 @@
 // fails with a [*TimeoutError] matching [ErrPoolTimeout] (and
 // context.DeadlineExceeded), whose text gives the pool's max, total,
 // acquired, idle and waiting counts. When the caller's own ctx ends first,
-// its error is returned as usual.
+// its error is returned as usual. One ticker per pool enforces the
+// timeout for every acquire, rather than a timer each, so the error comes
+// after at least AcquireTimeout and at most two ticks later (a tick is a
+// tenth of the timeout, from 1 ms to 20 ms), scheduling delays aside; the
+// ticker runs only while acquires happen.
 //
 // # Connection storms
 //
@@ -134,9 +146,14 @@
 // # Close
 //
 // [Pool.Close] refuses new acquires at once, waits for held connections
-// until its ctx is done, and then logs each holder, closes their sockets
-// and returns a [*CloseError] naming them, instead of hanging as
-// pgxpool's Close does on a leaked connection.
+// (and for acquires already under way) until its ctx is done, and then
+// logs each holder with its label (see [HeldOnPurpose]), closes their
+// sockets and returns a [*CloseError] naming them, instead of hanging as
+// pgxpool's Close does on a leaked connection. Acquires still waiting when
+// Close ends fail with [ErrClosed], with or without an acquire timeout.
+// Close may be called more than once and from several goroutines: each
+// call returns the first one's result, or its own ctx's error if that
+// ends first. Close on a nil *Pool returns nil.
 //
 // # Secrets and TLS
 //

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"runtime"
@@ -12,11 +13,11 @@ import (
 
 // reportLeaks reports, once each, connections held longer than threshold.
 func (t *tracker) reportLeaks(threshold time.Duration) {
-	now := time.Now()
+	now := clock()
 	var found []*holder
 	t.mu.Lock()
 	for c, h := range t.held {
-		if !h.reported && h.label == "" && now.Sub(h.since) > threshold && !gone(c) {
+		if !h.reported && h.label == "" && now-h.since > threshold && !gone(c) {
 			h.reported = true
 			found = append(found, h)
 		}
@@ -34,7 +35,7 @@ func (t *tracker) reportLeaks(threshold time.Duration) {
 }
 
 func sortHolders(list []*holder) {
-	slices.SortFunc(list, func(a, b *holder) int { return a.since.Compare(b.since) })
+	slices.SortFunc(list, func(a, b *holder) int { return cmp.Compare(a.since, b.since) })
 }
 
 // formatStack renders the caller's frames of a captured stack, leaving out

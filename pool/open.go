@@ -24,13 +24,23 @@ import (
 // the server's connection limits and size the pool, and returns the pool.
 // A DSN that does not parse, an insecure TLS setting, an unreachable host,
 // a wrong password or database, and a size that cannot fit all fail here.
-// With [Options.Lazy] nothing is dialled until first use.
+// With [Options.Lazy] nothing is dialled until first use. An empty DSN
+// is refused with [ErrBadConfig], and a ctx already done fails Open, lazy
+// or not.
 //
 // No error Open returns, nor anything it logs, holds the password or the
 // DSN.
 func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(dsn) == "" {
+		// pgx would connect to whatever the PG* environment variables
+		// and its defaults name: most often an unset variable, not a wish.
+		return nil, fmt.Errorf("%w: the connection string is empty; to take everything from the PG* environment variables, pass at least one keyword, such as \"sslmode=verify-full\"", ErrBadConfig)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("pool: open: %w", context.Cause(ctx))
 	}
 	log := opts.logger()
 	stripped, password := splitPassword(dsn)
@@ -49,6 +59,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}
+	applyJitter(cfg)
 	if err := checkTLS(&cfg.ConnConfig.Config, opts); err != nil {
 		return nil, err
 	}
@@ -169,6 +180,13 @@ func applyDefaults(cfg *pgxpool.Config, o Options) {
 	if cfg.PingTimeout == 0 {
 		cfg.PingTimeout = DefaultPingTimeout
 	}
+}
+
+// applyJitter gives connections a lifetime jitter of a tenth of their
+// lifetime, unless one was chosen, so that connections opened together
+// (at start, after a failover) are not all replaced at once. It runs after
+// Configure, which may have changed the lifetime.
+func applyJitter(cfg *pgxpool.Config) {
 	if cfg.MaxConnLifetimeJitter == 0 {
 		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
 	}

@@ -25,6 +25,7 @@ type Pool struct {
 	stopBackground, backgroundDone chan struct{}
 
 	closeOnce sync.Once
+	closeDone chan struct{} // closed when the first Close has finished
 	closeErr  error
 }
 

@@ -27,6 +27,7 @@ type tracker struct {
 	closed  atomic.Bool
 	waiting atomic.Int64
 	gate    connectGate
+	dog     *watchdog
 
 	mu      sync.Mutex
 	held    map[*pgx.Conn]*holder
@@ -34,100 +35,175 @@ type tracker struct {
 }
 
 func newTracker(timeout time.Duration, stacks bool, log *slog.Logger) *tracker {
-	return &tracker{
+	t := &tracker{
 		timeout: timeout,
 		stacks:  stacks,
 		log:     log,
 		held:    make(map[*pgx.Conn]*holder),
 		changed: make(chan struct{}, 1),
 	}
+	t.dog = newWatchdog(timeout)
+	return t
 }
 
 // holder is one acquired connection.
 type holder struct {
 	conn     *pgx.Conn
-	since    time.Time
-	pcs      []uintptr
+	since    time.Duration // monotonic, see clock
+	pcs      []uintptr     // the stack that acquired it, when captured
 	label    string
 	reported bool // guarded by tracker.mu
 }
 
+// stackedHolder lets a holder and its stack be one allocation.
+type stackedHolder struct {
+	holder
+	stack stack
+}
+
+// stack is a captured stack, kept as program counters: it is symbolized
+// only when a report is made.
+type stack struct {
+	n   int
+	pcs [stackDepth]uintptr
+}
+
+func (s *stack) frames() []uintptr { return s.pcs[:s.n] }
+
 // stackDepth is how many frames a captured stack keeps.
 const stackDepth = 20
 
-// errAcquireTimeout is the cancel cause of an acquire's own deadline.
-var errAcquireTimeout = errors.New("acquire timeout")
+// errAcquireTimeout is the cancel cause of an acquire's own deadline, and
+// errClosing that of an acquire still waiting when Close ends.
+var (
+	errAcquireTimeout = errors.New("acquire timeout")
+	errClosing        = errors.New("pool closing")
+)
 
 type stateKey struct{}
 
 // acquireState is the ctx pgxpool uses for the rest of one Acquire. Its
 // Err says why the acquire stopped in txkit's terms, so the error pgxpool
 // returns is a *TimeoutError or ErrClosed rather than a bare ctx error.
+//
+// It is its own cancellable ctx rather than a context.WithCancelCause
+// child: that costs two more allocations per acquire, and the parent is
+// only watched when it can end (context.AfterFunc).
 type acquireState struct {
-	context.Context
-	parent  context.Context
-	cancel  context.CancelFunc
-	timeout time.Duration
-	closed  bool
-	pcs     []uintptr
-	label   string
-	claim   claim
-	preHeld bool // guarded by connectGate.mu: its new connection is counted held
-	exited  bool // guarded by connectGate.mu
+	parent     context.Context
+	stopParent func() bool // undoes the watch of parent; nil if none
+	timeout    time.Duration
+	closed     bool
+	stack      *stack
+	label      string
+	claim      claim
+	preHeld    bool // guarded by connectGate.mu: its new connection is counted held
+	exited     bool // guarded by connectGate.mu
 
-	once sync.Once
-	te   *TimeoutError
+	mu    sync.Mutex
+	done  chan struct{} // made on first use
+	err   error         // the ctx error once stopped
+	cause error         // why: errAcquireTimeout, errClosing or the parent's cause
+	te    *TimeoutError // guarded by mu
+
+	// The watchdog's list; guarded by watchdog.mu.
+	prev, next *acquireState
+	watched    bool
+	scans      int64
+}
+
+// closedChan is the Done of an acquire stopped before anyone asked.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func (s *acquireState) Deadline() (time.Time, bool) { return s.parent.Deadline() }
+
+func (s *acquireState) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		if s.err != nil {
+			s.done = closedChan
+		} else {
+			s.done = make(chan struct{})
+		}
+	}
+	return s.done
 }
 
 func (s *acquireState) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
 	}
-	return s.Context.Value(key)
+	return s.parent.Value(key)
 }
 
 func (s *acquireState) Err() error {
-	err := s.Context.Err()
-	if err == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.err == nil:
 		return nil
-	}
-	if s.closed {
+	case s.closed || errors.Is(s.cause, errClosing):
 		return ErrClosed
-	}
-	if s.parent.Err() == nil && errors.Is(context.Cause(s.Context), errAcquireTimeout) {
-		s.once.Do(func() { s.te = &TimeoutError{Waited: s.timeout} })
+	case errors.Is(s.cause, errAcquireTimeout):
+		if s.te == nil {
+			s.te = &TimeoutError{Waited: s.timeout}
+		}
 		return s.te
 	}
-	return err
+	return s.err
 }
 
-var closedCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
+// stop ends the acquire's ctx with err for cause; the first stop wins.
+func (s *acquireState) stop(err, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.err, s.cause = err, cause
+	if s.done == nil {
+		s.done = closedChan
+	} else {
+		close(s.done)
+	}
+}
+
+// timeoutError is the *TimeoutError Err returned, if any.
+func (s *acquireState) timeoutError() *TimeoutError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.te
+}
 
 func (t *tracker) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
 	t.waiting.Add(1)
-	s := &acquireState{Context: ctx, parent: ctx, timeout: t.timeout}
+	s := &acquireState{parent: ctx, timeout: t.timeout}
 	s.label, _ = purpose.Label(ctx)
-	switch {
-	case t.closed.Load():
-		s.Context, s.closed = closedCtx, true
-		s.parent = closedCtx
-	case t.timeout > 0:
-		s.Context, s.cancel = context.WithTimeoutCause(ctx, t.timeout, errAcquireTimeout)
-	}
-	if !s.closed {
-		s.claim = t.gate.enter(s.Context)
+	if t.closed.Load() {
+		s.closed = true
+		s.stop(context.Canceled, errClosing)
+	} else {
+		if ctx.Done() != nil {
+			s.stopParent = context.AfterFunc(ctx, func() { s.stop(ctx.Err(), context.Cause(ctx)) })
+		}
+		// No timer of its own: the watchdog stops it when the acquire
+		// timeout passes, or when Close ends (see watchdog).
+		if !t.dog.add(s) {
+			s.stop(context.Canceled, errClosing) // Close has ended
+		}
+		s.claim = t.gate.enter(s)
 	}
 	if t.stacks {
 		// Skip runtime.Callers, this method, multitracer's and pgxpool's
 		// Acquire: the first frame kept is the code that asked for the
 		// connection. The depth is bounded because the walk is the cost.
-		var pcs [stackDepth]uintptr
-		n := runtime.Callers(4, pcs[:])
-		s.pcs = append([]uintptr(nil), pcs[:n]...)
+		s.stack = stackPool.Get().(*stack)
+		s.stack.n = runtime.Callers(4, s.stack.pcs[:])
 	}
 	return s
 }
@@ -138,13 +214,19 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	if s == nil {
 		return
 	}
-	if s.cancel != nil {
-		s.cancel()
+	if !s.closed {
+		t.dog.remove(s)
+		if s.stopParent != nil {
+			s.stopParent()
+		}
 	}
 	t.gate.exit(s, data.Err == nil && data.Conn != nil)
+	if data.Err != nil || data.Conn == nil {
+		s.putStack()
+	}
 	if data.Err != nil {
 		var te *TimeoutError
-		if errors.As(data.Err, &te) && te == s.te {
+		if errors.As(data.Err, &te) && te == s.timeoutError() {
 			st := pool.Stat()
 			te.Max, te.Total, te.Acquired, te.Idle, te.Waiting = st.MaxConns(), st.TotalConns(), st.AcquiredConns(), st.IdleConns(), waiting
 			t.log.LogAttrs(ctx, slog.LevelWarn, "pool: acquire timed out",
@@ -156,7 +238,16 @@ func (t *tracker) TraceAcquireEnd(ctx context.Context, pool *pgxpool.Pool, data 
 	if data.Conn == nil {
 		return
 	}
-	h := &holder{conn: data.Conn, since: time.Now(), pcs: s.pcs, label: s.label}
+	var h *holder
+	if s.stack != nil {
+		sh := &stackedHolder{stack: *s.stack}
+		s.putStack()
+		h = &sh.holder
+		h.pcs = sh.stack.frames()
+	} else {
+		h = &holder{}
+	}
+	h.conn, h.since, h.label = data.Conn, clock(), s.label
 	t.mu.Lock()
 	t.held[data.Conn] = h
 	t.mu.Unlock()
@@ -179,7 +270,7 @@ func (t *tracker) TraceRelease(_ *pgxpool.Pool, data pgxpool.TraceReleaseData) {
 		// reported is only written under mu before this delete, so it
 		// is settled now.
 		t.log.LogAttrs(context.Background(), slog.LevelWarn, "pool: leaked connection returned",
-			slog.Duration("held", time.Since(h.since)), slog.Uint64("pid", uint64(h.conn.PgConn().PID())))
+			slog.Duration("held", clock()-h.since), slog.Uint64("pid", uint64(h.conn.PgConn().PID())))
 	}
 }
 
@@ -218,13 +309,13 @@ func (h Holder) String() string {
 	return s
 }
 
-func (h *holder) describe(now time.Time) Holder {
-	return Holder{Held: now.Sub(h.since), PID: h.conn.PgConn().PID(), Label: h.label, Stack: formatStack(h.pcs)}
+func (h *holder) describe(now time.Duration) Holder {
+	return Holder{Held: now - h.since, PID: h.conn.PgConn().PID(), Label: h.label, Stack: formatStack(h.pcs)}
 }
 
 // holders lists the connections held now, oldest first.
 func (t *tracker) holders() []Holder {
-	now := time.Now()
+	now := clock()
 	t.mu.Lock()
 	list := make([]*holder, 0, len(t.held))
 	for c, h := range t.held {
@@ -259,3 +350,21 @@ func gone(c *pgx.Conn) bool {
 		return false
 	}
 }
+
+// stackPool holds the arrays stacks are captured into before the acquire
+// is known to have succeeded.
+var stackPool = sync.Pool{New: func() any { return new(stack) }}
+
+func (s *acquireState) putStack() {
+	if s.stack != nil {
+		stackPool.Put(s.stack)
+		s.stack = nil
+	}
+}
+
+// epoch is the origin of clock.
+var epoch = time.Now()
+
+// clock is the time since epoch on the monotonic clock: cheaper than
+// time.Now, which also reads the wall clock, and all a held time needs.
+func clock() time.Duration { return time.Since(epoch) }
