@@ -13,7 +13,7 @@
 //  4. it shuts down with a deadline, which the leaked connection does not
 //     stretch, and shows the holder Close names.
 //
-//     go run ./examples/pool                  # a throwaway server, found by tests/pgtest
+//     go run ./examples/pool                  # a throwaway local cluster, or DATABASE_URL
 //     DATABASE_URL=postgres://... go run ./examples/pool -instances 8
 //
 // It exits non-zero if any of the four does not happen. It creates no
@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -35,8 +36,8 @@ import (
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
+	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/pool"
-	"github.com/txkit/txkit/tests/pgtest"
 )
 
 type config struct {
@@ -54,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("pool", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
+	fs.StringVar(&c.DSN, "dsn", "", "database URL (default: $DATABASE_URL, else a throwaway local cluster)")
 	fs.IntVar(&c.Instances, "instances", 4, "service instances sharing the server")
 	fs.DurationVar(&c.AcquireTimeout, "acquire-timeout", 200*time.Millisecond, "how long an acquire may wait")
 	fs.DurationVar(&c.LeakThreshold, "leak-threshold", 300*time.Millisecond, "how long a connection may be held before it is reported")
@@ -91,18 +93,23 @@ func (l *logBuffer) String() string {
 
 func run(ctx context.Context, c config, w io.Writer) (err error) {
 	out := &printer{w: w}
-	dsn, source := c.DSN, "the given DSN"
+	dsn, source := c.DSN, "-dsn"
 	if dsn == "" {
-		srv, err := pgtest.Resolve(ctx, "DATABASE_URL")
+		dsn, source = os.Getenv("DATABASE_URL"), "DATABASE_URL"
+	}
+	if dsn == "" {
+		// No database given: start a throwaway one from the local
+		// PostgreSQL server binaries, and remove it on the way out.
+		srv, err := devdb.Start(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
 		}
 		defer func() {
 			if cerr := srv.Close(); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("stopping the server: %w", cerr))
 			}
 		}()
-		dsn, source = srv.URL, srv.Kind
+		dsn, source = srv.URL(), "a throwaway cluster from the local PostgreSQL binaries"
 	}
 	logs := &logBuffer{}
 	p, err := pool.Open(ctx, dsn, pool.Options{

@@ -21,7 +21,7 @@ func TestProgramsLinkNoTestCode(t *testing.T) {
 	for _, p := range []string{
 		"internal/devdb",
 		"examples/bank", "examples/inventory", "examples/jobqueue",
-		"examples/leader", "examples/repository",
+		"examples/leader", "examples/repository", "examples/pool",
 	} {
 		args = append(args, mod+p)
 	}
