@@ -144,8 +144,9 @@ func settleSession(ctx context.Context, conn *pgxpool.Conn, r *request, res lock
 		discard(conn)
 		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), context.Cause(ctx))
 	case res.locked == nil:
+		startupPID := conn.Conn().PgConn().PID()
 		conn.Release()
-		return nil, &poolerError{name: r.name, startupPID: conn.Conn().PgConn().PID(), serverBackend: res.pid}
+		return nil, &poolerError{name: r.name, startupPID: startupPID, serverBackend: res.pid}
 	case !*res.locked:
 		holders := lookupHolders(ctx, conn, r.k)
 		conn.Release()

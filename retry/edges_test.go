@@ -155,5 +155,6 @@ func TestNeverCannotBeChangedForOthers(t *testing.T) {
 	p := retry.Never()
 	p.MaxAttempts = 5
 	require.Equal(t, 1, retry.Never().MaxAttempts)
-	require.NotSame(t, retry.Never(), retry.Never())
+	a, b := retry.Never(), retry.Never()
+	require.NotSame(t, a, b)
 }
