@@ -42,15 +42,15 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	session := func(opts ...advisory.Option) func(b *testing.B) {
+	session := func(opts advisory.Options) func(b *testing.B) {
 		return counted(func() {
-			l, err := advisory.Acquire(ctx, pool, "bench", opts...)
+			l, err := advisory.Acquire(ctx, pool, "bench", opts)
 			must(err)
 			must(l.Release(ctx))
 		})
 	}
-	b.Run("session/txkit", session())
-	b.Run("session/txkit-fenced", session(advisory.Fence()))
+	b.Run("session/txkit", session(advisory.Options{}))
+	b.Run("session/txkit-fenced", session(advisory.Options{Fence: true}))
 	b.Run("session/raw-pgx", counted(func() {
 		c, err := pool.Acquire(ctx)
 		must(err)
@@ -63,7 +63,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	b.Run("tx/txkit", counted(func() {
 		tx, err := pool.Begin(ctx)
 		must(err)
-		must(advisory.LockTx(ctx, tx, "bench"))
+		must(advisory.LockTx(ctx, tx, "bench", advisory.Options{}))
 		must(tx.Commit(ctx))
 	}))
 	b.Run("tx/raw-pgx", counted(func() {

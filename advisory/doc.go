@@ -2,9 +2,14 @@
 // must run in one place at a time: a nightly billing run, a migration, the
 // one scheduler of a cluster.
 //
-//	err := advisory.WithLock(ctx, pool, "nightly-billing", func(ctx context.Context) error {
+//	err := advisory.WithLock(ctx, pool, "nightly-billing", advisory.Options{}, func(ctx context.Context) error {
 //		return runBilling(ctx) // ctx is cancelled if the lock is lost
 //	})
+//
+// How a lock is taken and held is said by [Options], a plain struct whose
+// zero value is the default, passed before fn as txn.WithTx takes its
+// options. Bad input (an empty name, impossible options, a nil pool or fn)
+// is refused with an error matching [ErrInvalid].
 //
 // # Session locks and transaction locks
 //
@@ -24,7 +29,7 @@
 // in transaction mode. Prefer it when the protected work fits in one
 // transaction.
 //
-// [Shared] takes either kind in shared mode: shared holders run together,
+// [Options.Shared] takes either kind in shared mode: shared holders run together,
 // an exclusive holder runs alone.
 //
 // # Names and keys
@@ -42,7 +47,7 @@
 // collide among tens of thousands of names. Two names that did collide
 // would share a lock: they would exclude each other, never fail to.
 //
-// [Namespace] uses the (int4, int4) form instead, (namespace, name) with
+// [Options.Namespace] uses the (int4, int4) form instead, (namespace, name) with
 // each half from its own string (see [PairKey]), so operators can tell a
 // namespace's locks apart in pg_locks. Its name half has 32 bits: keep it
 // for modest, known sets of names. The two forms never collide with each
@@ -58,12 +63,12 @@
 //
 // [Acquire] and [LockTx] wait for the lock, and never poll: the server's
 // lock queue wakes them. The wait is bounded by ctx's deadline and the
-// [Timeout] option, which become a server-side lock_timeout for the lock
+// [Options.LockTimeout], which become a server-side lock_timeout for the lock
 // statement only; a timed-out wait returns an error matching
 // [ErrNotAcquired] that, for session locks, says which sessions hold the
 // lock ([NotAcquiredError]). PostgreSQL's lock_timeout holds at most
-// 2147483647 ms (about 24.8 days): a [Timeout] beyond that, or negative, is
-// refused with [ErrInvalidOptions], and a ctx deadline further away sets
+// 2147483647 ms (about 24.8 days): a [Options.LockTimeout] beyond that, or negative, is
+// refused with [ErrInvalid], and a ctx deadline further away sets
 // no lock_timeout (the session's own, if any, stays), so the wait ends by
 // ctx at the deadline. Cancelling ctx sends the server a cancel
 // request, so the connection survives the interrupted wait and goes back
@@ -75,7 +80,7 @@
 // A session lock lives as long as its session. If the connection dies (the
 // server restarts, an operator runs pg_terminate_backend, the network
 // breaks) the lock is gone and another process may take it. While a Lock
-// is held a watcher checks its connection every [CheckInterval] (one
+// is held a watcher checks its connection every [Options.CheckInterval] (one
 // round trip, SELECT pg_backend_pid(); one second by default, at least
 // [MinCheckInterval]) and closes [Lock.Lost] within about one interval of
 // a loss (when the connection stops answering rather than breaking, a
@@ -90,7 +95,7 @@
 // the moment its process notices, another process can take the lock. A
 // holder that is paused (by GC, by a slow disk, by a network partition)
 // can even act after a new holder has started. Fencing makes the database
-// refuse such late writes. With [Fence], each acquisition takes a token
+// refuse such late writes. With [Options.Fence], each acquisition takes a token
 // from a per-key counter that only grows ([Lock.Token]); store the token
 // with the data the lock protects, and write only where the stored token
 // is not newer:
@@ -132,12 +137,12 @@
 //     runs when the two agree. Session locks through a pooler return
 //     [ErrPooler]; transaction locks work. A pooler that keeps one server
 //     connection per client (PgBouncer's pool_mode = session) is safe:
-//     [SkipPoolerCheck] lets session locks through, and the watcher then
+//     [Options.SkipPoolerCheck] lets session locks through, and the watcher then
 //     also treats a change of server session as a loss.
 //
 // # Observing, leaks
 //
-// An [Observer] ([WithObserver]; [NewSlogObserver] logs through log/slog)
+// An [Observer] ([Options.Observer]; [NewSlogObserver] logs through log/slog)
 // receives lock wait time, hold time, release, loss and leak events. A
 // Lock that is garbage collected without Release is reported as a leak,
 // with the stack that acquired it, and released then, so that a forgotten

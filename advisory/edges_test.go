@@ -33,23 +33,23 @@ func TestFarDeadlineSetsNoTimeout(t *testing.T) {
 	b := setup(t)
 	ctx := farCtx(t)
 
-	l, err := advisory.Acquire(ctx, b.pool, "far")
+	l, err := advisory.Acquire(ctx, b.pool, "far", advisory.Options{})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))
-	l, err = advisory.TryAcquire(ctx, b.pool, "far")
+	l, err = advisory.TryAcquire(ctx, b.pool, "far", advisory.Options{})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))
-	l, err = advisory.Acquire(ctx, b.pool, "far", advisory.Namespace("ns"), advisory.Fence())
+	l, err = advisory.Acquire(ctx, b.pool, "far", advisory.Options{Namespace: "ns", Fence: true})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))
 	ran := false
-	require.NoError(t, advisory.WithLock(ctx, b.pool, "far", func(context.Context) error { ran = true; return nil }))
+	require.NoError(t, advisory.WithLock(ctx, b.pool, "far", advisory.Options{}, func(context.Context) error { ran = true; return nil }))
 	require.True(t, ran)
 
 	tx := b.begin(t)
-	require.NoError(t, advisory.LockTx(ctx, tx, "far"))
-	require.NoError(t, advisory.LockTx(ctx, tx, "far", advisory.Shared(), advisory.Timeout(time.Second)))
-	ok, err := advisory.TryLockTx(ctx, tx, "far-try")
+	require.NoError(t, advisory.LockTx(ctx, tx, "far", advisory.Options{}))
+	require.NoError(t, advisory.LockTx(ctx, tx, "far", advisory.Options{Shared: true, LockTimeout: time.Second}))
+	ok, err := advisory.TryLockTx(ctx, tx, "far-try", advisory.Options{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.NoError(t, tx.Commit(ctx))
@@ -62,14 +62,14 @@ func TestFarDeadlineSetsNoTimeout(t *testing.T) {
 func TestFarDeadlineStillBoundsTheWait(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	held, err := advisory.Acquire(b.ctx, b.pool, "busy")
+	held, err := advisory.Acquire(b.ctx, b.pool, "busy", advisory.Options{})
 	require.NoError(t, err)
 	release(t, held)
 
 	ctx, cancel := context.WithCancel(farCtx(t))
 	errc := make(chan error, 1)
 	go func() {
-		_, err := advisory.Acquire(ctx, b.pool, "busy")
+		_, err := advisory.Acquire(ctx, b.pool, "busy", advisory.Options{})
 		errc <- err
 	}()
 	b.waiting(t, "busy")
@@ -85,22 +85,22 @@ func TestFarDeadlineStillBoundsTheWait(t *testing.T) {
 func TestTimeoutOptionRange(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	l, err := advisory.Acquire(b.ctx, b.pool, "ranged", advisory.Timeout(pgtimeout.Max))
+	l, err := advisory.Acquire(b.ctx, b.pool, "ranged", advisory.Options{LockTimeout: pgtimeout.Max})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(b.ctx))
 	tx := b.begin(t)
-	require.NoError(t, advisory.LockTx(b.ctx, tx, "ranged", advisory.Timeout(pgtimeout.Max)))
+	require.NoError(t, advisory.LockTx(b.ctx, tx, "ranged", advisory.Options{LockTimeout: pgtimeout.Max}))
 	require.NoError(t, tx.Rollback(b.ctx))
 
 	for _, d := range []time.Duration{-1, pgtimeout.Max + time.Millisecond, 30 * 24 * time.Hour, math.MaxInt64 - 1, math.MaxInt64, math.MinInt64} {
-		_, err := advisory.Acquire(b.ctx, b.pool, "ranged", advisory.Timeout(d))
-		require.ErrorIs(t, err, advisory.ErrInvalidOptions, "Timeout(%d)", d)
+		_, err := advisory.Acquire(b.ctx, b.pool, "ranged", advisory.Options{LockTimeout: d})
+		require.ErrorIs(t, err, advisory.ErrInvalid, "Timeout(%d)", d)
 		require.ErrorContains(t, err, "Timeout")
 		tx := b.begin(t)
-		require.ErrorIs(t, advisory.LockTx(b.ctx, tx, "ranged", advisory.Timeout(d)), advisory.ErrInvalidOptions, "Timeout(%d)", d)
+		require.ErrorIs(t, advisory.LockTx(b.ctx, tx, "ranged", advisory.Options{LockTimeout: d}), advisory.ErrInvalid, "Timeout(%d)", d)
 		require.NoError(t, tx.Rollback(b.ctx))
-		err = advisory.WithLock(b.ctx, b.pool, "ranged", func(context.Context) error { return nil }, advisory.Timeout(d))
-		require.ErrorIs(t, err, advisory.ErrInvalidOptions)
+		err = advisory.WithLock(b.ctx, b.pool, "ranged", advisory.Options{LockTimeout: d}, func(context.Context) error { return nil })
+		require.ErrorIs(t, err, advisory.ErrInvalid)
 	}
 	require.Empty(t, b.locks(t))
 }
@@ -116,7 +116,7 @@ func TestLeadWithFarDeadlineLeads(t *testing.T) {
 	stop := time.AfterFunc(30*time.Second, cancel)
 	defer stop.Stop()
 	var term int64
-	err := advisory.Lead(ctx, b.pool, "far-leader", func(_ context.Context, tm int64) error {
+	err := advisory.Lead(ctx, b.pool, "far-leader", advisory.Options{}, func(_ context.Context, tm int64) error {
 		term = tm
 		return nil
 	})
@@ -140,7 +140,7 @@ func TestLeadReturnsAPermanentServerError(t *testing.T) {
 	defer cancel()
 	stop := time.AfterFunc(30*time.Second, cancel) // failure bound: a looping Lead returns nil here
 	defer stop.Stop()
-	err = advisory.Lead(ctx, b.pool, "refused", func(context.Context, int64) error {
+	err = advisory.Lead(ctx, b.pool, "refused", advisory.Options{}, func(context.Context, int64) error {
 		t.Error("fn ran without a term")
 		return nil
 	})
@@ -154,12 +154,12 @@ func TestCheckIntervalFloor(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	for _, d := range []time.Duration{1, time.Microsecond, advisory.MinCheckInterval - 1} {
-		_, err := advisory.Acquire(b.ctx, b.pool, "checked", advisory.CheckInterval(d))
-		require.ErrorIs(t, err, advisory.ErrInvalidOptions, "CheckInterval(%v)", d)
+		_, err := advisory.Acquire(b.ctx, b.pool, "checked", advisory.Options{CheckInterval: d})
+		require.ErrorIs(t, err, advisory.ErrInvalid, "CheckInterval(%v)", d)
 		require.ErrorContains(t, err, "minimum")
 	}
 	for _, d := range []time.Duration{advisory.MinCheckInterval, math.MaxInt64} {
-		l, err := advisory.Acquire(b.ctx, b.pool, "checked", advisory.CheckInterval(d))
+		l, err := advisory.Acquire(b.ctx, b.pool, "checked", advisory.Options{CheckInterval: d})
 		require.NoError(t, err, "CheckInterval(%v)", d)
 		require.NoError(t, l.Release(b.ctx))
 	}
@@ -172,24 +172,24 @@ func TestNamesWithNULAreRefused(t *testing.T) {
 	b := setup(t)
 	const bad = "a\x00b"
 	_, err := advisory.Key(bad)
-	require.ErrorIs(t, err, advisory.ErrInvalidName)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
 	require.ErrorContains(t, err, "NUL")
 	_, _, err = advisory.PairKey(bad, "x")
-	require.ErrorIs(t, err, advisory.ErrInvalidName)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
 	_, _, err = advisory.PairKey("x", bad)
-	require.ErrorIs(t, err, advisory.ErrInvalidName)
-	_, err = advisory.Acquire(b.ctx, b.pool, bad)
-	require.ErrorIs(t, err, advisory.ErrInvalidName)
-	_, err = advisory.TryAcquire(b.ctx, b.pool, bad)
-	require.ErrorIs(t, err, advisory.ErrInvalidName)
-	_, err = advisory.Acquire(b.ctx, b.pool, "x", advisory.Namespace(bad))
-	require.ErrorIs(t, err, advisory.ErrInvalidOptions)
-	require.ErrorIs(t, advisory.WithLock(b.ctx, b.pool, bad, func(context.Context) error { return nil }), advisory.ErrInvalidName)
-	require.ErrorIs(t, advisory.Lead(b.ctx, b.pool, bad, func(context.Context, int64) error { return nil }), advisory.ErrInvalidName)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
+	_, err = advisory.Acquire(b.ctx, b.pool, bad, advisory.Options{})
+	require.ErrorIs(t, err, advisory.ErrInvalid)
+	_, err = advisory.TryAcquire(b.ctx, b.pool, bad, advisory.Options{})
+	require.ErrorIs(t, err, advisory.ErrInvalid)
+	_, err = advisory.Acquire(b.ctx, b.pool, "x", advisory.Options{Namespace: bad})
+	require.ErrorIs(t, err, advisory.ErrInvalid)
+	require.ErrorIs(t, advisory.WithLock(b.ctx, b.pool, bad, advisory.Options{}, func(context.Context) error { return nil }), advisory.ErrInvalid)
+	require.ErrorIs(t, advisory.Lead(b.ctx, b.pool, bad, advisory.Options{}, func(context.Context, int64) error { return nil }), advisory.ErrInvalid)
 	tx := b.begin(t)
-	require.ErrorIs(t, advisory.LockTx(b.ctx, tx, bad), advisory.ErrInvalidName)
-	_, err = advisory.TryLockTx(b.ctx, tx, bad)
-	require.ErrorIs(t, err, advisory.ErrInvalidName)
+	require.ErrorIs(t, advisory.LockTx(b.ctx, tx, bad, advisory.Options{}), advisory.ErrInvalid)
+	_, err = advisory.TryLockTx(b.ctx, tx, bad, advisory.Options{})
+	require.ErrorIs(t, err, advisory.ErrInvalid)
 	require.NoError(t, tx.Rollback(b.ctx))
 	require.Empty(t, b.locks(t))
 }
@@ -203,7 +203,7 @@ func TestLongNamesAreCutInErrors(t *testing.T) {
 	long := strings.Repeat("n", size)
 	for _, name := range []string{strings.Repeat("\xff", size), strings.Repeat("a\x00", size/2)} {
 		_, err := advisory.Key(name)
-		require.ErrorIs(t, err, advisory.ErrInvalidName)
+		require.ErrorIs(t, err, advisory.ErrInvalid)
 		require.Less(t, len(err.Error()), limit, "invalid name")
 	}
 	for _, err := range []error{
@@ -221,10 +221,10 @@ func TestLongNamesAreCutInErrors(t *testing.T) {
 	require.Contains(t, msg, "1048577 bytes")
 
 	b := setup(t)
-	l, err := advisory.Acquire(b.ctx, b.pool, long)
+	l, err := advisory.Acquire(b.ctx, b.pool, long, advisory.Options{})
 	require.NoError(t, err)
 	release(t, l)
-	_, err = advisory.TryAcquire(b.ctx, b.pool, long)
+	_, err = advisory.TryAcquire(b.ctx, b.pool, long, advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrNotAcquired)
 	require.Less(t, len(err.Error()), limit)
 	require.Contains(t, err.Error(), `"nnnn`)
@@ -234,7 +234,7 @@ func TestLongNamesAreCutInErrors(t *testing.T) {
 	require.Equal(t, long, na.Name, "the error's field keeps the whole name")
 	ctx, cancel := context.WithCancel(b.ctx)
 	cancel()
-	_, err = advisory.Acquire(ctx, b.pool, long)
+	_, err = advisory.Acquire(ctx, b.pool, long, advisory.Options{})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Less(t, len(err.Error()), limit)
 }
@@ -248,14 +248,14 @@ func TestNilDBIsAnError(t *testing.T) {
 	var conn *pgx.Conn
 	var tx pgx.Tx
 	_, err := advisory.Inspect(ctx, nil)
-	require.ErrorIs(t, err, advisory.ErrNilDB)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
 	_, err = advisory.Inspect(ctx, pool, "x")
-	require.ErrorIs(t, err, advisory.ErrNilDB)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
 	_, err = advisory.Inspect(ctx, conn)
-	require.ErrorIs(t, err, advisory.ErrNilDB)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
 	_, err = advisory.Inspect(ctx, tx)
-	require.ErrorIs(t, err, advisory.ErrNilDB)
-	require.ErrorIs(t, advisory.CreateFenceTable(ctx, nil), advisory.ErrNilDB)
-	require.ErrorIs(t, advisory.CreateFenceTable(ctx, pool), advisory.ErrNilDB)
-	require.ErrorIs(t, advisory.CreateFenceTable(ctx, conn), advisory.ErrNilDB)
+	require.ErrorIs(t, err, advisory.ErrInvalid)
+	require.ErrorIs(t, advisory.CreateFenceTable(ctx, nil), advisory.ErrInvalid)
+	require.ErrorIs(t, advisory.CreateFenceTable(ctx, pool), advisory.ErrInvalid)
+	require.ErrorIs(t, advisory.CreateFenceTable(ctx, conn), advisory.ErrInvalid)
 }

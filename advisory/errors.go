@@ -7,11 +7,13 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/txkit/txkit/internal/invalid"
 )
 
 // ErrNotAcquired is matched (errors.Is) by the error TryAcquire returns
 // when another session holds the lock, and by the error Acquire and LockTx
-// return when the wait ended at the ctx deadline, the [Timeout] option or
+// return when the wait ended at the ctx deadline, [Options.LockTimeout] or
 // the session's own lock_timeout. The error is a [*NotAcquiredError]; for a
 // session lock it says who held the lock. A wait ended by a cancelled ctx
 // returns the ctx's error instead. (TryLockTx reports a held lock as false,
@@ -26,23 +28,12 @@ var ErrNotAcquired = errors.New("advisory: lock not acquired")
 // at the same time, and [WithLock] cancels fn's ctx with this as the cause.
 var ErrLockLost = errors.New("advisory: lock lost")
 
-// ErrInvalidName is matched by the error returned for a lock name or
-// namespace that is empty, not valid UTF-8, or holds a NUL byte.
-var ErrInvalidName = errors.New("advisory: invalid lock name")
-
-// ErrNilPool is returned when the pool passed is nil.
-var ErrNilPool = errors.New("advisory: nil pool")
-
-// ErrNilDB is returned by [Inspect] and [CreateFenceTable] when db is nil
-// (or a nil *pgxpool.Pool, *pgx.Conn or pgx.Tx).
-var ErrNilDB = errors.New("advisory: nil db")
-
-// ErrNilTx is returned when the transaction passed is nil.
-var ErrNilTx = errors.New("advisory: nil transaction")
-
-// ErrInvalidOptions is matched by the error returned for options that
-// cannot be used together or have impossible values.
-var ErrInvalidOptions = errors.New("advisory: invalid options")
+// ErrInvalid is matched by the error returned for input that cannot be
+// used: a lock name or namespace that is empty, not valid UTF-8 or holds a
+// NUL byte; [Options] with impossible values or that cannot be used
+// together (the error lists every problem); a nil pool, transaction,
+// database or fn. Nothing was locked or sent to the server.
+var ErrInvalid = errors.New("advisory: invalid input")
 
 // ErrPooler is matched by the error a session lock returns when its
 // connection reaches the server through a connection pooler: the backend
@@ -57,7 +48,7 @@ var ErrInvalidOptions = errors.New("advisory: invalid options")
 // Use a transaction lock ([LockTx]) through such a pooler, or connect
 // directly to the server. If the pooler keeps one server connection per
 // client for the client's lifetime (PgBouncer's pool_mode = session),
-// [SkipPoolerCheck] lets session locks through; the lock's watcher then
+// [Options.SkipPoolerCheck] lets session locks through; the lock's watcher then
 // treats a change of backend as a loss.
 var ErrPooler = errors.New("advisory: session lock refused: the connection goes through a pooler")
 
@@ -84,42 +75,9 @@ func quoteName(name string) string {
 	return strconv.Quote(name[:cut]) + "... (" + strconv.Itoa(len(name)) + " bytes)"
 }
 
-type nameError struct{ what, problem string }
-
-func (e *nameError) Error() string {
-	return "advisory: invalid lock name: the " + e.what + " " + e.problem
-}
-func (e *nameError) Is(target error) bool { return target == ErrInvalidName }
-
-type optionsError struct{ problems []string }
-
-func (e *optionsError) Error() string {
-	return "advisory: invalid options: " + strings.Join(e.problems, "; ")
-}
-func (e *optionsError) Is(target error) bool { return target == ErrInvalidOptions }
-
-// Holder is a session that held a lock, as pg_locks and pg_stat_activity
-// showed it.
-type Holder struct {
-	PID             uint32 // the backend's process id (pg_backend_pid() in that session)
-	Shared          bool
-	ApplicationName string
-	ClientAddr      string // empty for Unix-socket connections
-}
-
-func (h Holder) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "pid %d", h.PID)
-	if h.Shared {
-		b.WriteString(" (shared)")
-	}
-	if h.ApplicationName != "" {
-		fmt.Fprintf(&b, " application %q", h.ApplicationName)
-	}
-	if h.ClientAddr != "" {
-		b.WriteString(" from " + h.ClientAddr)
-	}
-	return b.String()
+// errNil is the error for a nil argument.
+func errNil(what string) error {
+	return invalid.Errorf(ErrInvalid, "nil %s", what)
 }
 
 // NotAcquiredError is the error behind [ErrNotAcquired].
@@ -188,7 +146,7 @@ type poolerError struct {
 
 func (e *poolerError) Error() string {
 	return fmt.Sprintf("%v (lock %s: the connection was started as backend %d but the server runs it as backend %d); "+
-		"use LockTx inside a transaction, connect to the server directly, or pass SkipPoolerCheck() if the pooler pins "+
+		"use LockTx inside a transaction, connect to the server directly, or set Options.SkipPoolerCheck if the pooler pins "+
 		"one server connection per client (PgBouncer pool_mode=session)",
 		ErrPooler, quoteName(e.name), e.startupPID, e.serverBackend)
 }

@@ -21,13 +21,13 @@ func ExampleAcquire() {
 	}
 	defer pool.Close()
 
-	l, err := advisory.Acquire(ctx, pool, "nightly-billing")
+	l, err := advisory.Acquire(ctx, pool, "nightly-billing", advisory.Options{})
 	if err != nil {
 		panic(err)
 	}
 
 	// Another process trying now finds it taken.
-	_, err = advisory.TryAcquire(ctx, pool, "nightly-billing")
+	_, err = advisory.TryAcquire(ctx, pool, "nightly-billing", advisory.Options{})
 	fmt.Println(errors.Is(err, advisory.ErrNotAcquired))
 
 	// ... the billing run, stopping if <-l.Lost() fires ...
@@ -45,7 +45,7 @@ func ExampleWithLock() {
 	}
 	defer pool.Close()
 
-	err = advisory.WithLock(ctx, pool, "rebuild-search-index", func(ctx context.Context) error {
+	err = advisory.WithLock(ctx, pool, "rebuild-search-index", advisory.Options{}, func(ctx context.Context) error {
 		// ctx is cancelled with cause advisory.ErrLockLost if the lock's
 		// connection dies while this runs.
 		fmt.Println("rebuilding")
@@ -68,10 +68,10 @@ func ExampleLockTx() {
 	err = txn.WithTx(ctx, pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 		// Held until this transaction commits or rolls back; works through
 		// PgBouncer in transaction mode.
-		if err := advisory.LockTx(ctx, tx, "account:42"); err != nil {
+		if err := advisory.LockTx(ctx, tx, "account:42", advisory.Options{}); err != nil {
 			return err
 		}
-		ok, err := advisory.TryLockTx(ctx, tx, "account:43")
+		ok, err := advisory.TryLockTx(ctx, tx, "account:43", advisory.Options{})
 		fmt.Println("second lock:", ok)
 		return err
 	})
@@ -90,7 +90,7 @@ func ExampleLead() {
 	defer pool.Close()
 	defer stop()
 
-	err = advisory.Lead(ctx, pool, "scheduler", func(ctx context.Context, term int64) error {
+	err = advisory.Lead(ctx, pool, "scheduler", advisory.Options{}, func(ctx context.Context, term int64) error {
 		fmt.Println("leading, term", term)
 		// A real leader runs its job until ctx ends, which happens when
 		// leadership is lost or when Lead's ctx ends. Here: stop at once.
@@ -126,14 +126,14 @@ func Example_fencing() {
 		return tag.RowsAffected()
 	}
 
-	first, err := advisory.Acquire(ctx, pool, "report", advisory.Fence())
+	first, err := advisory.Acquire(ctx, pool, "report", advisory.Options{Fence: true})
 	if err != nil {
 		panic(err)
 	}
 	token1 := first.Token()
 	_ = first.Release(ctx) // imagine instead: first's connection died and it has not noticed yet
 
-	second, err := advisory.Acquire(ctx, pool, "report", advisory.Fence())
+	second, err := advisory.Acquire(ctx, pool, "report", advisory.Options{Fence: true})
 	if err != nil {
 		panic(err)
 	}
@@ -151,7 +151,7 @@ func ExampleKey() {
 	k, err := advisory.Key("nightly-billing")
 	fmt.Println(k, err)
 	_, err = advisory.Key("")
-	fmt.Println(errors.Is(err, advisory.ErrInvalidName))
+	fmt.Println(errors.Is(err, advisory.ErrInvalid))
 	// Output:
 	// -3003901418071974465 <nil>
 	// true
@@ -164,7 +164,7 @@ func ExampleInspect() {
 		panic(err)
 	}
 	defer pool.Close()
-	l, err := advisory.Acquire(ctx, pool, "migrations")
+	l, err := advisory.Acquire(ctx, pool, "migrations", advisory.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -32,7 +32,7 @@ func TestMutualExclusionCounter(t *testing.T) {
 
 	var inside, maxInside atomic.Int32
 	pgtest.Concurrently(t, contenders, total/contenders, func() error {
-		return advisory.WithLock(b.ctx, b.pool, "counter", func(ctx context.Context) error {
+		return advisory.WithLock(b.ctx, b.pool, "counter", advisory.Options{}, func(ctx context.Context) error {
 			if n := inside.Add(1); n > maxInside.Load() {
 				maxInside.Store(n)
 			}
@@ -63,7 +63,7 @@ func TestMutualExclusionCounterTx(t *testing.T) {
 	require.NoError(t, err)
 	pgtest.Concurrently(t, contenders, total/contenders, func() error {
 		return txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-			if err := advisory.LockTx(ctx, tx, "counter"); err != nil {
+			if err := advisory.LockTx(ctx, tx, "counter", advisory.Options{}); err != nil {
 				return err
 			}
 			var n int

@@ -16,7 +16,7 @@ const FenceTable = "txkit_advisory_fence"
 
 // FenceTableDDL creates [FenceTable] if it does not exist. Run it from your
 // migrations if the application's role may not create tables; otherwise the
-// table is created on the first acquisition with [Fence].
+// table is created on the first acquisition with [Options.Fence].
 //
 // form is 1 for bigint keys and 2 for pair keys (as pg_locks.objsubid);
 // key is the bigint key, or the pair as namespace<<32 | name. token is the
@@ -31,8 +31,8 @@ const FenceTableDDL = `CREATE TABLE IF NOT EXISTS ` + FenceTable + ` (
 
 // CreateFenceTable runs [FenceTableDDL] on db.
 func CreateFenceTable(ctx context.Context, db txn.Querier) error {
-	if isNil(db) {
-		return ErrNilDB
+	if err := checkDB(db); err != nil {
+		return err
 	}
 	_, err := db.Exec(ctx, FenceTableDDL)
 	switch retry.SQLState(err) {
@@ -46,16 +46,18 @@ func CreateFenceTable(ctx context.Context, db txn.Querier) error {
 	return err
 }
 
-// isNil reports whether db is nil, or a nil pointer (a *pgxpool.Pool or
+// checkDB refuses a nil db, or a nil pointer (a *pgxpool.Pool or
 // *pgx.Conn variable never assigned), which would panic at the first
 // statement.
-func isNil(db txn.Querier) bool {
+func checkDB(db txn.Querier) error {
 	if db == nil {
-		return true
+		return errNil("db (pass a *pgxpool.Pool, *pgx.Conn or pgx.Tx)")
 	}
 	switch v := reflect.ValueOf(db); v.Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
-		return v.IsNil()
+		if v.IsNil() {
+			return errNil("db (pass a *pgxpool.Pool, *pgx.Conn or pgx.Tx)")
+		}
 	}
-	return false
+	return nil
 }

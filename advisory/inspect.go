@@ -48,8 +48,8 @@ ORDER BY l.classid, l.objid, l.objsubid, l.granted DESC, l.pid`
 // not given cannot be recovered, and a key not made by this package shows
 // without a name.
 func Inspect(ctx context.Context, db txn.Querier, names ...string) ([]LockInfo, error) {
-	if isNil(db) {
-		return nil, ErrNilDB
+	if err := checkDB(db); err != nil {
+		return nil, err
 	}
 	byKey := make(map[int64]string, len(names))
 	byHalf := make(map[int32]string, len(names))

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/txkit/txkit/internal/invalid"
 )
 
 // Key returns the bigint key that the lock called name lives under on the
@@ -27,7 +29,7 @@ import (
 //
 // name must be non-empty valid UTF-8 without a NUL byte (PostgreSQL text
 // cannot hold anything else, so the SQL form could not reproduce the key);
-// otherwise Key returns an error matching [ErrInvalidName]. The same holds
+// otherwise Key returns an error matching [ErrInvalid]. The same holds
 // for every name and namespace the package takes.
 func Key(name string) (int64, error) {
 	if err := checkName("name", name); err != nil {
@@ -77,13 +79,13 @@ func hash32(s string) int32 {
 func checkName(what, s string) error {
 	switch {
 	case s == "":
-		return &nameError{what: what, problem: "is empty"}
+		return invalid.Errorf(ErrInvalid, "the %s is empty", what)
 	case !utf8.ValidString(s):
-		return &nameError{what: what, problem: "is not valid UTF-8: " + quoteName(s)}
+		return invalid.Errorf(ErrInvalid, "the %s is not valid UTF-8: %s", what, quoteName(s))
 	case strings.IndexByte(s, 0) >= 0:
 		// Valid UTF-8, but PostgreSQL text cannot hold it, so KeySQL
 		// could not compute its key.
-		return &nameError{what: what, problem: "holds a NUL byte: " + quoteName(s)}
+		return invalid.Errorf(ErrInvalid, "the %s holds a NUL byte: %s", what, quoteName(s))
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func FuzzKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, namespace string) {
 		k, err := advisory.Key(name)
 		if !validName(name) {
-			require.ErrorIs(t, err, advisory.ErrInvalidName)
+			require.ErrorIs(t, err, advisory.ErrInvalid)
 			return
 		}
 		require.NoError(t, err)
@@ -122,7 +122,7 @@ func FuzzKey(f *testing.F) {
 
 		hi, lo, err := advisory.PairKey(namespace, name)
 		if !validName(namespace) {
-			require.ErrorIs(t, err, advisory.ErrInvalidName)
+			require.ErrorIs(t, err, advisory.ErrInvalid)
 			return
 		}
 		require.NoError(t, err)

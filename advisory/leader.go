@@ -5,13 +5,25 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/internal/purpose"
+	"github.com/txkit/txkit/internal/wait"
 	"github.com/txkit/txkit/retry"
 )
+
+// campaignBackoff spaces the campaigns after a failure that may pass: from
+// 100ms growing by half each time to at most 5s, each wait randomized by
+// ±50%, for as long as ctx lasts.
+var campaignBackoff = retry.Policy{
+	MaxAttempts:         -1,
+	InitialInterval:     100 * time.Millisecond,
+	MaxInterval:         5 * time.Second,
+	Multiplier:          1.5,
+	RandomizationFactor: 0.5,
+}
 
 // Lead runs fn whenever this process is the leader for name, until ctx
 // ends. It campaigns by waiting for the session lock called name (one
@@ -20,10 +32,10 @@ import (
 // runs fn with a ctx that is cancelled, with a cause matching
 // [ErrLockLost], if the lock is lost. After a loss it campaigns again.
 //
-// term is the leadership's fencing token ([Fence] is always on for Lead):
+// term is the leadership's fencing token ([Options.Fence] is always on for Lead):
 // every new leadership of name has a larger term than all before it,
 // across processes and restarts. The old leader learns of a loss only
-// within a [CheckInterval], so for a short while it may still act after a
+// within an [Options.CheckInterval], so for a short while it may still act after a
 // new leader has started: guard the leader's writes with the term (see
 // "Fencing" in the package documentation) so that the database refuses the
 // stale ones.
@@ -38,33 +50,26 @@ import (
 // the server answered with, such as a fence table the role may not create
 // or a setting the server refuses, since the next campaign would be
 // answered the same.
-func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(ctx context.Context, term int64) error, opts ...Option) error {
+func Lead(ctx context.Context, pool *pgxpool.Pool, name string, opts Options, fn func(ctx context.Context, term int64) error) error {
 	if pool == nil {
-		return ErrNilPool
+		return errNil("pool")
 	}
 	if fn == nil {
-		return ErrNilFunc
+		return errNil("fn")
 	}
-	o, err := buildOptions(opts)
-	if err != nil {
-		return err
+	if opts.Shared {
+		return invalid.Errorf(ErrInvalid, "Lead needs an exclusive lock (Shared was given): shared holders would all lead")
 	}
-	if o.shared {
-		return &optionsError{problems: []string{"Lead needs an exclusive lock (Shared was given): shared holders would all lead"}}
-	}
-	opts = append(opts[:len(opts):len(opts)], Fence())
-	if _, err := makeKey(o.namespace, name); err != nil {
+	opts.Fence = true
+	if _, err := newRequest(name, opts, SessionLock, false); err != nil {
 		return err
 	}
 	// The campaign's connection is held on purpose, for as long as this
 	// process leads; fn's own work is not marked.
 	campaign := purpose.Mark(ctx, "advisory leader "+quoteName(name))
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
-	b.MaxElapsedTime = 0
+	b := campaignBackoff.NewBackOff()
 	for {
-		l, err := Acquire(campaign, pool, name, opts...)
+		l, err := Acquire(campaign, pool, name, opts)
 		switch {
 		case ctx.Err() != nil:
 			if l != nil {
@@ -73,18 +78,18 @@ func Lead(ctx context.Context, pool *pgxpool.Pool, name string, fn func(ctx cont
 			return nil
 		case err == nil:
 		case errors.Is(err, ErrNotAcquired):
-			// Only a Timeout option ends a campaign this way: campaign on.
+			// Only Options.LockTimeout ends a campaign this way: campaign on.
 			continue
 		case permanent(err):
 			return err
 		default:
-			if !sleep(ctx, b.NextBackOff()) {
+			if !wait.Sleep(ctx, b.NextBackOff()) {
 				return nil
 			}
 			continue
 		}
 		b.Reset()
-		lost, err := lead(ctx, l, o.observer, fn)
+		lost, err := lead(ctx, l, opts.Observer, fn)
 		switch {
 		case ctx.Err() != nil:
 			return nil //nolint:nilerr // the end of ctx is Lead's normal stop, whatever fn returned then
@@ -119,8 +124,7 @@ func lead(ctx context.Context, l *Lock, obs Observer, fn func(ctx context.Contex
 // for as long as ctx lasts and hide the error. Errors without a SQLSTATE
 // (a network failure, no pool connection in time) are transient.
 func permanent(err error) bool {
-	if errors.Is(err, ErrPooler) || errors.Is(err, ErrUnsupportedServer) ||
-		errors.Is(err, ErrInvalidOptions) || errors.Is(err, ErrInvalidName) || errors.Is(err, ErrNilPool) {
+	if errors.Is(err, ErrPooler) || errors.Is(err, ErrUnsupportedServer) || errors.Is(err, ErrInvalid) {
 		return true
 	}
 	state := retry.SQLState(err)
@@ -148,15 +152,4 @@ func transientState(state string) bool {
 		return true
 	}
 	return false
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -72,7 +72,7 @@ func (e *election) run(t *testing.T, ctx context.Context, n int) (wait func()) {
 	for i := range n {
 		pool := e.pool(t)
 		wg.Go(func() {
-			errs <- advisory.Lead(ctx, pool, "scheduler", func(ctx context.Context, term int64) error {
+			errs <- advisory.Lead(ctx, pool, "scheduler", advisory.Options{CheckInterval: 50 * time.Millisecond}, func(ctx context.Context, term int64) error {
 				e.started <- leadership{contender: i, term: term}
 				tick := time.NewTicker(5 * time.Millisecond)
 				defer tick.Stop()
@@ -95,7 +95,7 @@ func (e *election) run(t *testing.T, ctx context.Context, n int) (wait func()) {
 						return err
 					}
 				}
-			}, advisory.CheckInterval(50*time.Millisecond))
+			})
 		})
 	}
 	var once sync.Once
@@ -209,13 +209,13 @@ func TestLeadReturnsWhenFnReturns(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var got int64
-	err := advisory.Lead(b.ctx, b.pool, "once", func(ctx context.Context, term int64) error {
+	err := advisory.Lead(b.ctx, b.pool, "once", advisory.Options{}, func(ctx context.Context, term int64) error {
 		got = term
 		return nil
 	})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), got)
-	err = advisory.Lead(b.ctx, b.pool, "once", func(ctx context.Context, term int64) error {
+	err = advisory.Lead(b.ctx, b.pool, "once", advisory.Options{}, func(ctx context.Context, term int64) error {
 		return fmt.Errorf("term %d: %w", term, errSentinel)
 	})
 	require.ErrorIs(t, err, errSentinel)
@@ -247,7 +247,7 @@ func TestLeadRetriesAnUnreachableServer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	err = advisory.Lead(ctx, pool, "unreachable", func(context.Context, int64) error {
+	err = advisory.Lead(ctx, pool, "unreachable", advisory.Options{}, func(context.Context, int64) error {
 		t.Error("fn ran without a server")
 		return nil
 	})

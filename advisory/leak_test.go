@@ -14,7 +14,7 @@ import (
 //
 //go:noinline
 func acquireAndDrop(t *testing.T, b *bundle, rec *recorder) {
-	l, err := advisory.Acquire(b.ctx, b.pool, "forgotten", advisory.WithObserver(rec))
+	l, err := advisory.Acquire(b.ctx, b.pool, "forgotten", advisory.Options{Observer: rec})
 	require.NoError(t, err)
 	require.NotZero(t, l.PID())
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // Lock is a held session lock. It owns one pool connection, which a
-// watcher goroutine checks every [CheckInterval], until Release. The
+// watcher goroutine checks every [Options.CheckInterval], until Release. The
 // methods are safe for concurrent use.
 //
 // A Lock that becomes unreachable without Release is a bug: the garbage
@@ -72,7 +72,7 @@ func newLock(h *held) *Lock {
 // Name is the name the lock was acquired under.
 func (l *Lock) Name() string { return l.h.name }
 
-// Token is the fencing token taken with this acquisition when the [Fence]
+// Token is the fencing token taken with this acquisition when the [Options.Fence]
 // option was given (always with [Lead]); 0 otherwise. Tokens for a key only
 // grow: a later acquisition always has a larger token. Store it with the
 // writes the lock protects and refuse writes that carry a smaller token
@@ -84,9 +84,9 @@ func (l *Lock) Token() int64 { return l.h.token }
 func (l *Lock) PID() uint32 { return uint32(l.h.pid) }
 
 // Lost returns a channel that is closed if the lock is lost: its
-// connection died or was closed, or (with [SkipPoolerCheck]) it reached a
+// connection died or was closed, or (with [Options.SkipPoolerCheck]) it reached a
 // different server session. A connection that breaks is seen lost
-// within about one [CheckInterval]; one that stops answering, when a check
+// within about one [Options.CheckInterval]; one that stops answering, when a check
 // has then waited an interval (at least a second) for its answer. The
 // channel is not closed by Release.
 func (l *Lock) Lost() <-chan struct{} { return l.h.lost }

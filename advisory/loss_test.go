@@ -23,7 +23,7 @@ func TestLockLossClosesLost(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	rec := newRecorder()
-	l, err := advisory.Acquire(b.ctx, b.pool, "billing-run", advisory.CheckInterval(50*time.Millisecond), advisory.WithObserver(rec))
+	l, err := advisory.Acquire(b.ctx, b.pool, "billing-run", advisory.Options{CheckInterval: 50 * time.Millisecond, Observer: rec})
 	require.NoError(t, err)
 	release(t, l)
 	require.NoError(t, l.Err())
@@ -47,7 +47,7 @@ func TestLockLossClosesLost(t *testing.T) {
 
 	// The lock is free for the next holder, and Release of the lost lock
 	// says it was lost.
-	next, err := advisory.TryAcquire(b.ctx, b.pool, "billing-run")
+	next, err := advisory.TryAcquire(b.ctx, b.pool, "billing-run", advisory.Options{})
 	require.NoError(t, err)
 	require.NoError(t, next.Release(b.ctx))
 	require.ErrorIs(t, l.Release(b.ctx), advisory.ErrLockLost)
@@ -61,12 +61,12 @@ func TestWithLockLossCancelsFn(t *testing.T) {
 	var cause error
 	errc := make(chan error, 1)
 	go func() {
-		errc <- advisory.WithLock(b.ctx, b.pool, "report", func(ctx context.Context) error {
+		errc <- advisory.WithLock(b.ctx, b.pool, "report", advisory.Options{CheckInterval: 50 * time.Millisecond}, func(ctx context.Context) error {
 			close(started)
 			<-ctx.Done()
 			cause = context.Cause(ctx)
 			return ctx.Err()
-		}, advisory.CheckInterval(50*time.Millisecond))
+		})
 	}()
 	<-started
 	b.terminate(t, b.holder(t, "report"))
@@ -89,11 +89,11 @@ func TestWithLockLossCancelsFn(t *testing.T) {
 func TestWithLockReportsLossEvenIfFnSucceeded(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	err := advisory.WithLock(b.ctx, b.pool, "compact", func(ctx context.Context) error {
+	err := advisory.WithLock(b.ctx, b.pool, "compact", advisory.Options{CheckInterval: 50 * time.Millisecond}, func(ctx context.Context) error {
 		b.terminate(t, b.holder(t, "compact"))
 		<-ctx.Done() // the loss is seen
 		return nil
-	}, advisory.CheckInterval(50*time.Millisecond))
+	})
 	require.ErrorIs(t, err, advisory.ErrLockLost)
 }
 
@@ -114,13 +114,13 @@ func TestFencingRejectsStaleHolderAfterLoss(t *testing.T) {
 
 	// The first holder's session dies; it has not noticed (its interval
 	// is long) and still believes it holds the lock.
-	old, err := advisory.Acquire(b.ctx, b.pool, "report", advisory.Fence(), advisory.CheckInterval(time.Hour))
+	old, err := advisory.Acquire(b.ctx, b.pool, "report", advisory.Options{Fence: true, CheckInterval: time.Hour})
 	require.NoError(t, err)
 	release(t, old)
 	require.Equal(t, int64(1), write(old.Token(), "old holder, first write"))
 	b.terminate(t, old.PID())
 
-	next, err := advisory.Acquire(b.ctx, b.pool, "report", advisory.Fence())
+	next, err := advisory.Acquire(b.ctx, b.pool, "report", advisory.Options{Fence: true})
 	require.NoError(t, err)
 	release(t, next)
 	require.Greater(t, next.Token(), old.Token(), "tokens only grow")
@@ -139,24 +139,24 @@ func TestFenceTokensGrowPerKey(t *testing.T) {
 	b := setup(t)
 	var prev int64
 	for range 5 {
-		l, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Fence())
+		l, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Options{Fence: true})
 		require.NoError(t, err)
 		require.Greater(t, l.Token(), prev)
 		prev = l.Token()
 		require.NoError(t, l.Release(b.ctx))
 	}
-	other, err := advisory.Acquire(b.ctx, b.pool, "b", advisory.Fence(), advisory.Namespace("n"))
+	other, err := advisory.Acquire(b.ctx, b.pool, "b", advisory.Options{Fence: true, Namespace: "n"})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), other.Token(), "each key has its own sequence")
 	require.NoError(t, other.Release(b.ctx))
 
 	// A failed try takes no token.
-	held, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Fence())
+	held, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Options{Fence: true})
 	require.NoError(t, err)
-	_, err = advisory.TryAcquire(b.ctx, b.pool, "a", advisory.Fence())
+	_, err = advisory.TryAcquire(b.ctx, b.pool, "a", advisory.Options{Fence: true})
 	require.ErrorIs(t, err, advisory.ErrNotAcquired)
 	require.NoError(t, held.Release(b.ctx))
-	again, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Fence())
+	again, err := advisory.Acquire(b.ctx, b.pool, "a", advisory.Options{Fence: true})
 	require.NoError(t, err)
 	require.Equal(t, held.Token()+1, again.Token())
 	require.NoError(t, again.Release(b.ctx))
@@ -168,7 +168,7 @@ func TestFenceTableCreatedConcurrently(t *testing.T) {
 	errc := make(chan error, 8)
 	for i := range 8 {
 		go func() {
-			l, err := advisory.Acquire(b.ctx, b.pool, "first-"+string(rune('a'+i)), advisory.Fence())
+			l, err := advisory.Acquire(b.ctx, b.pool, "first-"+string(rune('a'+i)), advisory.Options{Fence: true})
 			if err == nil {
 				err = l.Release(b.ctx)
 			}
@@ -186,14 +186,14 @@ var errSentinel = errors.New("sentinel")
 func TestWithLockReturnsFnErrorAndReleases(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	err := advisory.WithLock(b.ctx, b.pool, "job", func(ctx context.Context) error {
+	err := advisory.WithLock(b.ctx, b.pool, "job", advisory.Options{}, func(ctx context.Context) error {
 		return errSentinel
 	})
 	require.ErrorIs(t, err, errSentinel)
 	require.Empty(t, b.locks(t))
 
 	require.Panics(t, func() {
-		_ = advisory.WithLock(b.ctx, b.pool, "job", func(ctx context.Context) error { panic("boom") })
+		_ = advisory.WithLock(b.ctx, b.pool, "job", advisory.Options{}, func(ctx context.Context) error { panic("boom") })
 	})
 	require.Empty(t, b.locks(t), "a panic in fn releases the lock")
 	require.Equal(t, int32(0), b.pool.Stat().AcquiredConns())
@@ -235,7 +235,7 @@ func TestLossIsSeenWithinAboutOneInterval(t *testing.T) {
 			pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
 			require.NoError(t, err)
 			t.Cleanup(pool.Close)
-			l, err := advisory.Acquire(b.ctx, pool, "watched", advisory.CheckInterval(interval))
+			l, err := advisory.Acquire(b.ctx, pool, "watched", advisory.Options{CheckInterval: interval})
 			require.NoError(t, err)
 			release(t, l)
 
@@ -263,7 +263,7 @@ func TestReleaseDoesNotCloseLost(t *testing.T) {
 	done, cancel := context.WithCancel(b.ctx)
 	cancel()
 	for name, ctx := range map[string]context.Context{"unlock": b.ctx, "close": done} {
-		l, err := advisory.Acquire(b.ctx, b.pool, "released-"+name, advisory.CheckInterval(advisory.MinCheckInterval))
+		l, err := advisory.Acquire(b.ctx, b.pool, "released-"+name, advisory.Options{CheckInterval: advisory.MinCheckInterval})
 		require.NoError(t, err)
 		require.NoError(t, l.Release(ctx), name)
 		// Release has stopped the watcher: nothing closes Lost later.

@@ -43,13 +43,13 @@ func TestHeldConnectionsAreLabelledNotLeaks(t *testing.T) {
 		return out
 	}
 
-	l, err := advisory.Acquire(ctx, p.Pgx(), "jobs")
+	l, err := advisory.Acquire(ctx, p.Pgx(), "jobs", advisory.Options{})
 	require.NoError(t, err)
 	time.Sleep(10 * threshold) // well past the threshold: a leak would be reported now
 	assert.Equal(t, []string{`advisory lock "jobs"`}, labels())
 	require.NoError(t, l.Release(ctx))
 
-	err = advisory.Lead(ctx, p.Pgx(), "scheduler", func(ctx context.Context, _ int64) error {
+	err = advisory.Lead(ctx, p.Pgx(), "scheduler", advisory.Options{}, func(ctx context.Context, _ int64) error {
 		time.Sleep(10 * threshold)
 		// fn's own work is not marked: only the campaign's connection is.
 		c, err := p.Acquire(ctx)

@@ -93,20 +93,20 @@ func TestRefusesCockroachDB(t *testing.T) {
 	defer pool.Close()
 	ctx := t.Context()
 
-	_, err = advisory.Acquire(ctx, pool, "x")
+	_, err = advisory.Acquire(ctx, pool, "x", advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrUnsupportedServer)
 	require.ErrorContains(t, err, "CockroachDB")
-	_, err = advisory.TryAcquire(ctx, pool, "x")
+	_, err = advisory.TryAcquire(ctx, pool, "x", advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrUnsupportedServer)
 
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
-	require.ErrorIs(t, advisory.LockTx(ctx, tx, "x"), advisory.ErrUnsupportedServer)
-	_, err = advisory.TryLockTx(ctx, tx, "x")
+	require.ErrorIs(t, advisory.LockTx(ctx, tx, "x", advisory.Options{}), advisory.ErrUnsupportedServer)
+	_, err = advisory.TryLockTx(ctx, tx, "x", advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrUnsupportedServer)
 	require.NoError(t, tx.Rollback(ctx))
 
-	require.ErrorIs(t, advisory.Lead(ctx, pool, "x", func(context.Context, int64) error { return nil }), advisory.ErrUnsupportedServer)
+	require.ErrorIs(t, advisory.Lead(ctx, pool, "x", advisory.Options{}, func(context.Context, int64) error { return nil }), advisory.ErrUnsupportedServer)
 	require.Equal(t, int32(0), pool.Stat().AcquiredConns())
 
 	f.mu.Lock()

@@ -15,71 +15,84 @@ import (
 
 // Acquire waits for the session lock called name and returns it held. The
 // lock holds a connection of its own from pool until [Lock.Release]; a
-// watcher checks that connection every [CheckInterval] and closes
+// watcher checks that connection every [Options.CheckInterval] and closes
 // [Lock.Lost] if it dies.
 //
 // The wait ends when ctx is cancelled (the server is sent a cancel request,
-// so the connection stays usable), or at the ctx deadline or [Timeout]
-// (the server's lock_timeout, so nothing polls). A wait that timed out
-// returns an error matching [ErrNotAcquired] that says who holds the lock;
-// a cancelled one returns ctx's error.
+// so the connection stays usable), or at the ctx deadline or
+// [Options.LockTimeout] (the server's lock_timeout, so nothing polls). A
+// wait that timed out returns an error matching [ErrNotAcquired] that says
+// who holds the lock; a cancelled one returns ctx's error.
 //
 // The server is checked on the way, at no extra round trip: CockroachDB
 // ([ErrUnsupportedServer]) and connection poolers ([ErrPooler]) are
 // refused, because a session lock there would not exclude anything.
-func Acquire(ctx context.Context, pool *pgxpool.Pool, name string, opts ...Option) (*Lock, error) {
+func Acquire(ctx context.Context, pool *pgxpool.Pool, name string, opts Options) (*Lock, error) {
 	return acquire(ctx, pool, name, false, opts)
 }
 
 // TryAcquire takes the session lock called name if it is free and returns
 // an error matching [ErrNotAcquired] at once if another session holds it.
 // Otherwise it is Acquire.
-func TryAcquire(ctx context.Context, pool *pgxpool.Pool, name string, opts ...Option) (*Lock, error) {
+func TryAcquire(ctx context.Context, pool *pgxpool.Pool, name string, opts Options) (*Lock, error) {
 	return acquire(ctx, pool, name, true, opts)
 }
 
-func acquire(ctx context.Context, pool *pgxpool.Pool, name string, try bool, opts []Option) (*Lock, error) {
+func acquire(ctx context.Context, pool *pgxpool.Pool, name string, try bool, opts Options) (*Lock, error) {
 	if pool == nil {
-		return nil, ErrNilPool
+		return nil, errNil("pool")
 	}
-	o, err := buildOptions(opts)
+	r, err := newRequest(name, opts, SessionLock, try)
 	if err != nil {
 		return nil, err
 	}
-	k, err := makeKey(o.namespace, name)
+	ctx = r.observeStart(ctx)
+	h, err := lockSession(ctx, pool, r)
 	if err != nil {
+		r.observeEnd(ctx, false, err, 0, 0)
 		return nil, err
 	}
-	start := time.Now()
-	obs := o.observer
-	if obs != nil {
-		ctx = obs.AcquireStart(ctx, AcquireStartData{Name: name, Namespace: o.namespace, Kind: SessionLock, Shared: o.shared, Try: try})
-	}
-	h, err := lockSession(ctx, pool, name, k, o, try, start)
-	if obs != nil {
-		d := AcquireEndData{Name: name, Namespace: o.namespace, Kind: SessionLock, Shared: o.shared, Try: try,
-			Acquired: err == nil, Wait: time.Since(start), Err: err}
-		if h != nil {
-			d.Token, d.PID = h.token, uint32(h.pid)
-		}
-		obs.AcquireEnd(ctx, d)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if obs != nil {
+	r.observeEnd(ctx, true, nil, h.token, uint32(h.pid))
+	if opts.Observer != nil {
 		h.callers = captureCallers(3)
 	}
 	return newLock(h), nil
 }
 
+// lockResult is what a lock statement came back with.
+type lockResult struct {
+	pid    int64  // the backend that ran it
+	locked *bool  // nil: a pooler relays the session, nothing was locked
+	token  *int64 // the fencing token, with Fence
+	err    error
+	// cancelSent: a cancel request was sent while the statement ran (see
+	// interruptible).
+	cancelSent bool
+	// byDeadline: the lock_timeout came from ctx's deadline.
+	byDeadline bool
+}
+
 // lockSession takes a pool connection and runs the lock statement on it.
 // On success the connection belongs to the returned held; on failure it
 // has been returned to the pool clean, or closed.
-func lockSession(ctx context.Context, pool *pgxpool.Pool, name string, k key, o *options, try bool, start time.Time) (*held, error) {
+func lockSession(ctx context.Context, pool *pgxpool.Pool, r *request) (*held, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(name), context.Cause(ctx))
+		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), context.Cause(ctx))
 	}
+	conn, err := sessionConn(ctx, pool, r.name)
+	if err != nil {
+		return nil, err
+	}
+	res := runSessionStatement(ctx, conn, r)
+	if res.err != nil {
+		return nil, failedLock(ctx, conn, r, res)
+	}
+	return settleSession(ctx, conn, r, res)
+}
+
+// sessionConn takes the pool connection that will hold the lock, and
+// refuses a server that fakes advisory locks.
+func sessionConn(ctx context.Context, pool *pgxpool.Pool, name string) (*pgxpool.Conn, error) {
 	// The connection is held until Release, on purpose: a pool that
 	// reports leaks (txkit's pool package) labels it instead.
 	if _, marked := purpose.Label(ctx); !marked {
@@ -89,104 +102,129 @@ func lockSession(ctx context.Context, pool *pgxpool.Pool, name string, k key, o 
 	if err != nil {
 		return nil, fmt.Errorf("advisory: lock %s: acquiring a connection: %w", quoteName(name), err)
 	}
-	pc := conn.Conn().PgConn()
-	if v := pc.ParameterStatus("crdb_version"); v != "" {
+	if err := checkServer(conn.Conn().PgConn()); err != nil {
 		conn.Release()
-		return nil, &serverError{what: "CockroachDB " + v}
+		return nil, err
 	}
-	timeout, byDeadline := waitBound(ctx, o.timeout, try)
+	return conn, nil
+}
 
-	var (
-		pid    int64
-		locked *bool
-		token  *int64
-	)
-	run := func(sql string, args []any) (bool, error) {
-		return interruptible(ctx, pc, func(qctx context.Context) error {
-			return conn.QueryRow(qctx, sql, args...).Scan(&pid, &locked, &token)
+// runSessionStatement runs the lock statement, creating the fence table
+// first if the statement needs it and it does not exist.
+func runSessionStatement(ctx context.Context, conn *pgxpool.Conn, r *request) lockResult {
+	pc := conn.Conn().PgConn()
+	var res lockResult
+	var timeout time.Duration
+	timeout, res.byDeadline = waitBound(ctx, r.o.LockTimeout, r.try)
+	sql, args := sessionStatement(r, pc.PID(), timeout)
+	run := func() {
+		res.cancelSent, res.err = interruptible(ctx, pc, func(qctx context.Context) error {
+			return conn.QueryRow(qctx, sql, args...).Scan(&res.pid, &res.locked, &res.token)
 		})
 	}
-	sql, args := sessionStatement(k, try, o.shared, o.fence, o.skipPooler, pc.PID(), timeout)
-	cancelSent, err := run(sql, args)
-	if o.fence && !cancelSent && retry.SQLState(err) == pgerrcode.UndefinedTable {
+	run()
+	if r.o.Fence && !res.cancelSent && retry.SQLState(res.err) == pgerrcode.UndefinedTable {
 		// The statement failed at parse time, before locking anything.
-		if err = CreateFenceTable(ctx, conn); err == nil {
-			cancelSent, err = run(sql, args)
+		if res.err = CreateFenceTable(ctx, conn); res.err == nil {
+			run()
 		}
 	}
+	return res
+}
 
+// settleSession turns a lock statement that succeeded into a held lock, or
+// into the error that says why it holds none.
+func settleSession(ctx context.Context, conn *pgxpool.Conn, r *request, res lockResult) (*held, error) {
 	switch {
-	case err == nil && cancelSent:
+	case res.cancelSent:
 		// The statement finished (the lock perhaps granted) as ctx ended,
 		// and the cancel request may still reach the session (see
 		// interruptible): the connection cannot be trusted with anyone's
 		// next statement. Closing it also drops the lock if it was taken.
 		discard(conn)
-		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(name), context.Cause(ctx))
-	case err == nil && locked == nil:
+		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), context.Cause(ctx))
+	case res.locked == nil:
+		startupPID := conn.Conn().PgConn().PID()
 		conn.Release()
-		return nil, &poolerError{name: name, startupPID: pc.PID(), serverBackend: pid}
-	case err == nil && !*locked:
-		holders := lookupHolders(ctx, conn, k)
+		return nil, &poolerError{name: r.name, startupPID: startupPID, serverBackend: res.pid}
+	case !*res.locked:
+		holders := lookupHolders(ctx, conn, r.k)
 		conn.Release()
-		return nil, &NotAcquiredError{Name: name, Waited: time.Since(start), Holders: holders}
-	case err == nil:
-		h := &held{name: name, k: k, shared: o.shared, conn: conn, pid: pid, acquired: time.Now(),
-			obs: o.observer, interval: o.interval, timeout: o.checkTimeout()}
-		if token != nil {
-			h.token = *token
-		}
-		return h, nil
+		return nil, &NotAcquiredError{Name: r.name, Waited: time.Since(r.start), Holders: holders}
 	}
-	return nil, failedLock(ctx, conn, name, k, o.shared, err, cancelSent, byDeadline, start)
+	h := &held{name: r.name, k: r.k, shared: r.o.Shared, conn: conn, pid: res.pid, acquired: time.Now(),
+		obs: r.o.Observer, interval: r.o.interval(), timeout: r.o.checkTimeout()}
+	if res.token != nil {
+		h.token = *res.token
+	}
+	return h, nil
 }
 
 // failedLock cleans up after a lock statement that returned an error and
 // says why the lock was not taken.
-func failedLock(ctx context.Context, conn *pgxpool.Conn, name string, k key, shared bool, err error, cancelSent, byDeadline bool, start time.Time) error {
-	state := retry.SQLState(err)
+func failedLock(ctx context.Context, conn *pgxpool.Conn, r *request, res lockResult) error {
 	ctxDone := ctx.Err() != nil
-	timedOut := state == pgerrcode.LockNotAvailable || (ctxDone && byDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded))
+	timedOut := waitTimedOut(ctx, res.err, res.byDeadline)
 	var holders []Holder
 	if timedOut && !conn.Conn().IsClosed() {
-		holders = lookupHolders(ctx, conn, k)
+		holders = lookupHolders(ctx, conn, r.k)
 	}
+	putBack(ctx, conn, r, res)
+	switch {
+	case timedOut:
+		return notAcquired(r, res.err, res.byDeadline, holders)
+	case ctxDone:
+		return fmt.Errorf("advisory: waiting for lock %s: %w", quoteName(r.name), context.Cause(ctx))
+	}
+	return fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), res.err)
+}
+
+// putBack returns the connection of a failed lock statement to the pool if
+// it is known clean, and closes it otherwise.
+func putBack(ctx context.Context, conn *pgxpool.Conn, r *request, res lockResult) {
 	switch {
 	case conn.Conn().IsClosed():
 		discard(conn)
-	case cancelSent && state != pgerrcode.QueryCanceled:
+	case res.cancelSent && retry.SQLState(res.err) != pgerrcode.QueryCanceled:
 		// The cancel request was not what ended the statement, so its
 		// signal may still be pending: see interruptible.
 		discard(conn)
-	default:
+	case cleanLock(ctx, conn, r.k, r.o.Shared):
 		// The lock may have been granted just before the statement failed
 		// (a cancel or timeout arriving right after the grant, or a
-		// failure in the fencing write): release it if this session holds
-		// it, so that the connection goes back clean.
-		if cleanLock(ctx, conn, k, shared) {
-			conn.Release()
-		} else {
-			discard(conn)
-		}
+		// failure in the fencing write): cleanLock released it if this
+		// session held it, so the connection goes back clean.
+		conn.Release()
+	default:
+		discard(conn)
 	}
-	switch {
-	case timedOut:
-		cause := err
-		if byDeadline {
-			// The ctx deadline set the server's lock_timeout, whichever of
-			// the two fired first.
-			cause = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
-		}
-		return &NotAcquiredError{Name: name, Waited: time.Since(start), Holders: holders, Err: cause}
-	case ctxDone:
-		return fmt.Errorf("advisory: waiting for lock %s: %w", quoteName(name), context.Cause(ctx))
-	}
-	return fmt.Errorf("advisory: lock %s: %w", quoteName(name), err)
 }
 
-// waitBound is the lock_timeout to set: the Timeout option or the time
+// waitTimedOut reports whether a lock statement's err means its wait timed
+// out: the server's lock_timeout fired, or ctx's deadline passed while the
+// lock_timeout came from it (byDeadline).
+func waitTimedOut(ctx context.Context, err error, byDeadline bool) bool {
+	if retry.SQLState(err) == pgerrcode.LockNotAvailable {
+		return true
+	}
+	ctxErr := ctx.Err()
+	return ctxErr != nil && byDeadline && errors.Is(ctxErr, context.DeadlineExceeded)
+}
+
+// notAcquired is the error of a wait that timed out.
+func notAcquired(r *request, err error, byDeadline bool, holders []Holder) error {
+	cause := err
+	if byDeadline {
+		// The ctx deadline set the server's lock_timeout, whichever of
+		// the two fired first.
+		cause = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return &NotAcquiredError{Name: r.name, Waited: time.Since(r.start), Holders: holders, Err: cause}
+}
+
+// waitBound is the lock_timeout to set: Options.LockTimeout or the time
 // left before ctx's deadline, whichever is shorter; byDeadline says it came
-// from the deadline. A try does not wait. The Timeout option is never
+// from the deadline. A try does not wait. LockTimeout is never
 // beyond pgtimeout.Max, so only a deadline can be: then no lock_timeout is
 // set (see sessionStatement), and the wait ends at the deadline by ctx
 // alone (a cancel request), still reported as a wait that timed out.

@@ -90,10 +90,10 @@ func keySQL(pair bool) (string, int) {
 //     token only if the lock was taken. The fence table is named in the
 //     statement, so a missing table fails the statement at parse time,
 //     before anything is locked.
-func sessionStatement(k key, try, shared, fence, skipPooler bool, startupPID uint32, timeout time.Duration) (string, []any) {
+func sessionStatement(r *request, startupPID uint32, timeout time.Duration) (string, []any) {
 	args := make([]any, 0, 7)
-	args = append(args, k.args()...)
-	args = append(args, int64(startupPID), skipPooler)
+	args = append(args, r.k.args()...)
+	args = append(args, int64(startupPID), r.o.SkipPoolerCheck)
 	// pgtimeout rounds up to whole milliseconds (a sub-millisecond bound
 	// must not become 0, "wait forever") and says no to what the server
 	// cannot hold: then no lock_timeout is set.
@@ -101,11 +101,11 @@ func sessionStatement(k key, try, shared, fence, skipPooler bool, startupPID uin
 	if bounded {
 		args = append(args, setting)
 	}
-	if fence {
-		form, id := k.fenceKey()
+	if r.o.Fence {
+		form, id := r.k.fenceKey()
 		args = append(args, form, id)
 	}
-	return statementFor(shape{pair: k.pair, try: try, shared: shared, fence: fence, timeout: bounded}), args
+	return statementFor(shape{pair: r.k.pair, try: r.try, shared: r.o.Shared, fence: r.o.Fence, timeout: bounded}), args
 }
 
 func sessionSQL(s shape) string {

@@ -29,19 +29,19 @@ func TestLockTxHeldUntilTransactionEnds(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	holder := b.begin(t)
-	require.NoError(t, advisory.LockTx(b.ctx, holder, "settle"))
+	require.NoError(t, advisory.LockTx(b.ctx, holder, "settle", advisory.Options{}))
 
 	other := b.begin(t)
-	ok, err := advisory.TryLockTx(b.ctx, other, "settle")
+	ok, err := advisory.TryLockTx(b.ctx, other, "settle", advisory.Options{})
 	require.NoError(t, err)
 	require.False(t, ok, "held by the first transaction")
 	var one int
 	require.NoError(t, other.QueryRow(b.ctx, "SELECT 1").Scan(&one), "a failed try leaves the transaction usable")
-	_, err = advisory.TryAcquire(b.ctx, b.pool, "settle")
+	_, err = advisory.TryAcquire(b.ctx, b.pool, "settle", advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrNotAcquired, "transaction and session locks share keys")
 
 	require.NoError(t, holder.Commit(b.ctx))
-	ok, err = advisory.TryLockTx(b.ctx, other, "settle")
+	ok, err = advisory.TryLockTx(b.ctx, other, "settle", advisory.Options{})
 	require.NoError(t, err)
 	require.True(t, ok, "COMMIT released it")
 	require.NoError(t, other.Rollback(b.ctx))
@@ -52,7 +52,7 @@ func TestLockTxInsideWithTx(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-		if err := advisory.LockTx(ctx, tx, "transfer"); err != nil {
+		if err := advisory.LockTx(ctx, tx, "transfer", advisory.Options{}); err != nil {
 			return err
 		}
 		require.Len(t, b.locks(t, "transfer"), 1)
@@ -66,11 +66,11 @@ func TestLockTxShared(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	r1, r2, w := b.begin(t), b.begin(t), b.begin(t)
-	require.NoError(t, advisory.LockTx(b.ctx, r1, "catalog", advisory.Shared()))
-	ok, err := advisory.TryLockTx(b.ctx, r2, "catalog", advisory.Shared())
+	require.NoError(t, advisory.LockTx(b.ctx, r1, "catalog", advisory.Options{Shared: true}))
+	ok, err := advisory.TryLockTx(b.ctx, r2, "catalog", advisory.Options{Shared: true})
 	require.NoError(t, err)
 	require.True(t, ok)
-	ok, err = advisory.TryLockTx(b.ctx, w, "catalog")
+	ok, err = advisory.TryLockTx(b.ctx, w, "catalog", advisory.Options{})
 	require.NoError(t, err)
 	require.False(t, ok)
 }
@@ -79,11 +79,11 @@ func TestLockTxTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	holder := b.begin(t)
-	require.NoError(t, advisory.LockTx(b.ctx, holder, "ledger"))
+	require.NoError(t, advisory.LockTx(b.ctx, holder, "ledger", advisory.Options{}))
 
 	t.Run("Timeout option", func(t *testing.T) {
 		tx := b.begin(t)
-		err := advisory.LockTx(b.ctx, tx, "ledger", advisory.Timeout(100*time.Millisecond))
+		err := advisory.LockTx(b.ctx, tx, "ledger", advisory.Options{LockTimeout: 100 * time.Millisecond})
 		require.ErrorIs(t, err, advisory.ErrNotAcquired)
 		require.Equal(t, pgerrcode.LockNotAvailable, retry.SQLState(err), "the server's error is kept, for retry policies")
 		require.NoError(t, tx.Rollback(b.ctx))
@@ -92,7 +92,7 @@ func TestLockTxTimeout(t *testing.T) {
 		tx := b.begin(t)
 		ctx, cancel := context.WithTimeout(b.ctx, 100*time.Millisecond)
 		defer cancel()
-		err := advisory.LockTx(ctx, tx, "ledger")
+		err := advisory.LockTx(ctx, tx, "ledger", advisory.Options{})
 		require.ErrorIs(t, err, advisory.ErrNotAcquired)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.NoError(t, tx.Rollback(b.ctx))
@@ -101,7 +101,7 @@ func TestLockTxTimeout(t *testing.T) {
 		tx := b.begin(t)
 		_, err := tx.Exec(b.ctx, "SET LOCAL lock_timeout = '7s'")
 		require.NoError(t, err)
-		require.NoError(t, advisory.LockTx(b.ctx, tx, "other", advisory.Timeout(time.Second)))
+		require.NoError(t, advisory.LockTx(b.ctx, tx, "other", advisory.Options{LockTimeout: time.Second}))
 		var v string
 		require.NoError(t, tx.QueryRow(b.ctx, "SHOW lock_timeout").Scan(&v))
 		require.Equal(t, "7s", v)
@@ -111,7 +111,7 @@ func TestLockTxTimeout(t *testing.T) {
 		_, err := tx.Exec(b.ctx, "SET LOCAL lock_timeout = '50ms'")
 		require.NoError(t, err)
 		start := time.Now()
-		err = advisory.LockTx(b.ctx, tx, "ledger", advisory.Timeout(time.Minute))
+		err = advisory.LockTx(b.ctx, tx, "ledger", advisory.Options{LockTimeout: time.Minute})
 		require.ErrorIs(t, err, advisory.ErrNotAcquired)
 		require.Less(t, time.Since(start), 30*time.Second)
 	})
@@ -124,13 +124,13 @@ func TestLockTxCancelKeepsConnection(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	holder := b.begin(t)
-	require.NoError(t, advisory.LockTx(b.ctx, holder, "ledger"))
+	require.NoError(t, advisory.LockTx(b.ctx, holder, "ledger", advisory.Options{}))
 
 	tx := b.begin(t)
 	pid := tx.Conn().PgConn().PID()
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan error, 1)
-	go func() { done <- advisory.LockTx(ctx, tx, "ledger") }()
+	go func() { done <- advisory.LockTx(ctx, tx, "ledger", advisory.Options{}) }()
 	require.Equal(t, pid, b.waiting(t, "ledger"))
 	cancel()
 	err := <-done
@@ -147,7 +147,7 @@ func TestLockTxRetriedByPolicy(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	holder := b.begin(t)
-	require.NoError(t, advisory.LockTx(b.ctx, holder, "nightly"))
+	require.NoError(t, advisory.LockTx(b.ctx, holder, "nightly", advisory.Options{}))
 	attempts := 0
 	policy := &retry.Policy{MaxAttempts: 20, InitialInterval: 10 * time.Millisecond, RetryLockNotAvailable: true}
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: policy}, func(ctx context.Context, tx pgx.Tx) error {
@@ -156,7 +156,7 @@ func TestLockTxRetriedByPolicy(t *testing.T) {
 			// Let the holder go once the first attempt has timed out.
 			require.NoError(t, holder.Commit(b.ctx))
 		}
-		return advisory.LockTx(ctx, tx, "nightly", advisory.Timeout(20*time.Millisecond))
+		return advisory.LockTx(ctx, tx, "nightly", advisory.Options{LockTimeout: 20 * time.Millisecond})
 	})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, attempts, 2)

@@ -8,9 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrNilFunc is returned by WithLock and Lead when fn is nil.
-var ErrNilFunc = errors.New("advisory: nil fn")
-
 // releaseTimeout bounds the Release that WithLock and Lead do after fn: it
 // runs even when the caller's ctx is done, so that the connection goes
 // back to the pool unlocked rather than being closed.
@@ -26,11 +23,13 @@ const releaseTimeout = 5 * time.Second
 // fn's error if fn failed, even if fn returned nil: the work may have
 // overlapped with another holder's. Otherwise it returns fn's error as it
 // is, or the error of the release.
-func WithLock(ctx context.Context, pool *pgxpool.Pool, name string, fn func(ctx context.Context) error, opts ...Option) error {
+//
+// A nil fn is refused with an error matching [ErrInvalid].
+func WithLock(ctx context.Context, pool *pgxpool.Pool, name string, opts Options, fn func(ctx context.Context) error) error {
 	if fn == nil {
-		return ErrNilFunc
+		return errNil("fn")
 	}
-	l, err := Acquire(ctx, pool, name, opts...)
+	l, err := Acquire(ctx, pool, name, opts)
 	if err != nil {
 		return err
 	}

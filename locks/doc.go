@@ -44,9 +44,9 @@
 //
 // # Bounded waits and named errors
 //
-// [Options.Timeout] bounds one call's wait for a row lock: lock_timeout is
+// [Options.LockTimeout] bounds one call's wait for a row lock: lock_timeout is
 // set for the statement and put back after it, in the same round trip.
-// With no Timeout and a ctx that has a deadline, the wait is bounded by the
+// With no LockTimeout and a ctx that has a deadline, the wait is bounded by the
 // time left, less a margin (a quarter of it, at most a second), so that
 // the server gives up, and a savepoint can be rolled back to, before pgx
 // would close the connection at the deadline. Neither bound lengthens a
@@ -75,7 +75,7 @@
 //
 // PostgreSQL's timeouts are int32 milliseconds, at most 2147483647 ms
 // (about 24.8 days). A ctx deadline further away sets no lock_timeout; a
-// Timeout beyond that, or negative, is refused with [ErrInvalid].
+// LockTimeout beyond that, or negative, is refused with [ErrInvalid].
 //
 // # Work queues
 //

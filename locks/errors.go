@@ -2,16 +2,16 @@ package locks
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgerrcode"
 
+	problems "github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/retry"
 )
 
 // ErrLockNotAvailable is matched (errors.Is) by the error of a locking read
 // that could not have its lock: NOWAIT met a locked row, or the wait ran past
-// lock_timeout ([Options.Timeout], txn.Options.LockTimeout, or the time left
+// lock_timeout ([Options.LockTimeout], txn.Options.LockTimeout, or the time left
 // before ctx's deadline). SQLSTATE 55P03. The transaction is aborted, as for
 // any error; errors.As still finds the *pgconn.PgError.
 var ErrLockNotAvailable = errors.New("locks: lock not available")
@@ -47,13 +47,8 @@ var ErrInvalid = errors.New("locks: invalid input")
 // invalid returns an error matching ErrInvalid with a message that says
 // what was wrong.
 func invalid(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+	return problems.Errorf(ErrInvalid, format, args...)
 }
-
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "locks: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // Classify returns err with a name a caller can test for with errors.Is when
 // its SQLSTATE is one of the lock outcomes: 55P03 [ErrLockNotAvailable],

@@ -56,14 +56,14 @@ func byKeySQL(table pgx.Identifier, key string, o Options) (string, error) {
 	if len(o.Of) > 0 {
 		return "", invalid("ByKey locks rows of its one table: Options.Of must be empty")
 	}
-	if err := o.Validate(); err != nil {
+	if err := o.validate(); err != nil {
 		return "", err
 	}
-	t, err := quoteTable("ByKey table", table)
+	t, err := names.Table("ByKey table", table)
 	if err != nil {
 		return "", err
 	}
-	k, err := quoteIdent("ByKey key column", key)
+	k, err := names.Quote("ByKey key column", key)
 	if err != nil {
 		return "", err
 	}

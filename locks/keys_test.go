@@ -52,7 +52,7 @@ func TestByKeyTimeout(t *testing.T) {
 	b := setup(t, itemsSchema)
 	b.hold(t, "UPDATE items SET v = 1 WHERE id = 2")
 	tx := b.begin(t)
-	_, err := locks.ByKey(b.ctx, tx, items, "id", []int64{1, 2}, locks.Options{Timeout: 20 * time.Millisecond})
+	_, err := locks.ByKey(b.ctx, tx, items, "id", []int64{1, 2}, locks.Options{LockTimeout: 20 * time.Millisecond})
 	require.ErrorIs(t, err, locks.ErrLockNotAvailable)
 }
 
@@ -73,7 +73,7 @@ func TestByKeyRefusesBadInput(t *testing.T) {
 		"no key":            {items, "", locks.Options{}},
 		"Of":                {items, "id", locks.Options{Of: []string{"items"}}},
 		"bad strength":      {items, "id", locks.Options{Strength: 11}},
-		"negative timeout":  {items, "id", locks.Options{Timeout: -time.Second}},
+		"negative timeout":  {items, "id", locks.Options{LockTimeout: -time.Second}},
 		"unknown wait mode": {items, "id", locks.Options{Wait: 4}},
 	}
 	for name, c := range cases {
@@ -123,7 +123,7 @@ func TestHostileNamesAreQuoted(t *testing.T) {
 // TestByKeyNeverDeadlocks runs many transactions that lock random,
 // overlapping sets of rows given in random order, and then update them in
 // another random order. Because ByKey takes the rows in key order, none of
-// them may fail with a deadlock (40P01), and retry.Never makes sure no
+// them may fail with a deadlock (40P01), and retry.Never() makes sure no
 // deadlock is hidden by a retry. The total of the updates shows every
 // transaction committed its work.
 func TestByKeyNeverDeadlocks(t *testing.T) {
@@ -151,7 +151,7 @@ func TestByKeyNeverDeadlocks(t *testing.T) {
 				for i := range keys {
 					keys[i]++
 				}
-				err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+				err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 					locked, err := locks.ByKey(ctx, tx, items, "id", keys, locks.Options{})
 					if err != nil {
 						return err

@@ -1,16 +1,20 @@
 package locks
 
 import (
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/txkit/txkit/internal/ident"
+	problems "github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/internal/pgtimeout"
 )
 
+// names validates and quotes the table and column names given to this
+// package.
+var names = ident.Names{Invalid: ErrInvalid}
+
 // Options say how a locking read locks. The zero value locks FOR UPDATE,
-// waits, and leaves lock_timeout as the transaction has it (but see Timeout
+// waits, and leaves lock_timeout as the transaction has it (but see LockTimeout
 // for a ctx with a deadline).
 type Options struct {
 	// Strength is the row lock to take; the zero value is ForUpdate.
@@ -24,7 +28,7 @@ type Options struct {
 	// FROM name is lower-case. [ByKey] and [Queue] name their one table
 	// themselves and refuse Of.
 	Of []string
-	// Timeout bounds the wait for a row lock in this call: lock_timeout is
+	// LockTimeout bounds the wait for a row lock in this call: lock_timeout is
 	// set for the statement and put back as it was after it, in the same
 	// round trip as the statement. A wait that runs out fails with
 	// [ErrLockNotAvailable]. It must be between 0 and PostgreSQL's limit,
@@ -41,39 +45,31 @@ type Options struct {
 	// but the server's error aborts the transaction, as any error does,
 	// unless the call runs in a nested txn.WithTx (a savepoint). A deadline
 	// further away than the server's limit bounds nothing and sets no
-	// lock_timeout. A positive Timeout with such a ctx uses the smaller of
+	// lock_timeout. A positive LockTimeout with such a ctx uses the smaller of
 	// the two.
 	//
 	// Either bound only tightens the lock_timeout the transaction already
 	// has, never lengthens it: when that is shorter (and not 0), it stays
 	// for this call too. So txn.Options.LockTimeout, which costs nothing per
 	// statement, bounds every lock wait of a transaction.
-	Timeout time.Duration
+	LockTimeout time.Duration
 }
 
-// Validate reports every problem with o at once; the error matches
+// validate reports every problem with o at once; the error matches
 // [ErrInvalid].
-func (o Options) Validate() error {
-	var errs []error
-	if err := o.Strength.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := o.Wait.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+func (o Options) validate() error {
+	var p problems.Problems
+	p.AddErr(o.Strength.validate())
+	p.AddErr(o.Wait.validate())
 	for _, name := range o.Of {
-		if err := checkIdent("Of", name); err != nil {
-			errs = append(errs, err)
-		}
+		p.AddErr(names.Check("Of", name))
 	}
-	if err := pgtimeout.Check("Timeout", o.Timeout); err != nil {
-		errs = append(errs, invalid("%s", err.Error()))
-	}
-	return errors.Join(errs...)
+	p.AddErr(pgtimeout.Check("LockTimeout", o.LockTimeout))
+	return p.Err(ErrInvalid)
 }
 
 // String returns the locking clause o stands for, as it is appended to a
-// query: FOR UPDATE, FOR SHARE OF "jobs" SKIP LOCKED, ... Timeout is not
+// query: FOR UPDATE, FOR SHARE OF "jobs" SKIP LOCKED, ... LockTimeout is not
 // part of the clause and is not shown.
 func (o Options) String() string {
 	var b strings.Builder
@@ -85,8 +81,8 @@ func (o Options) String() string {
 			b.WriteString(", ")
 		}
 		// Quoted even when invalid, so that String never prints a name
-		// unquoted; Validate says what is wrong with it.
-		q, err := quoteIdent("Of", name)
+		// unquoted; Apply says what is wrong with it.
+		q, err := names.Quote("Of", name)
 		if err != nil {
 			q = `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 		}
@@ -97,83 +93,4 @@ func (o Options) String() string {
 		b.WriteString(o.Wait.String())
 	}
 	return b.String()
-}
-
-// Apply returns query with o's locking clause appended. It refuses, with an
-// error matching [ErrInvalid], anything but a single SELECT (or WITH ...
-// SELECT, TABLE, or a parenthesized SELECT); and with [ErrHasLockingClause]
-// a query that already has a locking clause, at any depth. Comments and
-// string constants are skipped, never read as SQL, with the boundaries
-// PostgreSQL's lexer gives them when standard_conforming_strings is on; a
-// NUL byte is refused. A trailing semicolon is dropped, and a trailing
-// comment is kept after the clause.
-//
-// [Query] and [QueryRow] call Apply; it is exported so that a query can be
-// checked or logged without running it.
-func (o Options) Apply(query string) (string, error) {
-	if err := o.Validate(); err != nil {
-		return "", err
-	}
-	toks, err := scan(query)
-	if err != nil {
-		return "", err
-	}
-	toks, rest, err := singleStatement(query, toks)
-	if err != nil {
-		return "", err
-	}
-	switch first := toks[0]; {
-	case first.kind == tokOpen:
-	case first.kind == tokWord && (first.text == "SELECT" || first.text == "WITH" || first.text == "TABLE"):
-	default:
-		return "", invalid("a locking clause goes on a SELECT, and the query starts with %s", ident.Show(query[first.start:first.end]))
-	}
-	if hasLockingClause(toks) {
-		return "", ErrHasLockingClause
-	}
-	end := toks[len(toks)-1].end
-	return query[:end] + " " + o.String() + rest, nil
-}
-
-// singleStatement returns the tokens of the one statement in query and the
-// text after its last token without the trailing semicolons (comments,
-// spaces). It refuses an empty query and a second statement.
-func singleStatement(query string, toks []token) ([]token, string, error) {
-	last := -1
-	for i, t := range toks {
-		if t.kind != tokSemi {
-			if last >= 0 && toks[last+1].kind == tokSemi {
-				return nil, "", invalid("query has more than one statement")
-			}
-			last = i
-		}
-	}
-	if last < 0 {
-		return nil, "", invalid("empty query")
-	}
-	var rest strings.Builder
-	from := toks[last].end
-	for _, t := range toks[last+1:] {
-		rest.WriteString(query[from:t.start])
-		from = t.end
-	}
-	rest.WriteString(query[from:])
-	return toks[:last+1], rest.String(), nil
-}
-
-// hasLockingClause reports whether toks hold FOR UPDATE, FOR NO KEY UPDATE,
-// FOR SHARE or FOR KEY SHARE anywhere, subqueries included. FOR is
-// otherwise followed by a number or expression (substring(s FROM 1 FOR 2)),
-// never by these words unquoted.
-func hasLockingClause(toks []token) bool {
-	for i := 0; i+1 < len(toks); i++ {
-		if toks[i].kind != tokWord || toks[i].text != "FOR" || toks[i+1].kind != tokWord {
-			continue
-		}
-		switch toks[i+1].text {
-		case "UPDATE", "SHARE", "NO", "KEY":
-			return true
-		}
-	}
-	return false
 }

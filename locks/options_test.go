@@ -28,10 +28,10 @@ func TestStrengthAndWaitPolicyNames(t *testing.T) {
 	require.Equal(t, "WaitPolicy(-1)", locks.WaitPolicy(-1).String())
 	require.Equal(t, locks.Wait, locks.WaitPolicy(0))
 
-	require.ErrorIs(t, locks.Strength(9).Validate(), locks.ErrInvalid)
-	require.ErrorIs(t, locks.WaitPolicy(3).Validate(), locks.ErrInvalid)
-	require.NoError(t, locks.ForKeyShare.Validate())
-	require.NoError(t, locks.SkipLocked.Validate())
+	require.ErrorIs(t, locks.ValidateStrength(locks.Strength(9)), locks.ErrInvalid)
+	require.ErrorIs(t, locks.ValidateWait(locks.WaitPolicy(3)), locks.ErrInvalid)
+	require.NoError(t, locks.ValidateStrength(locks.ForKeyShare))
+	require.NoError(t, locks.ValidateWait(locks.SkipLocked))
 }
 
 func TestOptionsString(t *testing.T) {
@@ -45,7 +45,7 @@ func TestOptionsString(t *testing.T) {
 		{locks.Options{Strength: locks.ForShare, Of: []string{"jobs"}, Wait: locks.SkipLocked}, `FOR SHARE OF "jobs" SKIP LOCKED`},
 		{locks.Options{Strength: locks.ForKeyShare, Of: []string{"a", "B"}}, `FOR KEY SHARE OF "a", "B"`},
 		{locks.Options{Of: []string{`x"; DROP TABLE t; --`}}, `FOR UPDATE OF "x""; DROP TABLE t; --"`},
-		{locks.Options{Timeout: time.Second}, "FOR UPDATE"},
+		{locks.Options{LockTimeout: time.Second}, "FOR UPDATE"},
 	}
 	for _, c := range cases {
 		require.Equal(t, c.want, c.o.String())
@@ -54,8 +54,8 @@ func TestOptionsString(t *testing.T) {
 
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
-	require.NoError(t, locks.Options{}.Validate())
-	err := locks.Options{Strength: 7, Wait: 9, Of: []string{"", "a\x00b", strings.Repeat("x", 64)}, Timeout: -1}.Validate()
+	require.NoError(t, locks.Validate(locks.Options{}))
+	err := locks.Validate(locks.Options{Strength: 7, Wait: 9, Of: []string{"", "a\x00b", strings.Repeat("x", 64)}, LockTimeout: -1})
 	require.ErrorIs(t, err, locks.ErrInvalid)
 	for _, want := range []string{"strength 7", "wait policy 9", "empty name", "NUL", "longer than 63", "Timeout is negative"} {
 		require.Contains(t, err.Error(), want, "Validate reports every problem at once")
@@ -169,16 +169,16 @@ func TestApplyRefuses(t *testing.T) {
 	}
 }
 
-// TestTimeoutRange: Options.Timeout must fit PostgreSQL's int32
+// TestTimeoutRange: Options.LockTimeout must fit PostgreSQL's int32
 // milliseconds; beyond that, or negative, it is refused before any SQL.
 func TestTimeoutRange(t *testing.T) {
 	t.Parallel()
-	require.NoError(t, locks.Options{Timeout: pgtimeout.Max}.Validate())
+	require.NoError(t, locks.Validate(locks.Options{LockTimeout: pgtimeout.Max}))
 	for _, d := range []time.Duration{-1, pgtimeout.Max + time.Millisecond, 30 * 24 * time.Hour, math.MaxInt64} {
-		err := locks.Options{Timeout: d}.Validate()
+		err := locks.Validate(locks.Options{LockTimeout: d})
 		require.ErrorIs(t, err, locks.ErrInvalid, "%v", d)
 		require.Contains(t, err.Error(), "Timeout", "%v", d)
-		_, err = locks.Options{Timeout: d}.Apply("SELECT 1")
+		_, err = locks.Options{LockTimeout: d}.Apply("SELECT 1")
 		require.ErrorIs(t, err, locks.ErrInvalid, "%v", d)
 	}
 }

@@ -201,11 +201,11 @@ const (
 )
 
 // lockTimeout is the lock_timeout one call runs under, or 0 to leave the
-// transaction's as it is. o.Timeout has been validated (0 to
+// transaction's as it is. o.LockTimeout has been validated (0 to
 // pgtimeout.Max). A deadline further away than pgtimeout.Max bounds
 // nothing the server can hold, and is ignored.
 func (o Options) lockTimeout(ctx context.Context) time.Duration {
-	t := o.Timeout
+	t := o.LockTimeout
 	if o.Wait != Wait {
 		return t
 	}

@@ -167,12 +167,12 @@ func TestTimeoutBoundsOneCallAndIsPutBack(t *testing.T) {
 	t.Parallel()
 	b := setup(t, itemsSchema)
 	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
-	opts := txn.Options{LockTimeout: 7 * time.Second, Retry: retry.Never}
+	opts := txn.Options{LockTimeout: 7 * time.Second, Retry: retry.Never()}
 
 	// A free row: the call succeeds and the transaction's setting is back.
 	err := txn.WithTx(b.ctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
 		var v int
-		if err := locks.QueryRow(ctx, tx, locks.Options{Timeout: 50 * time.Millisecond}, selectItem, 2).Scan(&v); err != nil {
+		if err := locks.QueryRow(ctx, tx, locks.Options{LockTimeout: 50 * time.Millisecond}, selectItem, 2).Scan(&v); err != nil {
 			return err
 		}
 		var setting string
@@ -186,7 +186,7 @@ func TestTimeoutBoundsOneCallAndIsPutBack(t *testing.T) {
 
 	// A held row: the call gives up after its own timeout, not the 7s.
 	err = txn.WithTx(b.ctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := locks.Query(ctx, tx, locks.Options{Timeout: 50 * time.Millisecond}, selectItem, 1)
+		rows, err := locks.Query(ctx, tx, locks.Options{LockTimeout: 50 * time.Millisecond}, selectItem, 1)
 		if err != nil {
 			return err
 		}
@@ -214,7 +214,7 @@ func TestDeadlineBoundsTheWait(t *testing.T) {
 	b := setup(t, itemsSchema)
 	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
 
-	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		pidBefore := tx.Conn().PgConn().PID()
 		short, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -256,7 +256,7 @@ func TestDeadlineBoundsTheWaitOnASlowLink(t *testing.T) {
 	b.hold(t, "UPDATE items SET v = 1 WHERE id = 1")
 	proxy.SetLatency(20 * time.Millisecond)
 
-	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		pidBefore := pid(tx)
 		short, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()

@@ -133,11 +133,11 @@ func (q Queue[T]) claimSQL(n int) (string, []any, error) {
 	if n <= 0 {
 		return "", nil, invalid("Queue.Claim: n must be positive, not %d", n)
 	}
-	table, err := quoteTable("Queue.Table", q.Table)
+	table, err := names.Table("Queue.Table", q.Table)
 	if err != nil {
 		return "", nil, err
 	}
-	key, err := quoteIdent("Queue.Key", q.Key)
+	key, err := names.Quote("Queue.Key", q.Key)
 	if err != nil {
 		return "", nil, err
 	}
@@ -145,7 +145,7 @@ func (q Queue[T]) claimSQL(n int) (string, []any, error) {
 	if len(q.OrderBy) > 0 {
 		order = order[:0]
 		for _, c := range q.OrderBy {
-			oc, err := quoteIdent("Queue.OrderBy", c)
+			oc, err := names.Quote("Queue.OrderBy", c)
 			if err != nil {
 				return "", nil, err
 			}
@@ -153,6 +153,9 @@ func (q Queue[T]) claimSQL(n int) (string, []any, error) {
 		}
 	}
 	orderBy := strings.Join(order, ", ")
+	if err := q.checkDone(); err != nil {
+		return "", nil, err
+	}
 	if err := q.checkReady(); err != nil {
 		return "", nil, err
 	}
@@ -186,9 +189,9 @@ func (q Queue[T]) claimSQL(n int) (string, []any, error) {
 	return b.String(), args, nil
 }
 
-// checkReady validates Done and Ready: Ready must be one condition whose
-// parameters are ReadyArgs, since the claim's own parameters follow them.
-func (q Queue[T]) checkReady() error {
+// checkDone validates Done, and that a queue which keeps its done rows
+// has a Ready condition to leave them out.
+func (q Queue[T]) checkDone() error {
 	sets := len(q.Done.Set) > 0 || len(q.Done.SetNow) > 0
 	switch {
 	case q.Done.Delete && sets:
@@ -198,6 +201,12 @@ func (q Queue[T]) checkReady() error {
 	case sets && strings.TrimSpace(q.Ready) == "":
 		return invalid("Queue.Ready is empty: a queue that marks rows done with Set or SetNow needs a Ready condition that leaves done rows out")
 	}
+	return nil
+}
+
+// checkReady validates Ready: it must be one condition whose parameters
+// are ReadyArgs, since the claim's own parameters follow them.
+func (q Queue[T]) checkReady() error {
 	if q.Ready == "" {
 		if len(q.ReadyArgs) > 0 {
 			return invalid("Queue.ReadyArgs without a Ready condition")
@@ -213,13 +222,8 @@ func (q Queue[T]) checkReady() error {
 		case tokSemi:
 			return invalid("Queue.Ready: a condition, not statements (it has a ';')")
 		case tokParam:
-			param := q.Ready[t.start:t.end]
-			p, err := strconv.Atoi(param[1:])
-			if err != nil || p < 1 || p > len(q.ReadyArgs) {
-				if len(param) > ident.ShowMax {
-					param = ident.Show(param) // digits only, but maybe a megabyte of them
-				}
-				return invalid("Queue.Ready uses %s but ReadyArgs has %d value(s)", param, len(q.ReadyArgs))
+			if err := q.checkReadyParam(q.Ready[t.start:t.end]); err != nil {
+				return err
 			}
 		}
 	}
@@ -227,6 +231,19 @@ func (q Queue[T]) checkReady() error {
 		return invalid("Queue.Ready: a condition, not a locking clause")
 	}
 	return nil
+}
+
+// checkReadyParam refuses a parameter of Ready ($n) that ReadyArgs has no
+// value for.
+func (q Queue[T]) checkReadyParam(param string) error {
+	p, err := strconv.Atoi(param[1:])
+	if err == nil && p >= 1 && p <= len(q.ReadyArgs) {
+		return nil
+	}
+	if len(param) > ident.ShowMax {
+		param = ident.Show(param) // digits only, but maybe a megabyte of them
+	}
+	return invalid("Queue.Ready uses %s but ReadyArgs has %d value(s)", param, len(q.ReadyArgs))
 }
 
 // setList renders Done.Set and Done.SetNow as an UPDATE's SET list, in
@@ -243,7 +260,7 @@ func (q Queue[T]) setList(key string, argsBefore int) (string, []any, error) {
 	var args []any
 	seen := map[string]bool{}
 	for _, c := range cols {
-		qc, err := quoteIdent("Queue.Done.Set", c)
+		qc, err := names.Quote("Queue.Done.Set", c)
 		if err != nil {
 			return "", nil, err
 		}
@@ -252,7 +269,7 @@ func (q Queue[T]) setList(key string, argsBefore int) (string, []any, error) {
 		seen[qc] = true
 	}
 	for _, c := range q.Done.SetNow {
-		qc, err := quoteIdent("Queue.Done.SetNow", c)
+		qc, err := names.Quote("Queue.Done.SetNow", c)
 		if err != nil {
 			return "", nil, err
 		}

@@ -89,8 +89,8 @@ func checkClaimSQL(t *testing.T, q Queue[struct{}], out string, args []any, n in
 	}
 	// Where Ready lies in the claim: right after the WHERE the claim
 	// writes, whatever the names hold.
-	key, _ := quoteIdent("", q.Key)
-	table, _ := quoteTable("", q.Table)
+	key, _ := names.Quote("", q.Key)
+	table, _ := names.Table("", q.Table)
 	prefix := "WITH claimed AS (SELECT " + key + " FROM " + table + " WHERE ("
 	if !strings.HasPrefix(out, prefix+q.Ready) {
 		t.Fatalf("Ready %q is not where the claim puts it\n%s", q.Ready, out)

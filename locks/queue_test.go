@@ -314,7 +314,7 @@ func TestClaimInCtxTransactionRunsInASavepoint(t *testing.T) {
 		return n
 	}
 
-	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		outer := pid(tx)
 		n, err := jobs.Claim(ctx, b.pool, 2, func(ctx context.Context, inner pgx.Tx, js []job) error {
 			require.Equal(t, outer, pid(inner), "the claim runs on the outer transaction's connection")

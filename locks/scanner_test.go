@@ -35,7 +35,7 @@ func TestSimpleProtocolRunsNoSecondStatement(t *testing.T) {
 		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	})
 	for _, q := range smuggled {
-		err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 			rows, err := locks.Query(ctx, tx, locks.Options{}, q)
 			if err != nil {
 				return err
@@ -66,7 +66,7 @@ func TestCarriageReturnCannotChangeTheWaitPolicy(t *testing.T) {
 	b.hold(t, "SELECT * FROM items WHERE id = 1 FOR UPDATE")
 	tx := b.begin(t)
 	var id int
-	err := locks.QueryRow(b.ctx, tx, locks.Options{Timeout: 5 * time.Second}, "SELECT id FROM items WHERE id = 1 --\r SKIP LOCKED").Scan(&id)
+	err := locks.QueryRow(b.ctx, tx, locks.Options{LockTimeout: 5 * time.Second}, "SELECT id FROM items WHERE id = 1 --\r SKIP LOCKED").Scan(&id)
 	require.NotErrorIs(t, err, pgx.ErrNoRows, "the wait became SKIP LOCKED")
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
@@ -120,7 +120,7 @@ func TestRefusesWithoutStandardConformingStrings(t *testing.T) {
 	_, err = conn.Exec(b.ctx, "ROLLBACK")
 	require.NoError(t, err)
 
-	err = txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		off(t, tx)
 		_, err := jobs.Claim(ctx, b.pool, 1, func(context.Context, pgx.Tx, []job) error { return nil })
 		return err

@@ -62,101 +62,132 @@ func scan(query string) ([]token, error) {
 	if strings.IndexByte(query, 0) >= 0 {
 		return nil, invalid("query contains a NUL byte")
 	}
-	var toks []token
-	depth := 0
-	i := 0
-	n := len(query)
-	for i < n {
-		c := query[i]
-		start := i
-		switch {
-		case isSpace(c):
-			i++
-			continue
-		case c == '-' && i+1 < n && query[i+1] == '-':
-			i = skipLineComment(query, i)
-			continue
-		case c == '/' && i+1 < n && query[i+1] == '*':
-			end, ok := skipBlockComment(query, i)
-			if !ok {
-				return nil, invalid("query has an unterminated /* comment")
-			}
-			i = end
-			continue
-		case c == '\'':
-			escapes := len(toks) > 0 && toks[len(toks)-1].kind == tokWord &&
-				toks[len(toks)-1].text == "E" && toks[len(toks)-1].end == i
-			end, ok := skipString(query, i, escapes)
-			if !ok {
-				return nil, invalid("query has an unterminated string constant")
-			}
-			if escapes {
-				// E'...' is one constant, not a word and a string.
-				start = toks[len(toks)-1].start
-				toks = toks[:len(toks)-1]
-			}
-			toks = append(toks, token{kind: tokString, start: start, end: end, depth: depth})
-			i = end
-			continue
-		case c == '"':
-			end, ok := skipQuoted(query, i, '"', false)
-			if !ok {
-				return nil, invalid("query has an unterminated quoted identifier")
-			}
-			toks = append(toks, token{kind: tokQuoted, start: i, end: end, depth: depth})
-			i = end
-			continue
-		case c == '$':
-			if i+1 < n && isDigit(query[i+1]) {
-				i++
-				for i < n && isDigit(query[i]) {
-					i++
-				}
-				toks = append(toks, token{kind: tokParam, start: start, end: i, depth: depth})
-				continue
-			}
-			if tag, ok := dollarTag(query, i); ok {
-				closing := strings.Index(query[i+len(tag):], tag)
-				if closing < 0 {
-					return nil, invalid("query has an unterminated dollar-quoted string %s", ident.Show(tag))
-				}
-				i += len(tag) + closing + len(tag)
-				toks = append(toks, token{kind: tokString, start: start, end: i, depth: depth})
-				continue
-			}
-			i++
-			toks = append(toks, token{kind: tokOther, start: start, end: i, depth: depth})
-			continue
-		case isIdentStart(c):
-			for i < n && isIdentCont(query[i]) {
-				i++
-			}
-			toks = append(toks, token{kind: tokWord, text: asciiUpper(query[start:i]), start: start, end: i, depth: depth})
-			continue
-		case isDigit(c) || c == '.' && i+1 < n && isDigit(query[i+1]):
-			i = skipNumber(query, i)
-			toks = append(toks, token{kind: tokOther, start: start, end: i, depth: depth})
-			continue
-		case c == '(':
-			toks = append(toks, token{kind: tokOpen, start: i, end: i + 1, depth: depth})
-			depth++
-		case c == ')':
-			depth--
-			if depth < 0 {
-				return nil, invalid("query has an unbalanced ')'")
-			}
-			toks = append(toks, token{kind: tokClose, start: i, end: i + 1, depth: depth})
-		case c == ';':
-			toks = append(toks, token{kind: tokSemi, start: i, end: i + 1, depth: depth})
-		default:
-			toks = append(toks, token{kind: tokOther, start: i, end: i + 1, depth: depth})
+	l := &lexer{q: query}
+	for l.i < len(query) {
+		if err := l.next(); err != nil {
+			return nil, err
 		}
-		i++
 	}
-	if depth != 0 {
+	if l.depth != 0 {
 		return nil, invalid("query has an unbalanced '('")
 	}
-	return toks, nil
+	return l.toks, nil
+}
+
+// lexer is scan's state: the query, the offset reached, the parentheses
+// open there and the tokens so far.
+type lexer struct {
+	q     string
+	i     int
+	depth int
+	toks  []token
+}
+
+// next consumes what starts at l.i: whitespace, a comment, or one token.
+func (l *lexer) next() error {
+	c := l.q[l.i]
+	switch {
+	case isSpace(c):
+		l.i++
+	case strings.HasPrefix(l.q[l.i:], "--"):
+		l.i = skipLineComment(l.q, l.i)
+	case strings.HasPrefix(l.q[l.i:], "/*"):
+		end, ok := skipBlockComment(l.q, l.i)
+		if !ok {
+			return invalid("query has an unterminated /* comment")
+		}
+		l.i = end
+	case c == '\'':
+		return l.stringConstant()
+	case c == '"':
+		end, ok := skipQuoted(l.q, l.i, '"', false)
+		if !ok {
+			return invalid("query has an unterminated quoted identifier")
+		}
+		l.emit(tokQuoted, l.i, end, "")
+	case c == '$':
+		return l.dollar()
+	case isIdentStart(c):
+		end := l.i
+		for end < len(l.q) && isIdentCont(l.q[end]) {
+			end++
+		}
+		l.emit(tokWord, l.i, end, asciiUpper(l.q[l.i:end]))
+	case isDigit(c) || c == '.' && l.i+1 < len(l.q) && isDigit(l.q[l.i+1]):
+		l.emit(tokOther, l.i, skipNumber(l.q, l.i), "")
+	default:
+		return l.punctuation(c)
+	}
+	return nil
+}
+
+// emit appends a token from start to end and moves past it.
+func (l *lexer) emit(kind tokKind, start, end int, text string) {
+	l.toks = append(l.toks, token{kind: kind, text: text, start: start, end: end, depth: l.depth})
+	l.i = end
+}
+
+// stringConstant consumes the string constant opening at l.i. An E just
+// before the quote makes it an escape string, one constant with the E.
+func (l *lexer) stringConstant() error {
+	start := l.i
+	last := len(l.toks) - 1
+	escapes := last >= 0 && l.toks[last].kind == tokWord && l.toks[last].text == "E" && l.toks[last].end == l.i
+	end, ok := skipString(l.q, l.i, escapes)
+	if !ok {
+		return invalid("query has an unterminated string constant")
+	}
+	if escapes {
+		// E'...' is one constant, not a word and a string.
+		start = l.toks[last].start
+		l.toks = l.toks[:last]
+	}
+	l.emit(tokString, start, end, "")
+	return nil
+}
+
+// dollar consumes what a $ at l.i opens: a parameter ($1), a dollar-quoted
+// string ($tag$...$tag$), or else the $ alone.
+func (l *lexer) dollar() error {
+	start := l.i
+	if start+1 < len(l.q) && isDigit(l.q[start+1]) {
+		end := start + 1
+		for end < len(l.q) && isDigit(l.q[end]) {
+			end++
+		}
+		l.emit(tokParam, start, end, "")
+		return nil
+	}
+	if tag, ok := dollarTag(l.q, start); ok {
+		closing := strings.Index(l.q[start+len(tag):], tag)
+		if closing < 0 {
+			return invalid("query has an unterminated dollar-quoted string %s", ident.Show(tag))
+		}
+		l.emit(tokString, start, start+len(tag)+closing+len(tag), "")
+		return nil
+	}
+	l.emit(tokOther, start, start+1, "")
+	return nil
+}
+
+// punctuation consumes the one byte c at l.i, counting parentheses.
+func (l *lexer) punctuation(c byte) error {
+	switch c {
+	case '(':
+		l.emit(tokOpen, l.i, l.i+1, "")
+		l.depth++
+	case ')':
+		l.depth--
+		if l.depth < 0 {
+			return invalid("query has an unbalanced ')'")
+		}
+		l.emit(tokClose, l.i, l.i+1, "")
+	case ';':
+		l.emit(tokSemi, l.i, l.i+1, "")
+	default:
+		l.emit(tokOther, l.i, l.i+1, "")
+	}
+	return nil
 }
 
 // skipLineComment returns the offset of the newline (\n or \r) that ends

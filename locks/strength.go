@@ -45,9 +45,9 @@ func (s Strength) String() string {
 	return fmt.Sprintf("Strength(%d)", int(s))
 }
 
-// Validate returns an error matching [ErrInvalid] if s is not one of the
+// validate returns an error matching [ErrInvalid] if s is not one of the
 // four strengths.
-func (s Strength) Validate() error {
+func (s Strength) validate() error {
 	if s < ForUpdate || s > ForKeyShare {
 		return invalid("unknown lock strength %d", int(s))
 	}
@@ -61,7 +61,7 @@ type WaitPolicy int
 // The three wait policies.
 const (
 	// Wait waits for the other transaction to end, bounded by
-	// lock_timeout (see [Options.Timeout]) and statement_timeout.
+	// lock_timeout (see [Options.LockTimeout]) and statement_timeout.
 	Wait WaitPolicy = iota
 	// NoWait fails at once with [ErrLockNotAvailable].
 	NoWait
@@ -84,9 +84,9 @@ func (w WaitPolicy) String() string {
 	return fmt.Sprintf("WaitPolicy(%d)", int(w))
 }
 
-// Validate returns an error matching [ErrInvalid] if w is not one of the
+// validate returns an error matching [ErrInvalid] if w is not one of the
 // three policies.
-func (w WaitPolicy) Validate() error {
+func (w WaitPolicy) validate() error {
 	if w < Wait || w > SkipLocked {
 		return invalid("unknown wait policy %d", int(w))
 	}

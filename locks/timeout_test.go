@@ -42,13 +42,13 @@ func TestDeadlinesBeyondTheServerLimit(t *testing.T) {
 	}
 	// The longest Timeout the server holds is accepted, and put back.
 	var v int
-	require.NoError(t, locks.QueryRow(month, tx, locks.Options{Timeout: pgtimeout.Max}, selectItem, 4).Scan(&v))
+	require.NoError(t, locks.QueryRow(month, tx, locks.Options{LockTimeout: pgtimeout.Max}, selectItem, 4).Scan(&v))
 	var setting string
 	require.NoError(t, tx.QueryRow(b.ctx, "SHOW lock_timeout").Scan(&setting))
 	require.Equal(t, "0", setting)
 
 	for _, d := range []time.Duration{-time.Second, pgtimeout.Max + time.Millisecond, 30 * 24 * time.Hour, math.MaxInt64, math.MinInt64} {
-		o := locks.Options{Timeout: d}
+		o := locks.Options{LockTimeout: d}
 		err := locks.QueryRow(b.ctx, tx, o, selectItem, 1).Scan(&v)
 		require.ErrorIs(t, err, locks.ErrInvalid, "%v", d)
 		_, err = locks.ByKey(b.ctx, tx, items, "id", []int64{1}, o)
@@ -84,7 +84,7 @@ func TestBoundedWaitAbortsTheTransactionButKeepsTheConnection(t *testing.T) {
 			return err
 		},
 		"Timeout": func(tx pgx.Tx) error {
-			_, err := locks.ByKey(b.ctx, tx, items, "id", []int64{1}, locks.Options{Timeout: 50 * time.Millisecond})
+			_, err := locks.ByKey(b.ctx, tx, items, "id", []int64{1}, locks.Options{LockTimeout: 50 * time.Millisecond})
 			return err
 		},
 	} {
@@ -113,7 +113,7 @@ func TestTimeoutCostsNoRoundTrip(t *testing.T) {
 	var rt *pgtest.RoundTrips
 	b := setup(t, itemsSchema, func(cfg *pgxpool.Config) { rt = pgtest.CountRoundTrips(cfg) })
 	tx := b.begin(t)
-	for _, o := range []locks.Options{{}, {Timeout: time.Second}} {
+	for _, o := range []locks.Options{{}, {LockTimeout: time.Second}} {
 		var v int
 		for range 2 { // the first call prepares and caches the statements
 			rt.Reset()
@@ -124,7 +124,7 @@ func TestTimeoutCostsNoRoundTrip(t *testing.T) {
 }
 
 // TestDeadlineNeverLengthensTheTransactionsLockTimeout: the lock_timeout a
-// call takes from ctx's deadline (or from Options.Timeout) only tightens
+// call takes from ctx's deadline (or from Options.LockTimeout) only tightens
 // the transaction's. With txn.Options.LockTimeout 200ms and 4 s left on
 // ctx, the wait once lasted the 4 s less the margin. The bound checked is
 // loose on purpose: it tells 200ms from 3.9 s on a loaded machine.
@@ -135,10 +135,10 @@ func TestDeadlineNeverLengthensTheTransactionsLockTimeout(t *testing.T) {
 
 	for name, o := range map[string]locks.Options{
 		"ctx deadline":     {},
-		"a longer Timeout": {Timeout: 3 * time.Second},
+		"a longer Timeout": {LockTimeout: 3 * time.Second},
 	} {
 		var waited time.Duration
-		err := txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: 200 * time.Millisecond, Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+		err := txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: 200 * time.Millisecond, Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 			short, cancel := context.WithTimeout(ctx, 4*time.Second)
 			defer cancel()
 			start := time.Now()
@@ -153,16 +153,16 @@ func TestDeadlineNeverLengthensTheTransactionsLockTimeout(t *testing.T) {
 
 	// A shorter bound still tightens the transaction's, and the
 	// transaction's comes back after the call.
-	err := txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: time.Hour, Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: time.Hour, Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		var v int
-		return locks.QueryRow(bounded, tx, locks.Options{Timeout: 50 * time.Millisecond}, selectItem, 1).Scan(&v)
+		return locks.QueryRow(bounded, tx, locks.Options{LockTimeout: 50 * time.Millisecond}, selectItem, 1).Scan(&v)
 	})
 	require.ErrorIs(t, err, locks.ErrLockNotAvailable)
-	err = txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: time.Hour, Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(b.ctx, b.pool, txn.Options{LockTimeout: time.Hour, Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		var v int
-		require.NoError(t, locks.QueryRow(ctx, tx, locks.Options{Timeout: 50 * time.Millisecond}, selectItem, 2).Scan(&v))
+		require.NoError(t, locks.QueryRow(ctx, tx, locks.Options{LockTimeout: 50 * time.Millisecond}, selectItem, 2).Scan(&v))
 		var setting string
 		require.NoError(t, tx.QueryRow(ctx, "SHOW lock_timeout").Scan(&setting))
 		require.Equal(t, "1h", setting)

@@ -46,30 +46,16 @@
 //
 // BenchmarkHotRow in tests/bench increments one row from 1, 8 and 32
 // workers with each strategy in one run, and checks that no increment was
-// lost. Medians of five runs on a 2-core machine with PostgreSQL 15 on the
-// same host (the README has the full table and the command):
-//
-//	increments/s (retries per increment)  1 worker    8 workers      32 workers
-//	UPDATE n = n + 1 (raw pgx)             4,794       4,539          3,579
-//	optimistic.Modify on the pool          3,789       3,605 (0.13)   2,496 (0.71)
-//	FOR UPDATE (txn.WithTx, locks)         2,416       2,567          1,710
-//	SERIALIZABLE (txn.WithTx, retried)     2,422       2,404 (0.09)   1,817 (0.68)
+// lost; the README has its figures and the command that produces them.
 //
 // On a hot row what counts is how long each write keeps the row locked.
 // The single UPDATE holds it for one statement. Modify on the pool holds it
 // for one statement too (its read takes no lock), and pays for each lost
 // race with a fresh read and a retry; the retries grow with the writers.
 // FOR UPDATE holds the row from the SELECT across two more round trips to
-// COMMIT: no retries, but about half the rate of the single UPDATE.
+// COMMIT: no retries, but a lower rate than the single UPDATE.
 // SERIALIZABLE locks the row only at its UPDATE, and pays retries like
-// Modify: about the rate of FOR UPDATE.
-//
-// While other test suites kept the same machine busy (load average 5 to 13
-// on its 2 cores) every figure dropped and spread, and the ranking moved:
-// at 32 workers Modify fell to 340 to 520 increments/s at 2.1 to 2.8
-// retries each, under FOR UPDATE through txkit (1,040 to 1,640, no
-// retries); SERIALIZABLE spread over 480 to 1,540, and FOR UPDATE through
-// raw pgx over 100 to 1,170. A writer held up between its read and its
+// Modify. On a busy machine a writer held up between its read and its
 // write loses its race more often, and each loss costs a redo and a
 // backoff wait; FOR UPDATE's writers queue instead.
 //
@@ -80,8 +66,7 @@
 //     concurrency, no retries, and nothing lost at READ COMMITTED, where
 //     the server re-reads the row it waited for.
 //   - Use optimistic versioning when the read and the write are close
-//     together and writers rarely meet (0.13 retries per write at 8 writers
-//     here): it is the cheapest read-modify-write and needs no transaction.
+//     together and writers rarely meet: it is the cheapest read-modify-write and needs no transaction.
 //     It is also the only choice when they are far apart (a form shown to
 //     a user and submitted later, a GET and a PUT), where no transaction
 //     or lock may be held in between. Count ModifyOptions.OnConflict: a

@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/internal/ident"
+	problems "github.com/txkit/txkit/internal/invalid"
 )
 
 // ErrConflict is matched (errors.Is) by the error of a versioned write
@@ -61,10 +64,9 @@ func nullVersion(table pgx.Identifier, key any, column string) error {
 }
 
 func invalid(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+	return problems.Errorf(ErrInvalid, format, args...)
 }
 
-type invalidError struct{ msg string }
-
-func (e *invalidError) Error() string        { return "optimistic: " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+// names validates and quotes the table and column names given to this
+// package.
+var names = ident.Names{Invalid: ErrInvalid}

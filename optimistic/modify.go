@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/txn"
@@ -98,72 +99,22 @@ func Modify[T any](ctx context.Context, db txn.Querier, t Table, key any, opts M
 // modifyOnce is one read-change-save attempt.
 func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string, key any, change func(*T) error) (T, error) {
 	var zero T
-	version := t.Version
-	if version == "" {
-		version = DefaultVersion
-	}
-	var (
-		cols   []string
-		fields [][]int
-		vi     int
-	)
-	rows, err := db.Query(ctx, load, key)
+	row, shape, err := loadRow[T](ctx, db, t, load, key)
 	if err != nil {
 		return zero, err
 	}
-	row, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (T, error) {
-		for _, fd := range r.FieldDescriptions() {
-			cols = append(cols, fd.Name)
-		}
-		// Checked before pgx maps the row, so that a row type or a row
-		// that cannot be saved gets this package's error, not pgx's.
-		vi = slices.Index(cols, version)
-		if vi < 0 {
-			return zero, invalid("Modify: %s has no column %q", t.Name.Sanitize(), version)
-		}
-		fields = columnFields(reflect.TypeFor[T](), cols)
-		if fields[vi] == nil {
-			return zero, invalid("Modify: the row type %v has no field for the version column %q", reflect.TypeFor[T](), version)
-		}
-		for i, f := range fields {
-			if f == nil {
-				return zero, invalid("Modify: the row type %v has no field for column %q", reflect.TypeFor[T](), cols[i])
-			}
-		}
-		if r.RawValues()[vi] == nil {
-			q, _ := quoteIdent("Table.Version", version)
-			return zero, nullVersion(t.Name, key, q)
-		}
-		return pgx.RowToStructByName[T](r)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return zero, notFound(t.Name, key)
-	}
-	if err != nil {
-		return zero, err
-	}
-
 	v := reflect.ValueOf(&row).Elem()
-	vf := v.FieldByIndex(fields[vi])
-	read, err := readVersion(vf, version)
+	vf := v.FieldByIndex(shape.fields[shape.version])
+	read, err := readVersion(vf, shape.cols[shape.version])
 	if err != nil {
 		return zero, err
 	}
-
 	if err := change(&row); err != nil {
 		return zero, err
 	}
-
-	set := make(map[string]any, len(cols))
-	for i, c := range cols {
-		if c == t.Key || c == version {
-			continue
-		}
-		f := v.FieldByIndex(fields[i])
-		if !f.CanInterface() {
-			return zero, invalid("Modify: the field for column %q cannot be read (unexported)", c)
-		}
-		set[c] = f.Interface()
+	set, err := shape.setList(v, t.Key)
+	if err != nil {
+		return zero, err
 	}
 	next, err := t.Update(ctx, db, key, read, set)
 	if err != nil {
@@ -175,6 +126,85 @@ func modifyOnce[T any](ctx context.Context, db txn.Querier, t Table, load string
 		vf.SetUint(uint64(next))
 	}
 	return row, nil
+}
+
+// rowShape is how a row's columns map onto the fields of its struct type.
+type rowShape struct {
+	cols    []string
+	fields  [][]int // for each column, the index path of its field
+	version int     // the version column's position in cols
+}
+
+// loadRow reads the row with key into a T, and how its columns map onto
+// T's fields.
+func loadRow[T any](ctx context.Context, db txn.Querier, t Table, load string, key any) (T, rowShape, error) {
+	var zero T
+	var shape rowShape
+	rows, err := db.Query(ctx, load, key)
+	if err != nil {
+		return zero, shape, err
+	}
+	row, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (T, error) {
+		// Checked before pgx maps the row, so that a row type or a row
+		// that cannot be saved gets this package's error, not pgx's.
+		if shape, err = shapeOf[T](t, r.FieldDescriptions()); err != nil {
+			return zero, err
+		}
+		if r.RawValues()[shape.version] == nil {
+			q, _ := names.Quote("Table.Version", shape.cols[shape.version])
+			return zero, nullVersion(t.Name, key, q)
+		}
+		return pgx.RowToStructByName[T](r)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return zero, shape, notFound(t.Name, key)
+	}
+	return row, shape, err
+}
+
+// shapeOf maps the columns of a row of t onto the fields of T, and
+// refuses a row type that does not hold every column.
+func shapeOf[T any](t Table, fds []pgconn.FieldDescription) (rowShape, error) {
+	typ := reflect.TypeFor[T]()
+	version := t.Version
+	if version == "" {
+		version = DefaultVersion
+	}
+	var shape rowShape
+	for _, fd := range fds {
+		shape.cols = append(shape.cols, fd.Name)
+	}
+	shape.version = slices.Index(shape.cols, version)
+	if shape.version < 0 {
+		return shape, invalid("Modify: %s has no column %q", t.Name.Sanitize(), version)
+	}
+	shape.fields = columnFields(typ, shape.cols)
+	if shape.fields[shape.version] == nil {
+		return shape, invalid("Modify: the row type %v has no field for the version column %q", typ, version)
+	}
+	for i, f := range shape.fields {
+		if f == nil {
+			return shape, invalid("Modify: the row type %v has no field for column %q", typ, shape.cols[i])
+		}
+	}
+	return shape, nil
+}
+
+// setList is what the save writes: every column of v but the key and the
+// version, from its field.
+func (s rowShape) setList(v reflect.Value, key string) (map[string]any, error) {
+	set := make(map[string]any, len(s.cols))
+	for i, c := range s.cols {
+		if c == key || c == s.cols[s.version] {
+			continue
+		}
+		f := v.FieldByIndex(s.fields[i])
+		if !f.CanInterface() {
+			return nil, invalid("Modify: the field for column %q cannot be read (unexported)", c)
+		}
+		set[c] = f.Interface()
+	}
+	return set, nil
 }
 
 // readVersion is the version in vf, the field of the version column: any
@@ -217,31 +247,34 @@ func columnFields(typ reflect.Type, cols []string) [][]int {
 		for i := range t.NumField() {
 			sf := t.Field(i)
 			path := append(slices.Clone(stack), i)
-			if sf.PkgPath != "" && !sf.Anonymous {
-				continue
-			}
-			if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			switch {
+			case sf.PkgPath != "" && !sf.Anonymous:
+			case sf.Anonymous && sf.Type.Kind() == reflect.Struct:
 				walk(sf.Type, path)
-				continue
-			}
-			tag, tagged := sf.Tag.Lookup("db")
-			if tagged {
-				tag, _, _ = strings.Cut(tag, ",")
-			}
-			if tag == "-" {
-				continue
-			}
-			name := tag
-			if !tagged {
-				name = sf.Name
-			}
-			if pos := columnPos(cols, name, !tagged); pos >= 0 {
-				paths[pos] = path
+			default:
+				if pos := fieldColumn(sf, cols); pos >= 0 {
+					paths[pos] = path
+				}
 			}
 		}
 	}
 	walk(typ, nil)
 	return paths
+}
+
+// fieldColumn is the position in cols of the column a struct field is
+// scanned from, or -1: by its `db` tag (the part before a comma; "-" skips
+// the field), else by its name.
+func fieldColumn(sf reflect.StructField, cols []string) int {
+	tag, tagged := sf.Tag.Lookup("db")
+	if !tagged {
+		return columnPos(cols, sf.Name, true)
+	}
+	tag, _, _ = strings.Cut(tag, ",")
+	if tag == "-" {
+		return -1
+	}
+	return columnPos(cols, tag, false)
 }
 
 // columnPos is pgx's fieldPosByName.

@@ -240,7 +240,7 @@ func TestModifyTakesAnyIntegerVersionField(t *testing.T) {
 	require.Equal(t, item{1, "apple", 6, 3}, b.item(t, 1))
 
 	// A conflict is seen through an unsigned field too.
-	_, err = optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{Retry: retry.Never}, func(it *u32) error {
+	_, err = optimistic.Modify(b.ctx, b.pool, items, int64(1), optimistic.ModifyOptions{Retry: retry.Never()}, func(it *u32) error {
 		_, err := b.pool.Exec(b.ctx, "UPDATE items SET version = version + 1 WHERE id = 1")
 		return err
 	})

@@ -40,17 +40,17 @@ type quoted struct {
 func (t Table) quote() (quoted, error) {
 	var q quoted
 	var err error
-	if q.table, err = quoteTable("Table.Name", t.Name); err != nil {
+	if q.table, err = names.Table("Table.Name", t.Name); err != nil {
 		return q, err
 	}
-	if q.key, err = quoteIdent("Table.Key", t.Key); err != nil {
+	if q.key, err = names.Quote("Table.Key", t.Key); err != nil {
 		return q, err
 	}
 	v := t.Version
 	if v == "" {
 		v = DefaultVersion
 	}
-	if q.version, err = quoteIdent("Table.Version", v); err != nil {
+	if q.version, err = names.Quote("Table.Version", v); err != nil {
 		return q, err
 	}
 	if q.key == q.version {
@@ -224,7 +224,7 @@ func (q quoted) updateSQL(key any, version int64, set map[string]any) (string, [
 	var b strings.Builder
 	b.WriteString("WITH txkit_write AS (UPDATE " + q.table + " SET ")
 	for _, c := range cols {
-		qc, err := quoteIdent("Update set", c)
+		qc, err := names.Quote("Update set", c)
 		if err != nil {
 			return "", nil, err
 		}

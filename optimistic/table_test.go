@@ -228,7 +228,7 @@ func TestUpdateAboveReadCommittedIsASerializationFailure(t *testing.T) {
 				return err
 			}
 
-			opts := txn.Options{Isolation: level, Retry: retry.Never}
+			opts := txn.Options{Isolation: level, Retry: retry.Never()}
 			err := txn.WithTx(b.ctx, b.pool, opts, fn)
 			var pgErr *pgconn.PgError
 			require.ErrorAs(t, err, &pgErr)

@@ -90,10 +90,10 @@ func TestAcquireTimeoutOnEveryPath(t *testing.T) {
 			return err
 		},
 		"txn.WithTx(pool)": func() error {
-			return txn.WithTx(ctx, p, txn.Options{Retry: retry.Never}, func(context.Context, pgx.Tx) error { return nil })
+			return txn.WithTx(ctx, p, txn.Options{Retry: retry.Never()}, func(context.Context, pgx.Tx) error { return nil })
 		},
 		"txn.WithTx(pgxpool)": func() error {
-			return txn.WithTx(ctx, p.Pgx(), txn.Options{Retry: retry.Never}, func(context.Context, pgx.Tx) error { return nil })
+			return txn.WithTx(ctx, p.Pgx(), txn.Options{Retry: retry.Never()}, func(context.Context, pgx.Tx) error { return nil })
 		},
 		"pgxpool Exec": func() error { _, err := p.Pgx().Exec(ctx, "SELECT 1"); return err },
 	}
@@ -195,8 +195,8 @@ func TestAcquireTimeoutEndsASelfDeadlockOfRequiresNew(t *testing.T) {
 	p, _ := open(t, pool.Options{MaxConns: 1, AcquireTimeout: 100 * time.Millisecond})
 	saturate(t, p)() // open the one connection first, retrying if that is slow
 	ctx := context.Background()
-	err := txn.WithTx(ctx, p, txn.Options{Retry: retry.Never}, func(ctx context.Context, _ pgx.Tx) error {
-		return txn.WithTx(ctx, p, txn.Options{Retry: retry.Never, RequiresNew: true}, func(context.Context, pgx.Tx) error { return nil })
+	err := txn.WithTx(ctx, p, txn.Options{Retry: retry.Never()}, func(ctx context.Context, _ pgx.Tx) error {
+		return txn.WithTx(ctx, p, txn.Options{Retry: retry.Never(), RequiresNew: true}, func(context.Context, pgx.Tx) error { return nil })
 	})
 	require.ErrorIs(t, err, pool.ErrPoolTimeout)
 	assert.Contains(t, err.Error(), "max 1, total 1, acquired 1, idle 0")

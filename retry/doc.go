@@ -19,6 +19,10 @@
 // up on a retryable error, the error it returns matches [ErrExhausted] with
 // errors.Is and still reaches the last *pgconn.PgError with errors.As.
 //
+// [Never] returns a policy of one attempt, for a caller that handles
+// retryable errors itself; a nil fn is refused with an error matching
+// [ErrInvalid].
+//
 // Most users do not call Do directly: txn.WithTx runs it around a whole
 // transaction, from BEGIN, because PostgreSQL needs a fresh snapshot for a
 // retry to mean anything.

@@ -144,6 +144,17 @@ func TestHugeIntervalsDoNotRetryAtOnce(t *testing.T) {
 
 func TestNilFnIsAnError(t *testing.T) {
 	t.Parallel()
-	require.ErrorIs(t, retry.Do(context.Background(), nil, nil), retry.ErrNilFunc)
-	require.ErrorIs(t, retry.DoWith(context.Background(), nil, retry.Hooks{}, nil), retry.ErrNilFunc)
+	require.ErrorIs(t, retry.Do(context.Background(), nil, nil), retry.ErrInvalid)
+	require.ErrorIs(t, retry.DoWith(context.Background(), nil, retry.Hooks{}, nil), retry.ErrInvalid)
+}
+
+// Never hands each caller a policy of its own: changing one changes no
+// other caller's.
+func TestNeverCannotBeChangedForOthers(t *testing.T) {
+	t.Parallel()
+	p := retry.Never()
+	p.MaxAttempts = 5
+	require.Equal(t, 1, retry.Never().MaxAttempts)
+	a, b := retry.Never(), retry.Never()
+	require.NotSame(t, a, b)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/txkit/txkit/internal/invalid"
 )
 
 // ErrExhausted is matched (errors.Is) by the error a retry loop returns when
@@ -13,8 +15,12 @@ import (
 // *pgconn.PgError.
 var ErrExhausted = errors.New("retry: attempts exhausted")
 
-// ErrNilFunc is returned by [Do] and [DoWith] when fn is nil.
-var ErrNilFunc = errors.New("retry: nil fn")
+// ErrInvalid is matched by the error [Do] and [DoWith] return when fn is
+// nil: the only input of this package that cannot be run.
+var ErrInvalid = errors.New("retry: invalid input")
+
+// errNilFn is the error for a nil fn.
+var errNilFn = invalid.Errorf(ErrInvalid, "nil fn")
 
 // ExhaustedError is the error behind ErrExhausted, with the detail of why
 // the loop stopped.

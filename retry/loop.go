@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/txkit/txkit/internal/wait"
 )
 
 // Do calls fn until it returns nil or an error p does not retry, waiting
@@ -15,10 +17,10 @@ import (
 // an error matching ErrExhausted that wraps the last attempt's error.
 //
 // fn may run more than once: it must start its work afresh each time. A
-// nil fn returns [ErrNilFunc].
+// nil fn returns an error matching [ErrInvalid].
 func Do(ctx context.Context, p *Policy, fn func(ctx context.Context) error) error {
 	if fn == nil {
-		return ErrNilFunc
+		return errNilFn
 	}
 	return DoWith(ctx, p, Hooks{}, func(ctx context.Context, _ int) error { return fn(ctx) })
 }
@@ -44,59 +46,81 @@ type RetryInfo struct {
 // DoWith is Do with hooks; fn also learns the attempt number, from 1.
 func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context, attempt int) error) error {
 	if fn == nil {
-		return ErrNilFunc
+		return errNilFn
 	}
-	q := p.withDefaults()
-	retryable := h.Retryable
-	if retryable == nil {
-		retryable = q.Retryable
-	}
-	var schedule backoff.BackOff // made on the first retry: most calls never need one
-	start := now()
-	var last error
+	l := newLoop(p, h)
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
-			return stopped(ctx, attempt-1, last)
+			return stopped(ctx, attempt-1, l.last)
 		}
 		err := fn(ctx, attempt)
 		if err == nil {
 			return nil
 		}
-		if !retryable(err) {
+		if !l.retryable(err) {
 			return err
 		}
-		last = err
+		l.last = err
 		if ctx.Err() != nil {
 			return stopped(ctx, attempt, err)
 		}
-		exhausted := func(reason string) error {
-			return &ExhaustedError{Attempts: attempt, Elapsed: now().Sub(start), Reason: reason, Err: err}
-		}
-		if q.MaxAttempts > 0 && attempt >= q.MaxAttempts {
-			return exhausted(fmt.Sprintf("the policy allows %d", q.MaxAttempts))
-		}
-		if schedule == nil {
-			schedule = q.schedule()
-		}
-		wait := schedule.NextBackOff()
-		// The schedule's own clock starts at the first retry, so the
-		// elapsed-time bound is checked against the first attempt here,
-		// counting the wait, as the deadline is below: an attempt that
-		// would start after the bound is not made.
-		if wait == backoff.Stop || (q.MaxElapsedTime > 0 && now().Sub(start)+wait > q.MaxElapsedTime) {
-			return exhausted(fmt.Sprintf("the policy allows %v in all", q.MaxElapsedTime))
-		}
-		// withDefaults keeps every wait in range; this is the last guard
-		// against sleeping, and reporting, a negative one.
-		wait = max(wait, 0)
-		if deadline, ok := ctx.Deadline(); ok && now().Add(wait).After(deadline) {
-			return exhausted("the next wait would pass the context deadline")
+		d, stop := l.nextWait(ctx, attempt)
+		if stop != nil {
+			return stop
 		}
 		if h.OnRetry != nil {
-			h.OnRetry(RetryInfo{Attempt: attempt, Err: err, SQLState: SQLState(err), Wait: wait})
+			h.OnRetry(RetryInfo{Attempt: attempt, Err: err, SQLState: SQLState(err), Wait: d})
 		}
-		sleep(ctx, wait)
+		wait.Sleep(ctx, d)
 	}
+}
+
+// loop is the state of one DoWith between attempts.
+type loop struct {
+	q         Policy // p with the defaults filled in
+	retryable func(error) bool
+	schedule  backoff.BackOff // made on the first retry: most calls never need one
+	start     time.Time
+	last      error // the last attempt's error
+}
+
+func newLoop(p *Policy, h Hooks) *loop {
+	l := &loop{q: p.withDefaults(), retryable: h.Retryable, start: now()}
+	if l.retryable == nil {
+		l.retryable = l.q.Retryable
+	}
+	return l
+}
+
+// nextWait is how long to wait after the failed attempt before the next
+// one, or, when the policy or ctx's deadline leaves no room for another
+// attempt, the ExhaustedError that says why.
+func (l *loop) nextWait(ctx context.Context, attempt int) (time.Duration, error) {
+	if l.q.MaxAttempts > 0 && attempt >= l.q.MaxAttempts {
+		return 0, l.exhausted(attempt, fmt.Sprintf("the policy allows %d", l.q.MaxAttempts))
+	}
+	if l.schedule == nil {
+		l.schedule = l.q.schedule()
+	}
+	d := l.schedule.NextBackOff()
+	// The schedule's own clock starts at the first retry, so the
+	// elapsed-time bound is checked against the first attempt here,
+	// counting the wait, as the deadline is below: an attempt that would
+	// start after the bound is not made.
+	if d == backoff.Stop || (l.q.MaxElapsedTime > 0 && now().Sub(l.start)+d > l.q.MaxElapsedTime) {
+		return 0, l.exhausted(attempt, fmt.Sprintf("the policy allows %v in all", l.q.MaxElapsedTime))
+	}
+	// withDefaults keeps every wait in range; this is the last guard
+	// against sleeping, and reporting, a negative one.
+	d = max(d, 0)
+	if deadline, ok := ctx.Deadline(); ok && now().Add(d).After(deadline) {
+		return 0, l.exhausted(attempt, "the next wait would pass the context deadline")
+	}
+	return d, nil
+}
+
+func (l *loop) exhausted(attempt int, reason string) error {
+	return &ExhaustedError{Attempts: attempt, Elapsed: now().Sub(l.start), Reason: reason, Err: l.last}
 }
 
 // now is the loop's clock; tests replace it to play out elapsed time.
@@ -109,14 +133,4 @@ func stopped(ctx context.Context, attempts int, last error) error {
 		return context.Cause(ctx)
 	}
 	return fmt.Errorf("retry: stopped after %d attempt(s): %w (last error: %w)", attempts, context.Cause(ctx), last)
-}
-
-// sleep waits for d or until ctx is done, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -73,8 +73,9 @@ func Default() *Policy {
 // into a negative one).
 const maxInterval = time.Duration(math.MaxInt64 / 4)
 
-// Never makes one attempt and never retries. Do not modify it.
-var Never = &Policy{MaxAttempts: 1}
+// Never returns a policy that makes one attempt and never retries. Each
+// call returns a new Policy, so no caller can change another's.
+func Never() *Policy { return &Policy{MaxAttempts: 1} }
 
 // withDefaults returns p with zero fields filled in; a nil p is Default().
 func (p *Policy) withDefaults() Policy {

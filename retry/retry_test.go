@@ -174,7 +174,7 @@ func TestExhaustionKeepsTheLastPgError(t *testing.T) {
 func TestNeverMakesOneAttempt(t *testing.T) {
 	t.Parallel()
 	attempts := 0
-	err := retry.Do(context.Background(), retry.Never, func(context.Context) error {
+	err := retry.Do(context.Background(), retry.Never(), func(context.Context) error {
 		attempts++
 		return pgErr(pgerrcode.SerializationFailure)
 	})

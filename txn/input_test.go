@@ -97,7 +97,7 @@ func TestBeginInsideTheCallersFailedTransactionLeavesItAlone(t *testing.T) {
 	_, err = conn.Exec(ctx, "SELECT 1/0")
 	require.Error(t, err)
 	require.Equal(t, byte('E'), conn.PgConn().TxStatus())
-	err = txn.WithTx(ctx, conn, txn.Options{Retry: retry.Never}, func(context.Context, pgx.Tx) error { return nil })
+	err = txn.WithTx(ctx, conn, txn.Options{Retry: retry.Never()}, func(context.Context, pgx.Tx) error { return nil })
 	require.Equal(t, pgerrcode.InFailedSQLTransaction, retry.SQLState(err))
 	require.Equal(t, byte('E'), conn.PgConn().TxStatus())
 	_, err = conn.Exec(ctx, "ROLLBACK")

@@ -83,7 +83,7 @@ func TestNestedSerializationFailureSwallowedExhausts(t *testing.T) {
 
 	// With retries off, one attempt and the same answer.
 	outer = 0
-	err = txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		outer++
 		_ = txn.WithTx(ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, raise(pgerrcode.SerializationFailure))

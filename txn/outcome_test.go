@@ -221,7 +221,7 @@ func TestNoXIDCommitWithLostAnswerRunsAgain(t *testing.T) {
 	// With no attempt left, the error says the outcome is unknown (here
 	// COMMIT never reached the server).
 	proxy.ArmCommitFault(faultproxy.DropCommit)
-	err = txn.WithTx(ctx, pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(ctx, pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "NOTIFY events, 'last'")
 		return err
 	})

@@ -112,7 +112,7 @@ func TestTracerSeesEveryStatement(t *testing.T) {
 	require.NoError(t, got[5].err)
 
 	// A COMMIT that answers ROLLBACK ends its trace with pgx's error.
-	err = txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		_, _ = tx.Exec(ctx, "SELECT 1/0")
 		return nil
 	})

@@ -290,7 +290,7 @@ func TestExhaustionReportsTheLastPgError(t *testing.T) {
 func TestRetryNeverMakesOneAttempt(t *testing.T) {
 	b := setup(t)
 	attempts := 0
-	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		attempts++
 		_, err := tx.Exec(ctx, raise(pgerrcode.SerializationFailure))
 		return err

@@ -44,7 +44,7 @@ func (b *believers) leave() { b.now.Add(-1) }
 // contend runs one contender until ctx ends.
 func contend(ctx context.Context, pool *pgxpool.Pool, id int, c config, bel *believers) error {
 	obs := &printer{id: id}
-	return advisory.Lead(ctx, pool, lockName, func(ctx context.Context, term int64) error {
+	return advisory.Lead(ctx, pool, lockName, advisory.Options{CheckInterval: c.check, Observer: obs}, func(ctx context.Context, term int64) error {
 		if bel != nil {
 			bel.enter()
 			defer bel.leave()
@@ -62,7 +62,7 @@ func contend(ctx context.Context, pool *pgxpool.Pool, id int, c config, bel *bel
 				return err
 			}
 		}
-	}, advisory.CheckInterval(c.check), advisory.WithObserver(obs))
+	})
 }
 
 func tick(ctx context.Context, pool *pgxpool.Pool, id int, term int64) error {

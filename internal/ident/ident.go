@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/internal/invalid"
 )
 
 // MaxLen is PostgreSQL's NAMEDATALEN-1. The server truncates a longer name
@@ -74,4 +76,32 @@ func Show(s string) string {
 		cut--
 	}
 	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// Names validates and quotes names for one package: the error for a name
+// that cannot be used matches the package's bad-input sentinel, Invalid.
+type Names struct{ Invalid error }
+
+// Table is [Table], with a bad name reported through n.Invalid.
+func (n Names) Table(what string, name pgx.Identifier) (string, error) {
+	q, err := Table(what, name)
+	return q, n.wrap(err)
+}
+
+// Quote is [Quote], with a bad name reported through n.Invalid.
+func (n Names) Quote(what, name string) (string, error) {
+	q, err := Quote(what, name)
+	return q, n.wrap(err)
+}
+
+// Check is [Check], with a bad name reported through n.Invalid.
+func (n Names) Check(what, name string) error {
+	return n.wrap(Check(what, name))
+}
+
+func (n Names) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return invalid.Errorf(n.Invalid, "%s", err.Error())
 }

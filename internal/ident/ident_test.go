@@ -1,6 +1,7 @@
 package ident_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -87,4 +88,22 @@ func TestErrorsQuoteLongNamesShort(t *testing.T) {
 	// The cut falls on a character boundary, never inside an é.
 	s := "a" + strings.Repeat("é", 100)
 	require.Equal(t, `"a`+strings.Repeat("é", 15)+`"… (201 bytes)`, ident.Show(s))
+}
+
+// A package's Names report a bad name through its own sentinel, and pass
+// good names through quoted.
+func TestNamesMatchTheirSentinel(t *testing.T) {
+	t.Parallel()
+	errBad := errors.New("pkg: invalid input")
+	n := ident.Names{Invalid: errBad}
+	_, err := n.Table("T", pgx.Identifier{})
+	require.ErrorIs(t, err, errBad)
+	_, err = n.Quote("C", "")
+	require.ErrorIs(t, err, errBad)
+	require.ErrorIs(t, n.Check("C", "a\x00b"), errBad)
+	require.ErrorContains(t, n.Check("C", "a\x00b"), "C: name")
+	q, err := n.Quote("C", "ok")
+	require.NoError(t, err)
+	require.Equal(t, `"ok"`, q)
+	require.NoError(t, n.Check("C", "ok"))
 }

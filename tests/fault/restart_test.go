@@ -99,7 +99,7 @@ func TestServerRestartDuringARun(t *testing.T) {
 	}
 	waitFor(50)
 	// A session advisory lock held across the restart must report its loss.
-	lock, err := advisory.Acquire(ctx, pool, "restart-test", advisory.CheckInterval(50*time.Millisecond))
+	lock, err := advisory.Acquire(ctx, pool, "restart-test", advisory.Options{CheckInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
 	require.NoError(t, cluster.Restart(ctx))
 	select {

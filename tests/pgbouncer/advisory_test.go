@@ -63,14 +63,14 @@ func TestRawSessionLockLeaksThroughTransactionPooling(t *testing.T) {
 func TestSessionLockRefusedInTransactionMode(t *testing.T) {
 	t.Parallel()
 	b := setup(t, pgbouncer.Transaction)
-	_, err := advisory.Acquire(b.ctx, b.bounced, "nightly")
+	_, err := advisory.Acquire(b.ctx, b.bounced, "nightly", advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrPooler)
 	require.ErrorContains(t, err, "LockTx")
-	_, err = advisory.TryAcquire(b.ctx, b.bounced, "nightly", advisory.Fence())
+	_, err = advisory.TryAcquire(b.ctx, b.bounced, "nightly", advisory.Options{Fence: true})
 	require.ErrorIs(t, err, advisory.ErrPooler)
-	err = advisory.WithLock(b.ctx, b.bounced, "nightly", func(context.Context) error { return nil })
+	err = advisory.WithLock(b.ctx, b.bounced, "nightly", advisory.Options{}, func(context.Context) error { return nil })
 	require.ErrorIs(t, err, advisory.ErrPooler)
-	err = advisory.Lead(b.ctx, b.bounced, "nightly", func(context.Context, int64) error { return nil })
+	err = advisory.Lead(b.ctx, b.bounced, "nightly", advisory.Options{}, func(context.Context, int64) error { return nil })
 	require.ErrorIs(t, err, advisory.ErrPooler, "Lead gives up: retrying cannot help")
 	require.Empty(t, b.serverLocks(t), "nothing was locked on the way to the refusal")
 }
@@ -81,17 +81,17 @@ func TestTransactionLocksWorkInTransactionMode(t *testing.T) {
 	holder, err := b.bounced.Begin(b.ctx)
 	require.NoError(t, err)
 	defer func() { _ = holder.Rollback(b.ctx) }()
-	require.NoError(t, advisory.LockTx(b.ctx, holder, "settle"))
+	require.NoError(t, advisory.LockTx(b.ctx, holder, "settle", advisory.Options{}))
 	require.Len(t, b.serverLocks(t), 1)
 
 	other, err := b.bounced.Begin(b.ctx)
 	require.NoError(t, err)
 	defer func() { _ = other.Rollback(b.ctx) }()
-	ok, err := advisory.TryLockTx(b.ctx, other, "settle")
+	ok, err := advisory.TryLockTx(b.ctx, other, "settle", advisory.Options{})
 	require.NoError(t, err)
 	require.False(t, ok)
 	require.NoError(t, holder.Commit(b.ctx))
-	ok, err = advisory.TryLockTx(b.ctx, other, "settle")
+	ok, err = advisory.TryLockTx(b.ctx, other, "settle", advisory.Options{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.NoError(t, other.Commit(b.ctx))
@@ -102,10 +102,10 @@ func TestTransactionLocksWorkInTransactionMode(t *testing.T) {
 	// connection.
 	holder, err = b.bounced.Begin(b.ctx)
 	require.NoError(t, err)
-	require.NoError(t, advisory.LockTx(b.ctx, holder, "settle"))
+	require.NoError(t, advisory.LockTx(b.ctx, holder, "settle", advisory.Options{}))
 	waiter, err := b.bounced.Begin(b.ctx)
 	require.NoError(t, err)
-	err = advisory.LockTx(b.ctx, waiter, "settle", advisory.Timeout(100*time.Millisecond))
+	err = advisory.LockTx(b.ctx, waiter, "settle", advisory.Options{LockTimeout: 100 * time.Millisecond})
 	require.ErrorIs(t, err, advisory.ErrNotAcquired)
 	require.NoError(t, waiter.Rollback(b.ctx))
 	require.NoError(t, holder.Rollback(b.ctx))
@@ -122,7 +122,7 @@ func TestTransactionLockCounterThroughPgBouncer(t *testing.T) {
 	require.NoError(t, err)
 	pgtest.Concurrently(t, contenders, total/contenders, func() error {
 		return txn.WithTx(b.ctx, b.bounced, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-			if err := advisory.LockTx(ctx, tx, "counter"); err != nil {
+			if err := advisory.LockTx(ctx, tx, "counter", advisory.Options{}); err != nil {
 				return err
 			}
 			var n int
@@ -144,16 +144,16 @@ func TestTransactionLockCounterThroughPgBouncer(t *testing.T) {
 func TestSessionModeWithSkipPoolerCheck(t *testing.T) {
 	t.Parallel()
 	b := setup(t, pgbouncer.Session)
-	_, err := advisory.Acquire(b.ctx, b.bounced, "nightly")
+	_, err := advisory.Acquire(b.ctx, b.bounced, "nightly", advisory.Options{})
 	require.ErrorIs(t, err, advisory.ErrPooler, "a pooler is detected whatever its mode")
 
-	l, err := advisory.Acquire(b.ctx, b.bounced, "nightly", advisory.SkipPoolerCheck(), advisory.CheckInterval(50*time.Millisecond))
+	l, err := advisory.Acquire(b.ctx, b.bounced, "nightly", advisory.Options{SkipPoolerCheck: true, CheckInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
 	defer func() { _ = l.Release(context.WithoutCancel(b.ctx)) }()
 	ls := b.serverLocks(t)
 	require.Len(t, ls, 1)
 	require.Equal(t, l.PID(), ls[0].PID, "PID is the server backend's, not PgBouncer's")
-	_, err = advisory.TryAcquire(b.ctx, b.bounced, "nightly", advisory.SkipPoolerCheck())
+	_, err = advisory.TryAcquire(b.ctx, b.bounced, "nightly", advisory.Options{SkipPoolerCheck: true})
 	require.ErrorIs(t, err, advisory.ErrNotAcquired)
 
 	// Loss detection works through the pooler: PgBouncer closes the client

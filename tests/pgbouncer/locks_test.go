@@ -31,7 +31,7 @@ func TestRowLocksThroughTransactionPooling(t *testing.T) {
 	const workers, each = 4, 20
 	pgtest.Concurrently(t, workers, each, func() error {
 		return txn.WithTx(b.ctx, b.bounced, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
-			ids, err := locks.ByKey(ctx, tx, pgx.Identifier{"accounts"}, "id", []int{3, 1, 2}, locks.Options{Timeout: 5 * time.Second})
+			ids, err := locks.ByKey(ctx, tx, pgx.Identifier{"accounts"}, "id", []int{3, 1, 2}, locks.Options{LockTimeout: 5 * time.Second})
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ func TestRowLocksThroughTransactionPooling(t *testing.T) {
 	defer func() { _ = holder.Rollback(b.ctx) }()
 	_, err = holder.Exec(b.ctx, "SELECT 1 FROM accounts WHERE id = 1 FOR UPDATE")
 	require.NoError(t, err)
-	err = txn.WithTx(b.ctx, b.bounced, txn.Options{Retry: retry.Never}, func(ctx context.Context, tx pgx.Tx) error {
+	err = txn.WithTx(b.ctx, b.bounced, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 		var id int
 		return locks.QueryRow(ctx, tx, locks.Options{Wait: locks.NoWait}, "SELECT id FROM accounts WHERE id = 1").Scan(&id)
 	})
