@@ -61,7 +61,11 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 	cctx, cancel := commitContext(ctx)
 	x, err := tracedCommit(cctx, b.conn)
 	cancel()
-	if res, ok := settled(err, wasClosed); ok {
+	// With the transaction id's answer in hand COMMIT was certainly
+	// written, so a "conn closed" error after it is a lost answer to ask
+	// about. With nothing received, pgconn's word that nothing was sent is
+	// taken, as it was before pgconn's answer could be checked.
+	if res, ok := settled(err, wasClosed || !x.received); ok {
 		return res
 	}
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
@@ -70,15 +74,14 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 // settled classifies COMMIT's result when it needs no question to the
 // server: success, the server's refusal, or a failure before anything was
 // sent (the broken connection ends the transaction there). ok is false
-// when the answer was lost. wasClosed says the connection was already
-// closed when COMMIT began.
-func settled(err error, wasClosed bool) (res commitResult, ok bool) {
+// when the answer was lost. trustClosed is sentNothing's.
+func settled(err error, trustClosed bool) (res commitResult, ok bool) {
 	switch {
 	case err == nil:
 		return commitResult{outcome: Committed}, true
 	case serverRefused(err):
 		return commitResult{outcome: RolledBack, err: err}, true
-	case sentNothing(err, wasClosed):
+	case sentNothing(err, trustClosed):
 		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}, true
 	}
 	return commitResult{}, false
@@ -88,13 +91,14 @@ func settled(err error, wasClosed bool) (res commitResult, ok bool) {
 // pgconn.SafeToRetry alone does not: pgconn also calls its "conn closed"
 // error (pgconn.ErrConnClosed) safe when it closed the connection itself
 // because reading the answer failed, after COMMIT was written and perhaps
-// committed. That error is safe only if the connection was already closed
-// when COMMIT began (wasClosed).
-func sentNothing(err error, wasClosed bool) bool {
+// committed. That error is taken as safe only where trustClosed says so:
+// the connection was already closed when COMMIT began, or, for the
+// pipelined COMMIT, nothing at all came back.
+func sentNothing(err error, trustClosed bool) bool {
 	if !pgconn.SafeToRetry(err) {
 		return false
 	}
-	return wasClosed || !errors.Is(err, pgconn.ErrConnClosed)
+	return trustClosed || !errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // commitGrace is how long past ctx's deadline WithTx waits for COMMIT's
