@@ -3,6 +3,7 @@ package txn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -111,4 +112,46 @@ func TestAfterCommitOutsideATransactionRunsAtOnce(t *testing.T) {
 	ran := false
 	txn.AfterCommit(context.Background(), func(context.Context) { ran = true })
 	require.True(t, ran)
+}
+
+// A callback registered in a nested WithTx whose savepoint was released
+// waits for the outermost transaction: not run at RELEASE, and dropped when
+// the outer transaction then rolls back.
+func TestAfterCommitOfAReleasedSavepointIsDroppedWhenTheOuterRollsBack(t *testing.T) {
+	b := setup(t)
+	ran := false
+	outerErr := errors.New("outer fails")
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+		require.NoError(t, txn.WithTx(ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			txn.AfterCommit(ctx, func(context.Context) { ran = true })
+			return insert(1)(ctx, tx)
+		}))
+		require.False(t, ran, "not run when the savepoint is released")
+		return outerErr
+	})
+	require.ErrorIs(t, err, outerErr)
+	require.False(t, ran)
+	require.Zero(t, b.count(t))
+}
+
+// With no Observer, a panicking callback does not stop the others: they
+// run, then the panic goes on.
+func TestAfterCommitPanicWithoutObserverRunsTheOthersFirst(t *testing.T) {
+	b := setup(t)
+	var ran []string
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		_ = txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			txn.AfterCommit(ctx, func(context.Context) { ran = append(ran, "before") })
+			txn.AfterCommit(ctx, func(context.Context) { panic("first bug") })
+			txn.AfterCommit(ctx, func(context.Context) { ran = append(ran, "after") })
+			txn.AfterCommit(ctx, func(context.Context) { panic("second bug") })
+			return insert(1)(ctx, tx)
+		})
+	}()
+	require.NotNil(t, recovered, "the panic goes on")
+	require.Contains(t, fmt.Sprint(recovered), "first bug", "the first panic is the one that goes on")
+	require.Equal(t, []string{"before", "after"}, ran)
+	require.Equal(t, 1, b.count(t), "the commit stands")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 )
 
@@ -36,23 +37,35 @@ const xidQuery = "SELECT pg_current_xact_id_if_assigned()::text"
 // knows which transaction to ask about.
 //
 // A READ ONLY transaction can write nothing durable (only temporary tables,
-// which die with the session), so it has nothing to resolve: it skips the
-// xid query, and a lost answer to its COMMIT is a success.
-func commit(ctx context.Context, b *begun, readOnly bool) commitResult {
-	if readOnly {
+// which die with the session), so it has no transaction id to resolve and
+// skips the xid query. A lost answer to its COMMIT is a success only where
+// COMMIT cannot refuse it (readOnlySafe); otherwise the reads it returned
+// may be ones the server rejected, and it runs again.
+func commit(ctx context.Context, b *begun, opts *Options) commitResult {
+	if opts.ReadOnly {
 		res := commitPlain(ctx, b.tx)
-		if res.outcome == CommitUnknown {
+		if res.outcome != CommitUnknown {
+			return res
+		}
+		if readOnlySafe(opts) {
 			return commitResult{outcome: Committed, resolved: &CommitResolvedData{Outcome: Committed}}
 		}
-		return res
+		err := &commitUnknownError{cause: errors.Unwrap(res.err), rerun: true,
+			detail: "a READ ONLY transaction that may be SERIALIZABLE and is not DEFERRABLE can still fail at COMMIT; it can run again"}
+		return commitResult{outcome: CommitUnknown, err: err, resolved: &CommitResolvedData{Outcome: CommitUnknown, Err: err}}
 	}
 	if b.conn == nil {
 		return commitPlain(ctx, b.tx)
 	}
+	wasClosed := b.conn.IsClosed()
 	cctx, cancel := commitContext(ctx)
 	x, err := tracedCommit(cctx, b.conn)
 	cancel()
-	if res, ok := settled(err); ok {
+	// With the transaction id's answer in hand COMMIT was certainly
+	// written, so a "conn closed" error after it is a lost answer to ask
+	// about. With nothing received, pgconn's word that nothing was sent is
+	// taken, as it was before pgconn's answer could be checked.
+	if res, ok := settled(err, wasClosed || !x.received); ok {
 		return res
 	}
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
@@ -61,17 +74,31 @@ func commit(ctx context.Context, b *begun, readOnly bool) commitResult {
 // settled classifies COMMIT's result when it needs no question to the
 // server: success, the server's refusal, or a failure before anything was
 // sent (the broken connection ends the transaction there). ok is false
-// when the answer was lost.
-func settled(err error) (res commitResult, ok bool) {
+// when the answer was lost. trustClosed is sentNothing's.
+func settled(err error, trustClosed bool) (res commitResult, ok bool) {
 	switch {
 	case err == nil:
 		return commitResult{outcome: Committed}, true
 	case serverRefused(err):
 		return commitResult{outcome: RolledBack, err: err}, true
-	case pgconn.SafeToRetry(err):
+	case sentNothing(err, trustClosed):
 		return commitResult{outcome: RolledBack, err: &connLostError{when: "before COMMIT was sent", err: err}}, true
 	}
 	return commitResult{}, false
+}
+
+// sentNothing reports whether err shows that COMMIT never left the client.
+// pgconn.SafeToRetry alone does not: pgconn also calls its "conn closed"
+// error (pgconn.ErrConnClosed) safe when it closed the connection itself
+// because reading the answer failed, after COMMIT was written and perhaps
+// committed. That error is taken as safe only where trustClosed says so:
+// the connection was already closed when COMMIT began, or, for the
+// pipelined COMMIT, nothing at all came back.
+func sentNothing(err error, trustClosed bool) bool {
+	if !pgconn.SafeToRetry(err) {
+		return false
+	}
+	return trustClosed || !errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // commitGrace is how long past ctx's deadline WithTx waits for COMMIT's
@@ -87,6 +114,22 @@ func commitContext(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithDeadline(detached, deadline.Add(commitGrace))
 	}
 	return detached, func() {}
+}
+
+// readOnlySafe reports whether COMMIT of a READ ONLY transaction run with
+// opts cannot fail: below SERIALIZABLE nothing is checked at COMMIT, and a
+// SERIALIZABLE READ ONLY DEFERRABLE transaction runs on a safe snapshot.
+// A SERIALIZABLE READ ONLY transaction that is not DEFERRABLE can still be
+// refused with 40001 at COMMIT (its reads were part of a dangerous
+// structure). With the level left to the server, it may be SERIALIZABLE.
+func readOnlySafe(opts *Options) bool {
+	switch opts.Isolation {
+	case isolation.ReadCommitted, isolation.RepeatableRead:
+		return true
+	case isolation.Serializable:
+		return opts.Deferrable
+	}
+	return false
 }
 
 // serverRefused reports whether err is the server's definite answer that
@@ -112,10 +155,14 @@ func serverRefused(err error) bool {
 // commitPlain commits through pgx for Beginners whose connection WithTx
 // cannot reach; a lost answer cannot be resolved there.
 func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
+	wasClosed := false
+	if c := tx.Conn(); c != nil {
+		wasClosed = c.IsClosed()
+	}
 	cctx, cancel := commitContext(ctx)
 	err := tx.Commit(cctx)
 	cancel()
-	if res, ok := settled(err); ok {
+	if res, ok := settled(err, wasClosed); ok {
 		return res
 	}
 	return commitResult{outcome: CommitUnknown, err: &commitUnknownError{cause: err}}

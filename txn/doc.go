@@ -16,8 +16,11 @@
 // under the [retry.Policy] in Options; the decision is taken from what the
 // server said during the attempt, so it holds even when fn wrapped the error
 // with %v, swallowed it, or returned the follow-on 25P02. fn's own errors
-// roll back and come back unchanged; a panic rolls back and goes on; a
-// cancelled ctx never leaves a connection mid-transaction in the pool.
+// roll back and come back unchanged, after one attempt, also when a context
+// fn made for a statement ended and pgx closed the connection (a network or
+// server failure before COMMIT instead runs the transaction again); a panic
+// rolls back and goes on; a cancelled ctx never leaves a connection
+// mid-transaction in the pool.
 //
 // COMMIT is sent together with a query for the transaction id, in one
 // write. If the connection breaks before COMMIT's answer arrives, WithTx
@@ -27,7 +30,12 @@
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
 // connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
 // A READ ONLY transaction skips the transaction-id query: it can write
-// nothing durable, so a lost answer to its COMMIT is a success. A
+// nothing durable. A lost answer to its COMMIT is a success where COMMIT
+// cannot fail: at READ COMMITTED or REPEATABLE READ, or SERIALIZABLE with
+// Deferrable. A SERIALIZABLE READ ONLY transaction that is not DEFERRABLE
+// can still fail with 40001 at COMMIT, so, as when the level is left to
+// the server, it runs again rather than hand back reads the server may
+// have rejected, and ends in ErrCommitUnknown when attempts are spent. A
 // read-write transaction that had no transaction id (it wrote nothing, or
 // only sent notifications, whose id is assigned while committing) has no
 // outcome to ask about; WithTx runs it again, which is safe since nothing
@@ -65,8 +73,10 @@
 // attempts are spent, the error matches retry.ErrExhausted). A nested call may not
 // ask for more than the running transaction gives (a stronger isolation
 // level, READ ONLY inside a read-write transaction): that is an error, not
-// a silent downgrade. Timeouts, Retry and Name of a nested call are those
-// of the outermost call.
+// a silent downgrade. Timeouts and Retry of a nested call are those of the
+// outermost call. A nested call reports TxStart (with Nested set) and TxEnd
+// to its own Observer, or to the outermost call's if it has none, under its
+// own Name or the outermost's.
 //
 // Options.RequiresNew instead runs fn in an independent transaction on
 // another connection of db, committed or rolled back on its own: for work

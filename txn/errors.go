@@ -12,13 +12,15 @@ import (
 // committed: WithTx does not retry it, because running it again could apply
 // it twice. Reconcile from the data, or make the work idempotent.
 //
-// One case is run again instead: a read-write transaction that had no
-// transaction id when COMMIT was sent. It wrote nothing, so nothing durable
+// Two cases are run again instead. One is a read-write transaction that had
+// no transaction id when COMMIT was sent. It wrote nothing, so nothing durable
 // depends on its commit; but it may have sent notifications (NOTIFY,
 // pg_notify), which get their transaction id while committing, so its
 // outcome cannot be asked. Running it again sends them, at least once.
-// When no attempt remains, the error matches ErrCommitUnknown (and
-// retry.ErrExhausted).
+// The other is a READ ONLY transaction whose COMMIT could still fail (SERIALIZABLE
+// and not DEFERRABLE, or the level left to the server): it wrote nothing,
+// but its reads may be ones the server rejected. When no attempt remains,
+// the error matches ErrCommitUnknown (and retry.ErrExhausted).
 var ErrCommitUnknown = errors.New("txn: commit outcome unknown: the connection broke during COMMIT")
 
 // ErrNilBeginner is returned by WithTx when db is nil.

@@ -13,10 +13,14 @@ import (
 // quick, must not use the transaction, and must be safe for concurrent use.
 // Embed [NopObserver] to implement only the events you need.
 //
-// Events never carry a connection string or password.
+// Events never carry a connection string or password. An error from
+// failing to connect is carried as pgx gives it: pgx's ConnectError names
+// the user, database, host and port it tried, never the password.
 type Observer interface {
 	// TxStart is called once per WithTx call, before the first attempt.
-	// The returned ctx is passed to the later events of the same call.
+	// The returned ctx is passed to the later events of the same call and
+	// to fn. A nested call (Nested set) reports TxStart and TxEnd only, to
+	// its own Observer or else the outermost call's.
 	TxStart(ctx context.Context, d TxStartData) context.Context
 	// TxRetry is called when an attempt failed and will be retried.
 	TxRetry(ctx context.Context, d TxRetryData)
@@ -83,7 +87,9 @@ type TxAttemptEndData struct {
 	Err      error
 }
 
-// TxEndData describes the end of a WithTx call.
+// TxEndData describes the end of a WithTx call. For a nested call,
+// Attempts is 1 and Committed means its savepoint was released: its work
+// commits with the outermost transaction.
 type TxEndData struct {
 	Name     string
 	Attempts int
@@ -103,9 +109,9 @@ type CommitResolvedData struct {
 	Status  string
 	Outcome Outcome
 	// Err says why the outcome is unknown, if it is. A read-write
-	// transaction that had no transaction id is reported with Outcome
-	// CommitUnknown and XID 0 and is run again while attempts remain
-	// (see ErrCommitUnknown).
+	// transaction that had no transaction id, and a READ ONLY one whose
+	// COMMIT could still fail, are reported with Outcome CommitUnknown and
+	// XID 0 and are run again while attempts remain (see ErrCommitUnknown).
 	Err error
 }
 

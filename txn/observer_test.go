@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -141,5 +144,109 @@ func TestNoLeakReportForAQuickTransaction(t *testing.T) {
 	case <-obs.leaks:
 		t.Fatal("unexpected leak report")
 	default:
+	}
+}
+
+// startEnd records TxStart and TxEnd, and marks the ctx TxStart returns.
+type startEnd struct {
+	txn.NopObserver
+	mu     sync.Mutex
+	starts []txn.TxStartData
+	ends   []txn.TxEndData
+}
+
+type startMark struct{}
+
+func (o *startEnd) TxStart(ctx context.Context, d txn.TxStartData) context.Context {
+	o.mu.Lock()
+	o.starts = append(o.starts, d)
+	o.mu.Unlock()
+	return context.WithValue(ctx, startMark{}, d.Name)
+}
+
+func (o *startEnd) TxEnd(_ context.Context, d txn.TxEndData) {
+	o.mu.Lock()
+	o.ends = append(o.ends, d)
+	o.mu.Unlock()
+}
+
+// A nested WithTx reports TxStart (Nested true) and TxEnd to its own
+// Observer, or to the outermost call's when it has none; its Name, or the
+// outermost's. The ctx TxStart returns is the one fn gets.
+func TestNestedCallsAreObserved(t *testing.T) {
+	b := setup(t)
+	outer := &startEnd{}
+	innerErr := errors.New("inner fails")
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Name: "outer", Isolation: isolation.RepeatableRead, Observer: outer},
+		func(ctx context.Context, tx pgx.Tx) error {
+			require.NoError(t, txn.WithTx(ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+				require.Equal(t, "outer", ctx.Value(startMark{}))
+				return insert(1)(ctx, tx)
+			}))
+			require.ErrorIs(t, txn.WithTx(ctx, b.pool, txn.Options{Name: "step"}, func(ctx context.Context, tx pgx.Tx) error {
+				require.Equal(t, "step", ctx.Value(startMark{}))
+				return innerErr
+			}), innerErr)
+			return nil
+		})
+	require.NoError(t, err)
+	require.Equal(t, []txn.TxStartData{
+		{Name: "outer", Isolation: isolation.RepeatableRead},
+		{Name: "outer", Isolation: isolation.RepeatableRead, Nested: true},
+		{Name: "step", Isolation: isolation.RepeatableRead, Nested: true},
+	}, outer.starts)
+	require.Len(t, outer.ends, 3)
+	require.Equal(t, txn.Committed, outer.ends[0].Outcome, "the released savepoint")
+	require.NoError(t, outer.ends[0].Err)
+	require.Equal(t, 1, outer.ends[0].Attempts)
+	require.Equal(t, "step", outer.ends[1].Name)
+	require.Equal(t, txn.RolledBack, outer.ends[1].Outcome)
+	require.ErrorIs(t, outer.ends[1].Err, innerErr)
+	require.Equal(t, "outer", outer.ends[2].Name)
+	require.False(t, outer.starts[0].Nested)
+
+	// A nested call's own Observer, with none on the outer call.
+	inner := &startEnd{}
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+		return txn.WithTx(ctx, b.pool, txn.Options{Name: "inner", Observer: inner}, insert(2))
+	}))
+	require.Equal(t, []txn.TxStartData{{Name: "inner", Nested: true}}, inner.starts)
+	require.Len(t, inner.ends, 1)
+	require.Equal(t, txn.Committed, inner.ends[0].Outcome)
+}
+
+// A pool that cannot connect: the error names what pgx's connect error
+// names (host, port, user, database) but never the password or a
+// connection string, in what WithTx returns and in what the slog observer
+// logs.
+func TestSlogObserverLogsNoPasswordWhenConnectingFails(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret-pw-do-not-log"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close()) // nothing listens there now
+	dsn := fmt.Sprintf("postgres://someone:%s@127.0.0.1:%d/somedb?sslmode=disable&connect_timeout=5", password, port)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	require.NoError(t, err)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts := txn.Options{Name: "audit", Observer: txn.NewSlogObserver(logger), Retry: fastRetry(2)}
+	err = txn.WithTx(context.Background(), pool, opts, insert(1))
+	var connectErr *pgconn.ConnectError
+	require.ErrorAs(t, err, &connectErr)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	require.Contains(t, out, "failed to connect", "the connect error is logged")
+	for _, text := range []string{err.Error(), out} {
+		require.NotContains(t, text, password)
+		require.NotContains(t, text, "postgres://")
+		require.NotContains(t, text, "password")
 	}
 }

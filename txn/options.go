@@ -26,7 +26,7 @@ type Options struct {
 	// start, never retried. It is an error with any other combination.
 	Deferrable bool
 	// Retry is the policy for serialization failures and deadlocks. nil
-	// means retry.Default(); retry.Never makes one attempt.
+	// means retry.Default(); retry.Never() makes one attempt.
 	Retry *retry.Policy
 
 	// StatementTimeout, LockTimeout and IdleInTransactionTimeout are set

@@ -64,12 +64,21 @@ func TestCommitOutcomeMatchesTheTable(t *testing.T) {
 	for i := range n {
 		fault := faults[rng.IntN(len(faults))]
 		proxy.ArmCommitFault(fault)
-		attempts := 0
+		attempts, callbacks := 0, 0
 		err := txn.WithTx(ctx, pool, txn.Options{Retry: fastRetry(3), Observer: obs}, func(ctx context.Context, tx pgx.Tx) error {
 			attempts++
+			txn.AfterCommit(ctx, func(context.Context) { callbacks++ })
 			_, err := tx.Exec(ctx, "INSERT INTO transfers (id, attempts) VALUES ($1, $2)", i, attempts)
 			return err
 		})
+		// AfterCommit callbacks run once when WithTx reports the commit
+		// (a lost answer resolved as committed included), and never
+		// otherwise (resolved as aborted, or unknown).
+		if err == nil {
+			require.Equal(t, 1, callbacks, "iteration %d (%v)", i, fault)
+		} else {
+			require.Zero(t, callbacks, "iteration %d (%v): %v", i, fault, err)
+		}
 		var rows int
 		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM transfers WHERE id = $1", i).Scan(&rows))
 		res := results[fault]
@@ -107,8 +116,9 @@ func proxiedPool(t *testing.T) (*pgxpool.Pool, *faultproxy.Proxy) {
 	return proxiedPoolOn(t, pgtest.NewDatabase(t))
 }
 
-// proxiedPoolOn is proxiedPool on the database dsn names.
-func proxiedPoolOn(t *testing.T, dsn string) (*pgxpool.Pool, *faultproxy.Proxy) {
+// proxiedPoolOn is proxiedPool on the database dsn names; configure runs
+// on the pool's configuration once the proxy is in place.
+func proxiedPoolOn(t *testing.T, dsn string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, *faultproxy.Proxy) {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
@@ -116,6 +126,9 @@ func proxiedPoolOn(t *testing.T, dsn string) (*pgxpool.Pool, *faultproxy.Proxy) 
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
 	cfg.MaxConns = 2
+	for _, c := range configure {
+		c(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -123,7 +136,8 @@ func proxiedPoolOn(t *testing.T, dsn string) (*pgxpool.Pool, *faultproxy.Proxy) 
 }
 
 // A read-only transaction has nothing durable to lose: a lost COMMIT
-// answer is a success, and it sends no transaction-id query.
+// answer ends in success (at once, or by running it again where COMMIT
+// could have failed; see TestReadOnlyLostAnswerIsSuccessOnlyWhereCommitCannotFail).
 func TestReadOnlyCommitWithLostAnswerSucceeds(t *testing.T) {
 	t.Parallel()
 	pool, proxy := proxiedPool(t)

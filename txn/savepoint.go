@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,6 +24,29 @@ func nested(ctx context.Context, st *txState, opts *Options, fn func(context.Con
 	if st.closed.Load() {
 		return fmt.Errorf("txn: nested WithTx after the outer fn returned: %w", pgx.ErrTxClosed)
 	}
+	obs, txName := opts.Observer, opts.Name
+	if obs == nil {
+		obs = st.obs
+	}
+	if txName == "" {
+		txName = st.name
+	}
+	if obs == nil {
+		return inSavepoint(ctx, st, fn)
+	}
+	start := time.Now()
+	ctx = obs.TxStart(ctx, TxStartData{Name: txName, Isolation: st.level, ReadOnly: st.readOnly, Nested: true})
+	err := inSavepoint(ctx, st, fn)
+	outcome := Committed
+	if err != nil {
+		outcome = RolledBack
+	}
+	obs.TxEnd(ctx, TxEndData{Name: txName, Attempts: 1, Outcome: outcome, Duration: time.Since(start), Err: err})
+	return err
+}
+
+// inSavepoint runs fn in a new savepoint of st's transaction.
+func inSavepoint(ctx context.Context, st *txState, fn func(context.Context, pgx.Tx) error) error {
 	name := "txkit_sp_" + strconv.FormatInt(st.savepoints.Add(1), 10)
 	if _, err := st.tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return err
@@ -71,8 +95,8 @@ func rollbackTo(ctx context.Context, st *txState, name string, keep int) error {
 	return err
 }
 
-// checkNested refuses options a savepoint cannot honour. Timeouts, Retry and
-// Name belong to the outermost transaction and are ignored here.
+// checkNested refuses options a savepoint cannot honour. Timeouts and Retry
+// belong to the outermost transaction and are ignored here.
 func checkNested(ctx context.Context, st *txState, opts *Options) error {
 	var problems []string
 	if opts.ReadOnly && !st.readOnly {

@@ -10,7 +10,8 @@ import (
 // lost but resolved (or run again) at Warn; unresolved COMMITs, leaks and callback panics
 // at Error; successful ends at Debug. A nil
 // logger discards everything. Messages carry the transaction's Name, never a
-// connection string.
+// connection string or password; an error from failing to connect is logged
+// as pgx words it, naming the user, database, host and port.
 func NewSlogObserver(logger *slog.Logger) Observer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -20,6 +20,8 @@ type txState struct {
 	level    isolation.Level // as asked; Default if left to the server
 	readOnly bool
 	policy   *retry.Policy // the outermost call's, for classifying errors
+	obs      Observer      // the outermost call's, for nested calls without one
+	name     string        // the outermost call's Name
 
 	savepoints atomic.Int64 // numbers savepoint names
 	closed     atomic.Bool  // set when fn returned: AfterCommit is too late then
@@ -36,6 +38,8 @@ func newState(tx pgx.Tx, opts *Options) *txState {
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
 		policy:   opts.Retry,
+		obs:      opts.Observer,
+		name:     opts.Name,
 	}
 }
 

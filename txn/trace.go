@@ -37,7 +37,7 @@ func queryTracer(conn *pgx.Conn) pgx.QueryTracer {
 	if ok {
 		return qt
 	}
-	qt, _ = conn.Config().Tracer.(pgx.QueryTracer)
+	qt = conn.Config().Tracer
 	tracers.Lock()
 	if _, ok := tracers.m[key]; !ok {
 		tracers.m[key] = qt

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"time"
 
@@ -22,7 +23,10 @@ import (
 //
 // fn may therefore run more than once: it must not keep state between runs,
 // and side effects that must happen once belong in [AfterCommit]. Wrap
-// errors with %w. fn's error is returned as it is, after a rollback. If fn
+// errors with %w. fn's error is returned as it is, after a rollback, also
+// when a context fn made for a statement ended and pgx closed the
+// connection; a connection the network or server broke before COMMIT runs
+// the transaction again. If fn
 // panics, the transaction is rolled back and the panic goes on. Commit and
 // Rollback on the tx given to fn return [ErrManaged]: return an error to
 // roll back.
@@ -34,8 +38,9 @@ import (
 //
 // A COMMIT whose answer is lost to a broken connection is settled by asking
 // the server on another connection: WithTx reports success only if the
-// transaction committed, retries if it aborted or, read-write, had no
-// transaction id to ask about (see [ErrCommitUnknown]), and otherwise
+// transaction committed, retries if it aborted or had no transaction id to
+// ask about (see [ErrCommitUnknown]; a READ ONLY one is a success where its
+// COMMIT cannot fail, see the package documentation), and otherwise
 // returns an error matching [ErrCommitUnknown].
 func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if isNil(db) {
@@ -145,7 +150,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	finished = true // fn returned: every path below ends the transaction itself
 	st.close()
 	if fnErr != nil {
-		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil {
+		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil && !ownContextDone(fnErr) {
 			// The connection died before COMMIT was sent, so nothing
 			// committed: the whole transaction can run again.
 			return RolledBack, nil, &connLostError{when: "before COMMIT", err: fnErr}
@@ -167,7 +172,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		rollback(ctx, b.tx)
 		return RolledBack, nil, context.Cause(ctx)
 	}
-	res := commit(ctx, b, opts.ReadOnly)
+	res := commit(ctx, b, opts)
 	if res.resolved != nil && opts.Observer != nil {
 		d := *res.resolved
 		d.Name = opts.Name
@@ -177,6 +182,15 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return res.outcome, nil, withServerCause(res.err, st.rec.get(), opts.Retry)
 	}
 	return Committed, st.takeCallbacks(), nil
+}
+
+// ownContextDone reports whether fn's error says a context fn made itself
+// (a per-statement context.WithTimeout) ended while WithTx's ctx is live.
+// pgx closes the connection when a statement's ctx ends mid-query, but
+// that is fn's own error, returned as it is, not a broken network to
+// retry: a network or server failure does not match the context errors.
+func ownContextDone(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // rollbackTimeout bounds a ROLLBACK sent after ctx was cancelled. Sending it
