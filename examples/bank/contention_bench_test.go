@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"os"
 	"slices"
 	"strconv"
@@ -30,11 +31,7 @@ func BenchmarkContention(b *testing.B) {
 			b.Run(policy+"/workers="+itoa(workers), func(b *testing.B) {
 				cfg := config{Workers: workers, Accounts: 4, Duration: d, Isolation: isolation.Serializable, Retry: retryPolicies[policy]}
 				ctx := context.Background()
-				pool, err := openPool(ctx, pgtest.NewDatabase(b), workers)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer pool.Close()
+				pool := pgtest.NewPool(b, func(c *pgxpool.Config) { c.MaxConns = int32(workers) })
 				if err := setup(ctx, pool, cfg.Accounts); err != nil {
 					b.Fatal(err)
 				}

@@ -25,14 +25,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
-	"github.com/txkit/txkit/internal/devdb"
+	"github.com/txkit/txkit/pool"
 )
 
 // config is what the flags set.
@@ -100,25 +97,24 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	dsn, source := cfg.DSN, "-dsn"
-	if dsn == "" {
-		dsn, source = os.Getenv("DATABASE_URL"), "DATABASE_URL"
-	}
-	if dsn == "" {
-		// No database given: start a throwaway one from the local
-		// PostgreSQL server binaries, and remove it on the way out.
-		c, err := devdb.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
-		}
-		defer func() { err = errors.Join(err, c.Close()) }()
-		dsn, source = c.URL(), "a throwaway cluster from the local PostgreSQL binaries"
-	}
-	pool, err := openPool(ctx, dsn, cfg.Shoppers)
+	dsn, source, stopServer, err := cli.Database(ctx, cfg.DSN)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer func() { err = errors.Join(err, stopServer()) }()
+	// txkit's pool: it connects once (a wrong host or password fails
+	// here, without showing the password), checks the size against the
+	// server's limits, and bounds every acquire and the shutdown.
+	db, err := pool.Open(ctx, dsn, pool.Options{MaxConns: int32(cfg.Shoppers)})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		err = errors.Join(err, db.Close(closeCtx))
+	}()
+	pool := db.Pgx()
 	if err := setup(ctx, pool, cfg.Items, cfg.Stock); err != nil {
 		return err
 	}
@@ -142,25 +138,4 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return errChecksFailed
 	}
 	return res.err
-}
-
-// openPool opens a pool of at most maxConns connections on dsn and checks
-// that it connects.
-func openPool(ctx context.Context, dsn string, maxConns int) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		// pgx's error may quote the URL, password and all: say what is
-		// wrong without it.
-		return nil, errors.New("the database URL does not parse (not shown: it may hold a password)")
-	}
-	cfg.MaxConns = int32(maxConns)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connecting: %w", err)
-	}
-	return pool, nil
 }

@@ -29,7 +29,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txkit/txkit/internal/devdb"
+	"github.com/txkit/txkit/examples/internal/cli"
 )
 
 // lockName is the name contenders campaign for.
@@ -78,24 +78,15 @@ func run(ctx context.Context, c config) error {
 	if c.contenders < 1 || c.duration <= 0 || c.tick <= 0 || c.check <= 0 || c.killEvery < 0 {
 		return errors.New("need -contenders >= 1 and positive -duration, -tick and -check-interval")
 	}
-	url := c.dsn
-	if url == "" {
-		url = os.Getenv("DATABASE_URL")
+	url, _, stopServer, err := cli.Database(ctx, c.dsn)
+	if err != nil {
+		return err
 	}
-	if url == "" {
-		// No database given: start a throwaway one from the local
-		// PostgreSQL server binaries, and remove it on the way out.
-		cluster, err := devdb.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
+	defer func() {
+		if err := stopServer(); err != nil {
+			fmt.Fprintln(os.Stderr, "leader: stopping the server:", err)
 		}
-		defer func() {
-			if err := cluster.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "leader: stopping the server:", err)
-			}
-		}()
-		url = cluster.URL()
-	}
+	}()
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +35,6 @@ import (
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
-	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/pool"
 )
 
@@ -93,24 +91,15 @@ func (l *logBuffer) String() string {
 
 func run(ctx context.Context, c config, w io.Writer) (err error) {
 	out := &printer{w: w}
-	dsn, source := c.DSN, "-dsn"
-	if dsn == "" {
-		dsn, source = os.Getenv("DATABASE_URL"), "DATABASE_URL"
+	dsn, source, stopServer, err := cli.Database(ctx, c.DSN)
+	if err != nil {
+		return err
 	}
-	if dsn == "" {
-		// No database given: start a throwaway one from the local
-		// PostgreSQL server binaries, and remove it on the way out.
-		srv, err := devdb.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
+	defer func() {
+		if cerr := stopServer(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("stopping the server: %w", cerr))
 		}
-		defer func() {
-			if cerr := srv.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("stopping the server: %w", cerr))
-			}
-		}()
-		dsn, source = srv.URL(), "a throwaway cluster from the local PostgreSQL binaries"
-	}
+	}()
 	logs := &logBuffer{}
 	p, err := pool.Open(ctx, dsn, pool.Options{
 		Instances:      c.Instances,

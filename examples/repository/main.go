@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txkit/txkit/internal/devdb"
+	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/txn"
 )
@@ -96,19 +96,11 @@ func main() {
 }
 
 func run(ctx context.Context, dsn string) (err error) {
-	if dsn == "" {
-		dsn = os.Getenv("DATABASE_URL")
+	dsn, _, stopServer, err := cli.Database(ctx, dsn)
+	if err != nil {
+		return err
 	}
-	if dsn == "" {
-		// No database given: start a throwaway one from the local
-		// PostgreSQL server binaries, and remove it on the way out.
-		c, err := devdb.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("no -dsn or DATABASE_URL, and no throwaway server: %w", err)
-		}
-		defer func() { err = errors.Join(err, c.Close()) }()
-		dsn = c.URL()
-	}
+	defer func() { err = errors.Join(err, stopServer()) }()
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		return err
