@@ -143,7 +143,10 @@
 // # Observing, leaks
 //
 // An [Observer] ([Options.Observer]; [NewSlogObserver] logs through log/slog)
-// receives lock wait time, hold time, release, loss and leak events. A
+// receives lock wait time, hold time, release, loss and leak events. It
+// implements only the event interfaces it wants ([AcquireEndObserver],
+// [LockLostObserver], ...), as txn's observers do; the convention is
+// described in the documentation of package [github.com/txkit/txkit]. A
 // Lock that is garbage collected without Release is reported as a leak,
 // with the stack that acquired it, and released then, so that a forgotten
 // Release does not hold the lock and a pool connection forever.

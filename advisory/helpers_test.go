@@ -114,12 +114,12 @@ type recorder struct {
 	advisory.NopObserver
 	mu       sync.Mutex
 	acquired []advisory.AcquireEndData
-	released []advisory.ReleasedData
-	lost     []advisory.LostData
-	leaks    chan advisory.LeakData
+	released []advisory.LockReleasedData
+	lost     []advisory.LockLostData
+	leaks    chan advisory.LockLeakData
 }
 
-func newRecorder() *recorder { return &recorder{leaks: make(chan advisory.LeakData, 8)} }
+func newRecorder() *recorder { return &recorder{leaks: make(chan advisory.LockLeakData, 8)} }
 
 func (r *recorder) AcquireEnd(_ context.Context, d advisory.AcquireEndData) {
 	r.mu.Lock()
@@ -127,21 +127,21 @@ func (r *recorder) AcquireEnd(_ context.Context, d advisory.AcquireEndData) {
 	r.acquired = append(r.acquired, d)
 }
 
-func (r *recorder) LockReleased(_ context.Context, d advisory.ReleasedData) {
+func (r *recorder) LockReleased(_ context.Context, d advisory.LockReleasedData) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.released = append(r.released, d)
 }
 
-func (r *recorder) LockLost(d advisory.LostData) {
+func (r *recorder) LockLost(d advisory.LockLostData) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lost = append(r.lost, d)
 }
 
-func (r *recorder) LockLeak(d advisory.LeakData) { r.leaks <- d }
+func (r *recorder) LockLeak(d advisory.LockLeakData) { r.leaks <- d }
 
-func (r *recorder) snapshot() (acq []advisory.AcquireEndData, rel []advisory.ReleasedData, lost []advisory.LostData) {
+func (r *recorder) snapshot() (acq []advisory.AcquireEndData, rel []advisory.LockReleasedData, lost []advisory.LockLostData) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append(acq, r.acquired...), append(rel, r.released...), append(lost, r.lost...)

@@ -104,16 +104,16 @@ func Lead(ctx context.Context, pool *pgxpool.Pool, name string, opts Options, fn
 func lead(ctx context.Context, l *Lock, obs Observer, fn func(ctx context.Context, term int64) error) (lost bool, err error) {
 	term := l.Token()
 	start := time.Now()
-	if obs != nil {
-		obs.LeaderStart(ctx, LeaderStartData{Name: l.Name(), Term: term})
+	if o, ok := obs.(LeaderStartObserver); ok {
+		o.LeaderStart(ctx, LeaderStartData{Name: l.Name(), Term: term})
 	}
 	var fnErr error
 	lost, err = l.run(ctx, func(ctx context.Context) error {
 		fnErr = fn(ctx, term)
 		return fnErr
 	})
-	if obs != nil {
-		obs.LeaderEnd(ctx, LeaderEndData{Name: l.Name(), Term: term, Held: time.Since(start), Lost: lost, Err: fnErr})
+	if o, ok := obs.(LeaderEndObserver); ok {
+		o.LeaderEnd(ctx, LeaderEndData{Name: l.Name(), Term: term, Held: time.Since(start), Lost: lost, Err: fnErr})
 	}
 	return lost, err
 }

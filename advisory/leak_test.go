@@ -25,7 +25,7 @@ func TestLeakedLockIsReportedAndReleased(t *testing.T) {
 	rec := newRecorder()
 	acquireAndDrop(t, b, rec)
 
-	var leak advisory.LeakData
+	var leak advisory.LockLeakData
 	deadline := time.After(lossBound)
 wait:
 	for {

@@ -192,8 +192,8 @@ func (h *held) loseLocked(cause error) {
 	discard(h.conn)
 	// Reported first, so that whoever sees Lost closed can count on the
 	// event having been delivered.
-	if h.obs != nil {
-		h.obs.LockLost(LostData{Name: h.name, Held: held, Err: err})
+	if o, ok := h.obs.(LockLostObserver); ok {
+		o.LockLost(LockLostData{Name: h.name, Held: held, Err: err})
 	}
 	close(h.lost)
 	for _, f := range h.onLost {
@@ -221,10 +221,10 @@ func (h *held) release(ctx context.Context) error {
 	h.mu.Unlock()
 	<-h.watcherDone
 
-	d := ReleasedData{Name: h.name, Held: time.Since(h.acquired)}
+	d := LockReleasedData{Name: h.name, Held: time.Since(h.acquired)}
 	d.Discarded, d.Err = h.unlock(ctx)
-	if h.obs != nil {
-		h.obs.LockReleased(ctx, d)
+	if o, ok := h.obs.(LockReleasedObserver); ok {
+		o.LockReleased(ctx, d)
 	}
 	return d.Err
 }
@@ -274,8 +274,8 @@ func (h *held) leaked() {
 	defer cancel()
 	heldFor := time.Since(h.acquired)
 	_ = h.release(ctx)
-	if h.obs != nil {
-		h.obs.LockLeak(LeakData{Name: h.name, Held: heldFor, Stack: formatCallers(h.callers)})
+	if o, ok := h.obs.(LockLeakObserver); ok {
+		o.LockLeak(LockLeakData{Name: h.name, Held: heldFor, Stack: formatCallers(h.callers)})
 	}
 }
 

@@ -34,10 +34,11 @@ func newRequest(name string, o Options, kind Kind, try bool) (*request, error) {
 // observeStart reports the start of the call to the Observer, if any, and
 // returns the ctx it gives back.
 func (r *request) observeStart(ctx context.Context) context.Context {
-	if r.o.Observer == nil {
+	o, ok := r.o.Observer.(AcquireStartObserver)
+	if !ok {
 		return ctx
 	}
-	return r.o.Observer.AcquireStart(ctx, AcquireStartData{
+	return o.AcquireStart(ctx, AcquireStartData{
 		Name: r.name, Namespace: r.o.Namespace, Kind: r.kind, Shared: r.o.Shared, Try: r.try,
 	})
 }
@@ -45,10 +46,11 @@ func (r *request) observeStart(ctx context.Context) context.Context {
 // observeEnd reports how the call ended to the Observer, if any. token and
 // pid are those of a session lock taken.
 func (r *request) observeEnd(ctx context.Context, acquired bool, err error, token int64, pid uint32) {
-	if r.o.Observer == nil {
+	o, ok := r.o.Observer.(AcquireEndObserver)
+	if !ok {
 		return
 	}
-	r.o.Observer.AcquireEnd(ctx, AcquireEndData{
+	o.AcquireEnd(ctx, AcquireEndData{
 		Name: r.name, Namespace: r.o.Namespace, Kind: r.kind, Shared: r.o.Shared, Try: r.try,
 		Acquired: acquired, Wait: time.Since(r.start), Token: token, PID: pid, Err: err,
 	})

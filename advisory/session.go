@@ -53,7 +53,7 @@ func acquire(ctx context.Context, pool *pgxpool.Pool, name string, try bool, opt
 		return nil, err
 	}
 	r.observeEnd(ctx, true, nil, h.token, uint32(h.pid))
-	if opts.Observer != nil {
+	if _, ok := opts.Observer.(LockLeakObserver); ok {
 		h.callers = captureCallers(3)
 	}
 	return newLock(h), nil

@@ -354,9 +354,9 @@ func TestSlogObserver(t *testing.T) {
 	b.terminate(t, l.PID())
 	<-l.Lost()
 	out := buf.String()
-	require.Contains(t, out, `level=DEBUG msg="advisory lock acquired" lock=logged`)
-	require.Contains(t, out, `level=INFO msg="advisory lock not acquired" lock=logged`)
-	require.Contains(t, out, `level=ERROR msg="advisory lock lost" lock=logged`)
+	require.Contains(t, out, `level=DEBUG msg="advisory: lock acquired" name=logged`)
+	require.Contains(t, out, `level=INFO msg="advisory: lock not acquired" name=logged`)
+	require.Contains(t, out, `level=ERROR msg="advisory: lock lost" name=logged`)
 	require.NotContains(t, out, "postgres://", "no connection string in the logs")
 }
 

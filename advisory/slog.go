@@ -4,11 +4,20 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+
+	"github.com/txkit/txkit/internal/logkeys"
 )
 
-// NewSlogObserver returns an Observer that logs to logger: acquisitions and
-// releases at Debug, locks not acquired at Info, failures at Warn, lost and
-// leaked locks at Error. A nil logger discards everything.
+// NewSlogObserver returns an Observer that implements every event
+// interface and logs to logger: acquisitions and releases at Debug, locks
+// not acquired and leaderships at Info, failures and lost leaderships at
+// Warn, lost and leaked locks at Error. A nil logger discards everything.
+//
+// Messages start with "advisory: " and use the keys every txkit slog
+// observer shares (see txn.NewSlogObserver): the lock's name under "name",
+// an error's text under "error", then "kind", "shared", "namespace",
+// "wait", "held", "token", "pid", "discarded", "term", "lost" and "stack".
+// They never carry a connection string or password.
 func NewSlogObserver(logger *slog.Logger) Observer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -18,68 +27,68 @@ func NewSlogObserver(logger *slog.Logger) Observer {
 
 type slogObserver struct{ l *slog.Logger }
 
+// AcquireStart logs nothing: AcquireEnd says how the call went.
 func (o slogObserver) AcquireStart(ctx context.Context, _ AcquireStartData) context.Context {
 	return ctx
 }
 
 func (o slogObserver) AcquireEnd(ctx context.Context, d AcquireEndData) {
 	attrs := []slog.Attr{
-		slog.String("lock", d.Name),
-		slog.String("kind", d.Kind.String()),
-		slog.Bool("shared", d.Shared),
-		slog.Duration("wait", d.Wait),
+		slog.String(logkeys.Name, d.Name),
+		slog.String(logkeys.Kind, d.Kind.String()),
+		slog.Bool(logkeys.Shared, d.Shared),
+		slog.Duration(logkeys.Wait, d.Wait),
 	}
 	if d.Namespace != "" {
-		attrs = append(attrs, slog.String("namespace", d.Namespace))
+		attrs = append(attrs, slog.String(logkeys.Namespace, d.Namespace))
 	}
 	switch {
 	case d.Acquired:
 		if d.Token != 0 {
-			attrs = append(attrs, slog.Int64("token", d.Token))
+			attrs = append(attrs, slog.Int64(logkeys.Token, d.Token))
 		}
 		if d.PID != 0 {
-			attrs = append(attrs, slog.Uint64("pid", uint64(d.PID)))
+			attrs = append(attrs, slog.Uint64(logkeys.PID, uint64(d.PID)))
 		}
-		o.l.LogAttrs(ctx, slog.LevelDebug, "advisory lock acquired", attrs...)
+		o.l.LogAttrs(ctx, slog.LevelDebug, logkeys.AdvisoryPrefix+"lock acquired", attrs...)
 	case errors.Is(d.Err, ErrNotAcquired):
-		o.l.LogAttrs(ctx, slog.LevelInfo, "advisory lock not acquired", append(attrs, slog.Any("err", d.Err))...)
+		o.l.LogAttrs(ctx, slog.LevelInfo, logkeys.AdvisoryPrefix+"lock not acquired", append(attrs, logkeys.Err(d.Err))...)
 	default:
-		o.l.LogAttrs(ctx, slog.LevelWarn, "advisory lock failed", append(attrs, slog.Any("err", d.Err))...)
+		o.l.LogAttrs(ctx, slog.LevelWarn, logkeys.AdvisoryPrefix+"lock failed", append(attrs, logkeys.Err(d.Err))...)
 	}
 }
 
-func (o slogObserver) LockReleased(ctx context.Context, d ReleasedData) {
+func (o slogObserver) LockReleased(ctx context.Context, d LockReleasedData) {
 	level := slog.LevelDebug
-	attrs := []slog.Attr{slog.String("lock", d.Name), slog.Duration("held", d.Held), slog.Bool("discarded", d.Discarded)}
 	if d.Err != nil {
 		level = slog.LevelWarn
-		attrs = append(attrs, slog.Any("err", d.Err))
 	}
-	o.l.LogAttrs(ctx, level, "advisory lock released", attrs...)
+	o.l.LogAttrs(ctx, level, logkeys.AdvisoryPrefix+"lock released",
+		slog.String(logkeys.Name, d.Name), slog.Duration(logkeys.Held, d.Held),
+		slog.Bool(logkeys.Discarded, d.Discarded), logkeys.Err(d.Err))
 }
 
-func (o slogObserver) LockLost(d LostData) {
-	o.l.LogAttrs(context.Background(), slog.LevelError, "advisory lock lost",
-		slog.String("lock", d.Name), slog.Duration("held", d.Held), slog.Any("err", d.Err))
+func (o slogObserver) LockLost(d LockLostData) {
+	o.l.LogAttrs(context.Background(), slog.LevelError, logkeys.AdvisoryPrefix+"lock lost",
+		slog.String(logkeys.Name, d.Name), slog.Duration(logkeys.Held, d.Held), logkeys.Err(d.Err))
 }
 
-func (o slogObserver) LockLeak(d LeakData) {
-	o.l.LogAttrs(context.Background(), slog.LevelError, "advisory lock garbage collected without Release; it was released now",
-		slog.String("lock", d.Name), slog.Duration("held", d.Held), slog.String("acquired_at", string(d.Stack)))
+func (o slogObserver) LockLeak(d LockLeakData) {
+	o.l.LogAttrs(context.Background(), slog.LevelError, logkeys.AdvisoryPrefix+"lock garbage collected without Release; it was released now",
+		slog.String(logkeys.Name, d.Name), slog.Duration(logkeys.Held, d.Held), slog.String(logkeys.Stack, string(d.Stack)))
 }
 
 func (o slogObserver) LeaderStart(ctx context.Context, d LeaderStartData) {
-	o.l.LogAttrs(ctx, slog.LevelInfo, "leadership won", slog.String("lock", d.Name), slog.Int64("term", d.Term))
+	o.l.LogAttrs(ctx, slog.LevelInfo, logkeys.AdvisoryPrefix+"leadership won",
+		slog.String(logkeys.Name, d.Name), slog.Int64(logkeys.Term, d.Term))
 }
 
 func (o slogObserver) LeaderEnd(ctx context.Context, d LeaderEndData) {
 	level := slog.LevelInfo
-	attrs := []slog.Attr{slog.String("lock", d.Name), slog.Int64("term", d.Term), slog.Duration("held", d.Held), slog.Bool("lost", d.Lost)}
-	if d.Err != nil {
-		attrs = append(attrs, slog.Any("err", d.Err))
-	}
 	if d.Lost {
 		level = slog.LevelWarn
 	}
-	o.l.LogAttrs(ctx, level, "leadership ended", attrs...)
+	o.l.LogAttrs(ctx, level, logkeys.AdvisoryPrefix+"leadership ended",
+		slog.String(logkeys.Name, d.Name), slog.Int64(logkeys.Term, d.Term), slog.Duration(logkeys.Held, d.Held),
+		slog.Bool(logkeys.Lost, d.Lost), logkeys.Err(d.Err))
 }

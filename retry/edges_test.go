@@ -30,7 +30,7 @@ func TestMaxElapsedTimeCountsTheNextWait(t *testing.T) {
 			InitialInterval: 60 * time.Millisecond, MaxInterval: 60 * time.Millisecond, RandomizationFactor: -1}
 	}
 	run := func(budget time.Duration) (attempts int, waits []time.Duration, err error) {
-		err = retry.DoWith(context.Background(), policy(budget), retry.Hooks{OnRetry: func(i retry.RetryInfo) { waits = append(waits, i.Wait) }},
+		err = retry.DoWith(context.Background(), policy(budget), retry.Hooks{OnRetry: func(i retry.RetryData) { waits = append(waits, i.Wait) }},
 			func(context.Context, int) error {
 				attempts++
 				c.t = c.t.Add(90 * time.Millisecond) // each attempt takes 90ms
@@ -115,7 +115,7 @@ func TestOnRetryNeverReportsANegativeWait(t *testing.T) {
 		{MaxAttempts: 6, InitialInterval: time.Microsecond, MaxInterval: time.Millisecond, Multiplier: math.Inf(1), RandomizationFactor: math.Inf(-1)},
 	} {
 		var waits []time.Duration
-		err := retry.DoWith(context.Background(), p, retry.Hooks{OnRetry: func(i retry.RetryInfo) { waits = append(waits, i.Wait) }},
+		err := retry.DoWith(context.Background(), p, retry.Hooks{OnRetry: func(i retry.RetryData) { waits = append(waits, i.Wait) }},
 			func(context.Context, int) error { return pgErr(pgerrcode.SerializationFailure) })
 		require.ErrorIs(t, err, retry.ErrExhausted)
 		require.Len(t, waits, 5)

@@ -26,17 +26,23 @@ func Do(ctx context.Context, p *Policy, fn func(ctx context.Context) error) erro
 }
 
 // Hooks customize DoWith. The zero value is what Do uses.
+//
+// Hooks follow txkit's observer convention for a building block: each
+// event is a func field named On<Event>, given the event's data (OnRetry
+// gets RetryData), so a new event is a new field and breaks no caller (see
+// the txkit package documentation).
 type Hooks struct {
 	// Retryable decides whether an attempt's error is worth another
 	// attempt; nil means p.Retryable.
 	Retryable func(err error) bool
 	// OnRetry is called after a failed attempt that will be retried,
 	// before the wait. The wait it is given is never negative.
-	OnRetry func(RetryInfo)
+	OnRetry func(RetryData)
 }
 
-// RetryInfo describes a failed attempt that is about to be retried.
-type RetryInfo struct {
+// RetryData describes a failed attempt that is about to be retried: the
+// data of the Retry event, which OnRetry receives.
+type RetryData struct {
 	Attempt  int           // the attempt that failed, from 1
 	Err      error         // its error
 	SQLState string        // the SQLSTATE that made it retryable, if any
@@ -69,7 +75,7 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 			return stop
 		}
 		if h.OnRetry != nil {
-			h.OnRetry(RetryInfo{Attempt: attempt, Err: err, SQLState: SQLState(err), Wait: d})
+			h.OnRetry(RetryData{Attempt: attempt, Err: err, SQLState: SQLState(err), Wait: d})
 		}
 		wait.Sleep(ctx, d)
 	}
@@ -134,3 +140,7 @@ func stopped(ctx context.Context, attempts int, last error) error {
 	}
 	return fmt.Errorf("retry: stopped after %d attempt(s): %w (last error: %w)", attempts, context.Cause(ctx), last)
 }
+
+// RetryInfo is the former name of [RetryData], kept so that code written
+// against it still compiles; it goes before 1.0.
+type RetryInfo = RetryData

@@ -124,8 +124,8 @@ func fast(maxAttempts int) *retry.Policy {
 func TestDoRetriesUntilSuccess(t *testing.T) {
 	t.Parallel()
 	attempts := 0
-	var infos []retry.RetryInfo
-	err := retry.DoWith(context.Background(), fast(5), retry.Hooks{OnRetry: func(i retry.RetryInfo) { infos = append(infos, i) }},
+	var infos []retry.RetryData
+	err := retry.DoWith(context.Background(), fast(5), retry.Hooks{OnRetry: func(i retry.RetryData) { infos = append(infos, i) }},
 		func(_ context.Context, attempt int) error {
 			attempts++
 			require.Equal(t, attempts, attempt)
@@ -287,7 +287,7 @@ func TestNilPolicyIsDefault(t *testing.T) {
 		t.Parallel()
 		var waits []time.Duration
 		attempts := 0
-		err := retry.DoWith(context.Background(), nil, retry.Hooks{OnRetry: func(i retry.RetryInfo) { waits = append(waits, i.Wait) }},
+		err := retry.DoWith(context.Background(), nil, retry.Hooks{OnRetry: func(i retry.RetryData) { waits = append(waits, i.Wait) }},
 			func(context.Context, int) error {
 				attempts++
 				return pgErr(pgerrcode.DeadlockDetected)

@@ -15,9 +15,9 @@ import (
 // Callbacks registered during an attempt that is retried, or inside a nested
 // WithTx whose savepoint is rolled back, are dropped; with a nested WithTx
 // they wait for the outermost transaction. A panic in a callback does not
-// undo the commit: it is reported to the Observer and the other callbacks
-// still run; with no Observer, the panic goes on after the other callbacks
-// ran.
+// undo the commit: it is reported to the Observer (a [CallbackPanicObserver])
+// and the other callbacks still run; with no Observer that implements
+// CallbackPanicObserver, the panic goes on after the other callbacks ran.
 //
 // Outside a transaction there is nothing to wait for, and fn runs at once.
 func AfterCommit(ctx context.Context, fn func(context.Context)) {
@@ -35,9 +35,10 @@ func AfterCommit(ctx context.Context, fn func(context.Context)) {
 }
 
 // runCallbacks runs every callback. A panic is reported to obs; with no
-// Observer to report to, the first panic goes on once all callbacks ran,
+// CallbackPanicObserver to report to, the first panic goes on once all callbacks ran,
 // so that it is never lost.
 func runCallbacks(ctx context.Context, name string, obs Observer, cbs []func(context.Context)) {
+	report, _ := obs.(CallbackPanicObserver)
 	var first *CallbackPanicData
 	for _, cb := range cbs {
 		p := runCallback(ctx, cb)
@@ -45,8 +46,8 @@ func runCallbacks(ctx context.Context, name string, obs Observer, cbs []func(con
 			continue
 		}
 		p.Name = name
-		if obs != nil {
-			obs.CallbackPanic(ctx, *p)
+		if report != nil {
+			report.CallbackPanic(ctx, *p)
 		} else if first == nil {
 			first = p
 		}

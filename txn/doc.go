@@ -91,5 +91,9 @@
 // has certainly committed. An [Observer] (see [NewSlogObserver]) receives
 // start, retry, attempt-end, end and commit-resolution events, and with
 // Options.LeakThreshold a report of transactions held open too long, with
-// the stack that opened them.
+// the stack that opened them. An observer implements only the event
+// interfaces it wants ([TxEndObserver], [TxRetryObserver], ...); the
+// convention every txkit package follows for events, data structs and
+// log keys is described in the documentation of package
+// [github.com/txkit/txkit].
 package txn

@@ -6,7 +6,7 @@ import (
 
 // watchLeak reports the transaction to obs if it is still open after
 // threshold; the returned func stops the watch.
-func watchLeak(name string, threshold time.Duration, obs Observer, stack []byte) (stop func()) {
+func watchLeak(name string, threshold time.Duration, obs TxLeakObserver, stack []byte) (stop func()) {
 	start := time.Now()
 	t := time.AfterFunc(threshold, func() {
 		obs.TxLeak(TxLeakData{Name: name, Open: time.Since(start), Stack: stack})

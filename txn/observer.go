@@ -7,33 +7,77 @@ import (
 	"github.com/txkit/txkit/isolation"
 )
 
-// Observer receives events about the transactions WithTx runs, in the style
-// of pgx's tracers: plain data structs, no dependencies. Methods are called
-// on the goroutine running WithTx (TxLeak from a timer goroutine), must be
-// quick, must not use the transaction, and must be safe for concurrent use.
-// Embed [NopObserver] to implement only the events you need.
+// Observer is what [Options.Observer] holds: any value that implements one
+// or more of the event interfaces below ([TxStartObserver],
+// [TxRetryObserver], [TxAttemptEndObserver], [TxEndObserver],
+// [CommitResolvedObserver], [TxLeakObserver], [CallbackPanicObserver]).
+// WithTx finds which ones by type assertion, as pgxpool finds
+// pgxpool.AcquireTracer on a pgx.QueryTracer, and sends each event only
+// to an observer that implements its interface. A new event comes with a
+// new interface, so adding one breaks no existing observer. A value that
+// implements none of them receives nothing; write
+//
+//	var _ txn.TxEndObserver = (*myObserver)(nil)
+//
+// to have the compiler check the methods you meant to implement.
+//
+// Methods are called on the goroutine running WithTx (TxLeak from a timer
+// goroutine), must be quick, must not use the transaction, and must be safe
+// for concurrent use.
 //
 // Events never carry a connection string or password. An error from
 // failing to connect is carried as pgx gives it: pgx's ConnectError names
 // the user, database, host and port it tried, never the password.
-type Observer interface {
+type Observer any
+
+// TxStartObserver receives the start of every WithTx call. A nested call
+// (TxStartData.Nested set) reports TxStart and TxEnd only, to its own
+// Observer or else the outermost call's.
+type TxStartObserver interface {
 	// TxStart is called once per WithTx call, before the first attempt.
 	// The returned ctx is passed to the later events of the same call and
-	// to fn. A nested call (Nested set) reports TxStart and TxEnd only, to
-	// its own Observer or else the outermost call's.
+	// to fn.
 	TxStart(ctx context.Context, d TxStartData) context.Context
+}
+
+// TxRetryObserver receives the attempts WithTx will retry.
+type TxRetryObserver interface {
 	// TxRetry is called when an attempt failed and will be retried.
 	TxRetry(ctx context.Context, d TxRetryData)
+}
+
+// TxAttemptEndObserver receives the end of every attempt.
+type TxAttemptEndObserver interface {
 	// TxAttemptEnd is called when an attempt committed or rolled back.
 	TxAttemptEnd(ctx context.Context, d TxAttemptEndData)
+}
+
+// TxEndObserver receives the end of every WithTx call, nested ones
+// included.
+type TxEndObserver interface {
 	// TxEnd is called once when the WithTx call returns.
 	TxEnd(ctx context.Context, d TxEndData)
+}
+
+// CommitResolvedObserver receives how lost COMMIT answers were settled.
+type CommitResolvedObserver interface {
 	// CommitResolved is called when COMMIT's answer was lost and its
 	// outcome was asked of the server on another connection.
 	CommitResolved(ctx context.Context, d CommitResolvedData)
-	// TxLeak is called when a transaction is still open after
-	// Options.LeakThreshold.
+}
+
+// TxLeakObserver receives transactions open longer than
+// Options.LeakThreshold. Without one, LeakThreshold has no effect.
+type TxLeakObserver interface {
+	// TxLeak is called, from a timer goroutine, when a transaction is
+	// still open after Options.LeakThreshold.
 	TxLeak(d TxLeakData)
+}
+
+// CallbackPanicObserver receives panics in AfterCommit callbacks. Without
+// one, such a panic goes on once the other callbacks ran (see
+// [AfterCommit]).
+type CallbackPanicObserver interface {
 	// CallbackPanic is called when an AfterCommit callback panicked. The
 	// commit stands; the remaining callbacks still run.
 	CallbackPanic(ctx context.Context, d CallbackPanicData)
@@ -129,8 +173,29 @@ type CallbackPanicData struct {
 	Stack []byte
 }
 
-// NopObserver ignores every event. Embed it to implement part of Observer.
+// NopObserver implements every event interface and ignores every event.
+// An observer no longer needs it: implement only the events you want.
+// Code that embeds it keeps working; note that embedding it makes a type
+// a [CallbackPanicObserver], so callback panics are reported (to the
+// no-op, unless the type overrides it) rather than going on.
 type NopObserver struct{}
+
+// Every event interface, so that the compiler checks NopObserver and the
+// slog observer implement them all.
+type allObserver interface {
+	TxStartObserver
+	TxRetryObserver
+	TxAttemptEndObserver
+	TxEndObserver
+	CommitResolvedObserver
+	TxLeakObserver
+	CallbackPanicObserver
+}
+
+var (
+	_ allObserver = NopObserver{}
+	_ allObserver = slogObserver{}
+)
 
 func (NopObserver) TxStart(ctx context.Context, _ TxStartData) context.Context { return ctx }
 func (NopObserver) TxRetry(context.Context, TxRetryData)                       {}

@@ -31,17 +31,24 @@ func nested(ctx context.Context, st *txState, opts *Options, fn func(context.Con
 	if txName == "" {
 		txName = st.name
 	}
-	if obs == nil {
+	startObs, _ := obs.(TxStartObserver)
+	endObs, _ := obs.(TxEndObserver)
+	if startObs == nil && endObs == nil {
 		return inSavepoint(ctx, st, fn)
 	}
 	start := time.Now()
-	ctx = obs.TxStart(ctx, TxStartData{Name: txName, Isolation: st.level, ReadOnly: st.readOnly, Nested: true})
+	if startObs != nil {
+		ctx = startObs.TxStart(ctx, TxStartData{Name: txName, Isolation: st.level, ReadOnly: st.readOnly, Nested: true})
+	}
 	err := inSavepoint(ctx, st, fn)
 	outcome := Committed
 	if err != nil {
 		outcome = RolledBack
 	}
-	obs.TxEnd(ctx, TxEndData{Name: txName, Attempts: 1, Outcome: outcome, Duration: time.Since(start), Err: err})
+	if endObs == nil {
+		return err
+	}
+	endObs.TxEnd(ctx, TxEndData{Name: txName, Attempts: 1, Outcome: outcome, Duration: time.Since(start), Err: err})
 	return err
 }
 

@@ -3,15 +3,23 @@ package txn
 import (
 	"context"
 	"log/slog"
+
+	"github.com/txkit/txkit/internal/logkeys"
 )
 
-// NewSlogObserver returns an Observer that logs events to logger: retries
-// at Info; transactions that ended in error and COMMIT answers that were
-// lost but resolved (or run again) at Warn; unresolved COMMITs, leaks and callback panics
-// at Error; successful ends at Debug. A nil
-// logger discards everything. Messages carry the transaction's Name, never a
-// connection string or password; an error from failing to connect is logged
-// as pgx words it, naming the user, database, host and port.
+// NewSlogObserver returns an Observer that implements every event
+// interface and logs to logger: retries at Info; transactions that ended
+// in error and COMMIT answers that were lost but resolved (or run again)
+// at Warn; unresolved COMMITs, leaks and callback panics at Error;
+// successful ends at Debug. A nil logger discards everything.
+//
+// Messages start with "txn: " and use the keys every txkit slog observer
+// shares: the transaction's Name under "name", an error's text under
+// "error", then "attempt", "attempts", "duration", "wait", "outcome",
+// "sqlstate", "xid", "status", "open", "panic" and "stack" (see the package
+// documentation). They never carry a connection string or password; an
+// error from failing to connect is logged as pgx words it, naming the
+// user, database, host and port.
 func NewSlogObserver(logger *slog.Logger) Observer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -20,24 +28,30 @@ func NewSlogObserver(logger *slog.Logger) Observer {
 }
 
 type slogObserver struct {
-	NopObserver
 	l *slog.Logger
 }
 
+// TxStart logs nothing: TxEnd says all there is to say about a call.
+func (o slogObserver) TxStart(ctx context.Context, _ TxStartData) context.Context { return ctx }
+
 func (o slogObserver) TxRetry(ctx context.Context, d TxRetryData) {
-	o.l.LogAttrs(ctx, slog.LevelInfo, "txn: retrying transaction",
-		slog.String("name", d.Name), slog.Int("attempt", d.Attempt),
-		slog.String("sqlstate", d.SQLState), slog.Duration("wait", d.Wait), errAttr(d.Err))
+	o.l.LogAttrs(ctx, slog.LevelInfo, logkeys.TxnPrefix+"retrying transaction",
+		slog.String(logkeys.Name, d.Name), slog.Int(logkeys.Attempt, d.Attempt),
+		slog.String(logkeys.SQLState, d.SQLState), slog.Duration(logkeys.Wait, d.Wait), logkeys.Err(d.Err))
 }
+
+// TxAttemptEnd logs nothing: a failed attempt that is run again is logged
+// by TxRetry, and the last attempt by TxEnd.
+func (o slogObserver) TxAttemptEnd(context.Context, TxAttemptEndData) {}
 
 func (o slogObserver) TxEnd(ctx context.Context, d TxEndData) {
 	level := slog.LevelDebug
 	if d.Err != nil {
 		level = slog.LevelWarn
 	}
-	o.l.LogAttrs(ctx, level, "txn: transaction ended",
-		slog.String("name", d.Name), slog.String("outcome", d.Outcome.String()),
-		slog.Int("attempts", d.Attempts), slog.Duration("duration", d.Duration), errAttr(d.Err))
+	o.l.LogAttrs(ctx, level, logkeys.TxnPrefix+"transaction ended",
+		slog.String(logkeys.Name, d.Name), slog.String(logkeys.Outcome, d.Outcome.String()),
+		slog.Int(logkeys.Attempts, d.Attempts), slog.Duration(logkeys.Duration, d.Duration), logkeys.Err(d.Err))
 }
 
 func (o slogObserver) CommitResolved(ctx context.Context, d CommitResolvedData) {
@@ -45,24 +59,17 @@ func (o slogObserver) CommitResolved(ctx context.Context, d CommitResolvedData) 
 	if d.Outcome == CommitUnknown && !rerunnable(d.Err) {
 		level = slog.LevelError
 	}
-	o.l.LogAttrs(ctx, level, "txn: COMMIT answer lost; outcome asked of the server",
-		slog.String("name", d.Name), slog.Uint64("xid", d.XID), slog.String("status", d.Status),
-		slog.String("outcome", d.Outcome.String()), errAttr(d.Err))
+	o.l.LogAttrs(ctx, level, logkeys.TxnPrefix+"COMMIT answer lost; outcome asked of the server",
+		slog.String(logkeys.Name, d.Name), slog.Uint64(logkeys.XID, d.XID), slog.String(logkeys.Status, d.Status),
+		slog.String(logkeys.Outcome, d.Outcome.String()), logkeys.Err(d.Err))
 }
 
 func (o slogObserver) TxLeak(d TxLeakData) {
-	o.l.LogAttrs(context.Background(), slog.LevelError, "txn: transaction open too long",
-		slog.String("name", d.Name), slog.Duration("open", d.Open), slog.String("stack", string(d.Stack)))
+	o.l.LogAttrs(context.Background(), slog.LevelError, logkeys.TxnPrefix+"transaction open too long",
+		slog.String(logkeys.Name, d.Name), slog.Duration(logkeys.Open, d.Open), slog.String(logkeys.Stack, string(d.Stack)))
 }
 
 func (o slogObserver) CallbackPanic(ctx context.Context, d CallbackPanicData) {
-	o.l.LogAttrs(ctx, slog.LevelError, "txn: AfterCommit callback panicked; the commit stands",
-		slog.String("name", d.Name), slog.Any("panic", d.Value), slog.String("stack", string(d.Stack)))
-}
-
-func errAttr(err error) slog.Attr {
-	if err == nil {
-		return slog.Attr{}
-	}
-	return slog.String("error", err.Error())
+	o.l.LogAttrs(ctx, slog.LevelError, logkeys.TxnPrefix+"AfterCommit callback panicked; the commit stands",
+		slog.String(logkeys.Name, d.Name), slog.Any(logkeys.Panic, d.Value), slog.String(logkeys.Stack, string(d.Stack)))
 }

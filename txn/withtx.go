@@ -84,11 +84,11 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error) error {
 	obs := opts.Observer
 	start := time.Now()
-	if obs != nil {
-		ctx = obs.TxStart(ctx, TxStartData{Name: opts.Name, Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
+	if o, ok := obs.(TxStartObserver); ok {
+		ctx = o.TxStart(ctx, TxStartData{Name: opts.Name, Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
 	}
-	if opts.LeakThreshold > 0 && obs != nil {
-		stop := watchLeak(opts.Name, opts.LeakThreshold, obs, debug.Stack())
+	if o, ok := obs.(TxLeakObserver); ok && opts.LeakThreshold > 0 {
+		stop := watchLeak(opts.Name, opts.LeakThreshold, o, debug.Stack())
 		defer stop()
 	}
 	policy := opts.Retry
@@ -101,9 +101,9 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 	hooks := retry.Hooks{
 		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) || rerunnable(err) },
 	}
-	if obs != nil {
-		hooks.OnRetry = func(ri retry.RetryInfo) {
-			obs.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
+	if o, ok := obs.(TxRetryObserver); ok {
+		hooks.OnRetry = func(ri retry.RetryData) {
+			o.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
 		}
 	}
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
@@ -115,8 +115,8 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 	if outcome == Committed {
 		runCallbacks(ctx, opts.Name, obs, callbacks)
 	}
-	if obs != nil {
-		obs.TxEnd(ctx, TxEndData{Name: opts.Name, Attempts: attempts, Outcome: outcome, Duration: time.Since(start), Err: err})
+	if o, ok := obs.(TxEndObserver); ok {
+		o.TxEnd(ctx, TxEndData{Name: opts.Name, Attempts: attempts, Outcome: outcome, Duration: time.Since(start), Err: err})
 	}
 	return err
 }
@@ -132,9 +132,9 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	}
 	defer b.done()
 	st := newState(b.tx, opts)
-	if opts.Observer != nil {
+	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
 		defer func() {
-			opts.Observer.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
+			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
 		}()
 	}
 	finished := false
@@ -173,10 +173,10 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	res := commit(ctx, b, opts)
-	if res.resolved != nil && opts.Observer != nil {
+	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
 		d.Name = opts.Name
-		opts.Observer.CommitResolved(ctx, d)
+		o.CommitResolved(ctx, d)
 	}
 	if res.err != nil {
 		return res.outcome, nil, withServerCause(res.err, st.rec.get(), opts.Retry)
