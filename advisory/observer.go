@@ -162,15 +162,6 @@ type LeaderEndData struct {
 	Err  error // what fn returned
 }
 
-// ReleasedData, LostData and LeakData are the former names of
-// [LockReleasedData], [LockLostData] and [LockLeakData], kept so that code
-// written against them still compiles; they go before 1.0.
-type (
-	ReleasedData = LockReleasedData
-	LostData     = LockLostData
-	LeakData     = LockLeakData
-)
-
 // NopObserver implements every event interface and ignores every event.
 // An observer no longer needs it: implement only the events you want.
 // Code that embeds it keeps working.

@@ -140,7 +140,3 @@ func stopped(ctx context.Context, attempts int, last error) error {
 	}
 	return fmt.Errorf("retry: stopped after %d attempt(s): %w (last error: %w)", attempts, context.Cause(ctx), last)
 }
-
-// RetryInfo is the former name of [RetryData], kept so that code written
-// against it still compiles; it goes before 1.0.
-type RetryInfo = RetryData

@@ -147,10 +147,11 @@ func failureKind(err error) string {
 // the Observer contract asks for concurrency safety, not because this
 // program needs it.
 type retryCounter struct {
-	txn.NopObserver
 	mu         sync.Mutex
 	bySQLState map[string]int
 }
+
+var _ txn.TxRetryObserver = (*retryCounter)(nil)
 
 func (c *retryCounter) TxRetry(_ context.Context, d txn.TxRetryData) {
 	code := d.SQLState

@@ -82,13 +82,18 @@ func tick(ctx context.Context, pool *pgxpool.Pool, id int, term int64) error {
 	return err
 }
 
-// printer reports what the leader cannot see from inside fn.
+// printer reports what the leader cannot see from inside fn. It implements
+// only the two events it reports.
 type printer struct {
-	advisory.NopObserver
 	id int
 }
 
-func (p *printer) LockLost(d advisory.LostData) {
+var (
+	_ advisory.LockLostObserver  = (*printer)(nil)
+	_ advisory.LeaderEndObserver = (*printer)(nil)
+)
+
+func (p *printer) LockLost(d advisory.LockLostData) {
 	fmt.Printf("contender %d: lock lost after %v: %v\n", p.id, d.Held.Round(time.Millisecond), errors.Unwrap(d.Err))
 }
 
