@@ -50,7 +50,7 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 		if readOnlySafe(opts) {
 			return commitResult{outcome: Committed, resolved: &CommitResolvedData{Outcome: Committed}}
 		}
-		err := &commitUnknownError{cause: errors.Unwrap(res.err), rerun: true,
+		err := &CommitUnknownError{Cause: errors.Unwrap(res.err), rerun: true,
 			detail: "a READ ONLY transaction that may be SERIALIZABLE and is not DEFERRABLE can still fail at COMMIT; it can run again"}
 		return commitResult{outcome: CommitUnknown, err: err, resolved: &CommitResolvedData{Outcome: CommitUnknown, Err: err}}
 	}
@@ -165,7 +165,7 @@ func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
 	if res, ok := settled(err, wasClosed); ok {
 		return res
 	}
-	return commitResult{outcome: CommitUnknown, err: &commitUnknownError{cause: err}}
+	return commitResult{outcome: CommitUnknown, err: &CommitUnknownError{Cause: err}}
 }
 
 // xidAnswer is what the xid query returned.
@@ -249,47 +249,6 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pg
 	return x, tag, xidErr
 }
 
-// connLostError is a transaction that certainly did not commit because its
-// connection broke. Running it again is safe, so WithTx retries it.
-type connLostError struct {
-	when string
-	err  error
-}
-
-func (e *connLostError) Error() string {
-	return "txn: connection lost " + e.when + "; the transaction did not commit: " + e.err.Error()
-}
-
-func (e *connLostError) Unwrap() error { return e.err }
-
-// commitUnknownError is ErrCommitUnknown with its cause.
-type commitUnknownError struct {
-	cause  error
-	detail string
-	// rerun is set when running the transaction again is safe although
-	// its outcome is unknown: it had no transaction id, so nothing but
-	// notifications depended on its commit.
-	rerun bool
-}
-
-func (e *commitUnknownError) Error() string {
-	msg := ErrCommitUnknown.Error()
-	if e.detail != "" {
-		msg += " (" + e.detail + ")"
-	}
-	return msg + ": " + e.cause.Error()
-}
-
-func (e *commitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
-func (e *commitUnknownError) Unwrap() error        { return e.cause }
-
-// rerunnable reports whether err is an unknown commit outcome that is safe
-// to run again (see commitUnknownError.rerun).
-func rerunnable(err error) bool {
-	var e *commitUnknownError
-	return errors.As(err, &e) && e.rerun
-}
-
 // Time allowed to settle a lost COMMIT, and how often to ask while the old
 // backend is still finishing.
 const (
@@ -304,7 +263,7 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 	d := &CommitResolvedData{XID: x.xid}
 	unknown := func(detail string) commitResult {
 		d.Outcome = CommitUnknown
-		err := &commitUnknownError{cause: cause, detail: detail}
+		err := &CommitUnknownError{XID: d.XID, Status: d.Status, Cause: cause, detail: detail}
 		d.Err = err
 		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
 	}
@@ -319,7 +278,7 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 		// depends on this commit, so running the transaction again is
 		// safe; the retry loop does, or reports the outcome unknown.
 		d.Outcome = CommitUnknown
-		err := &commitUnknownError{cause: cause, detail: "the transaction had no transaction id to ask about; it can run again", rerun: true}
+		err := &CommitUnknownError{Cause: cause, detail: "the transaction had no transaction id to ask about; it can run again", rerun: true}
 		d.Err = err
 		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
 	}

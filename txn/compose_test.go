@@ -176,7 +176,7 @@ func TestNestedOptionsThatCannotApplyAreRefused(t *testing.T) {
 			return txn.WithTx(ctx, b.pool, inner, func(context.Context, pgx.Tx) error { return nil })
 		})
 		if refused {
-			require.ErrorIs(t, err, txn.ErrInvalidOptions)
+			require.ErrorIs(t, err, txn.ErrInvalid)
 		} else {
 			require.NoError(t, err)
 		}

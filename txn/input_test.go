@@ -34,7 +34,7 @@ func TestTimeoutsBeyondTheServerLimitAreRefused(t *testing.T) {
 	for _, c := range cases {
 		called := false
 		err := txn.WithTx(b.ctx, b.pool, c.o, func(context.Context, pgx.Tx) error { called = true; return nil })
-		require.ErrorIs(t, err, txn.ErrInvalidOptions, "%+v", c.o)
+		require.ErrorIs(t, err, txn.ErrInvalid, "%+v", c.o)
 		require.Contains(t, err.Error(), c.field)
 		require.False(t, called)
 	}

@@ -131,7 +131,7 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range cases {
 		called := false
 		err := txn.WithTx(b.ctx, b.pool, o, func(context.Context, pgx.Tx) error { called = true; return nil })
-		require.ErrorIs(t, err, txn.ErrInvalidOptions, "%+v", o)
+		require.ErrorIs(t, err, txn.ErrInvalid, "%+v", o)
 		require.False(t, called)
 	}
 }
@@ -139,11 +139,13 @@ func TestInvalidOptions(t *testing.T) {
 func TestNilArguments(t *testing.T) {
 	var pool *pgxpool.Pool
 	err := txn.WithTx(context.Background(), pool, txn.Options{}, func(context.Context, pgx.Tx) error { return nil })
-	require.ErrorIs(t, err, txn.ErrNilBeginner)
+	require.ErrorIs(t, err, txn.ErrInvalid)
 	err = txn.WithTx(context.Background(), nil, txn.Options{}, func(context.Context, pgx.Tx) error { return nil })
-	require.ErrorIs(t, err, txn.ErrNilBeginner)
+	require.ErrorIs(t, err, txn.ErrInvalid)
 	b := setup(t)
-	require.Error(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, nil))
+	require.ErrorIs(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, nil), txn.ErrInvalid)
+	_, err = txn.WithTxValue[int](b.ctx, b.pool, txn.Options{}, nil)
+	require.ErrorIs(t, err, txn.ErrInvalid)
 }
 
 // TestRoundTrips checks that a WithTx costs BEGIN, fn's statements and
