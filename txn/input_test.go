@@ -20,6 +20,7 @@ import (
 // PostgreSQL's timeouts are int32 milliseconds. A timeout it cannot hold is
 // refused before anything is sent, naming the field, and nothing overflows.
 func TestTimeoutsBeyondTheServerLimitAreRefused(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	cases := []struct {
 		field string
@@ -106,6 +107,7 @@ func TestBeginInsideTheCallersFailedTransactionLeavesItAlone(t *testing.T) {
 
 // WithTxValue refuses a nil fn with the error WithTx gives.
 func TestWithTxValueNilFn(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	want := txn.WithTx(b.ctx, b.pool, txn.Options{}, nil)
 	require.Error(t, want)
