@@ -141,6 +141,12 @@ func TestInvalidOptions(t *testing.T) {
 		require.ErrorIs(t, err, txn.ErrInvalid, "%+v", o)
 		require.False(t, called)
 	}
+	// Every problem is listed in one error.
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Deferrable: true, LockTimeout: -1, LeakThreshold: -1}, insert(1))
+	require.ErrorIs(t, err, txn.ErrInvalid)
+	for _, want := range []string{"txn: invalid input: ", "Deferrable", "LockTimeout", "LeakThreshold"} {
+		require.Contains(t, err.Error(), want)
+	}
 }
 
 func TestNilArguments(t *testing.T) {
