@@ -23,9 +23,8 @@ type bundle struct {
 
 func setup(t *testing.T, configure ...func(*pgxpool.Config)) *bundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	t.Cleanup(cancel)
-	return &bundle{ctx: ctx, pool: pgtest.NewPool(t, configure...)}
+	s := pgtest.Setup(t, pgtest.Configure(configure...))
+	return &bundle{ctx: s.Ctx, pool: s.Pool}
 }
 
 // release releases l when the test ends, before the pool's cleanup checks

@@ -3,7 +3,6 @@ package locks_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,14 +24,8 @@ const itemsSchema = `CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL D
 
 func setup(t *testing.T, schema string, configure ...func(*pgxpool.Config)) *bundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	pool := pgtest.NewPool(t, configure...)
-	if schema != "" {
-		_, err := pool.Exec(ctx, schema)
-		require.NoError(t, err)
-	}
-	return &bundle{ctx: ctx, pool: pool}
+	s := pgtest.Setup(t, pgtest.Configure(configure...), pgtest.Schema(schema))
+	return &bundle{ctx: s.Ctx, pool: s.Pool}
 }
 
 // hold begins a transaction on its own connection, runs sql in it (a

@@ -3,7 +3,6 @@ package optimistic_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -29,14 +28,8 @@ const itemsSchema = `CREATE TABLE items (
 
 func setup(t *testing.T, schema string, configure ...func(*pgxpool.Config)) *bundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	pool := pgtest.NewPool(t, configure...)
-	if schema != "" {
-		_, err := pool.Exec(ctx, schema)
-		require.NoError(t, err)
-	}
-	return &bundle{ctx: ctx, pool: pool}
+	s := pgtest.Setup(t, pgtest.Configure(configure...), pgtest.Schema(schema))
+	return &bundle{ctx: s.Ctx, pool: s.Pool}
 }
 
 // item is a row of items.

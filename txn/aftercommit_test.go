@@ -15,6 +15,7 @@ import (
 )
 
 func TestAfterCommitRunsOnceInOrderAfterCommit(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	var got []string
 	attempts := 0
@@ -44,6 +45,7 @@ func TestAfterCommitRunsOnceInOrderAfterCommit(t *testing.T) {
 }
 
 func TestAfterCommitDroppedOnRollback(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ran := false
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -55,6 +57,7 @@ func TestAfterCommitDroppedOnRollback(t *testing.T) {
 }
 
 func TestAfterCommitInARolledBackSavepointIsDropped(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	var got []string
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -84,6 +87,7 @@ func (o *panicObserver) CallbackPanic(_ context.Context, d txn.CallbackPanicData
 }
 
 func TestAfterCommitPanicDoesNotUndoTheCommit(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	obs := &panicObserver{}
 	ranAfter := false
@@ -118,6 +122,7 @@ func TestAfterCommitOutsideATransactionRunsAtOnce(t *testing.T) {
 // waits for the outermost transaction: not run at RELEASE, and dropped when
 // the outer transaction then rolls back.
 func TestAfterCommitOfAReleasedSavepointIsDroppedWhenTheOuterRollsBack(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ran := false
 	outerErr := errors.New("outer fails")
@@ -137,6 +142,7 @@ func TestAfterCommitOfAReleasedSavepointIsDroppedWhenTheOuterRollsBack(t *testin
 // With no Observer, a panicking callback does not stop the others: they
 // run, then the panic goes on.
 func TestAfterCommitPanicWithoutObserverRunsTheOthersFirst(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	var ran []string
 	var recovered any

@@ -17,6 +17,7 @@ import (
 // have committed, so WithTx runs again on a fresh connection instead of
 // returning the FATAL.
 func TestTerminatedIdleConnectionIsRetriedAtBegin(t *testing.T) {
+	t.Parallel()
 	b := setup(t, func(c *pgxpool.Config) {
 		c.MaxConns = 1
 		// pgxpool pings a connection idle for over a second before handing

@@ -50,7 +50,7 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 		if readOnlySafe(opts) {
 			return commitResult{outcome: Committed, resolved: &CommitResolvedData{Outcome: Committed}}
 		}
-		err := &commitUnknownError{cause: errors.Unwrap(res.err), rerun: true,
+		err := &CommitUnknownError{Cause: errors.Unwrap(res.err), rerun: true,
 			detail: "a READ ONLY transaction that may be SERIALIZABLE and is not DEFERRABLE can still fail at COMMIT; it can run again"}
 		return commitResult{outcome: CommitUnknown, err: err, resolved: &CommitResolvedData{Outcome: CommitUnknown, Err: err}}
 	}
@@ -165,7 +165,7 @@ func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
 	if res, ok := settled(err, wasClosed); ok {
 		return res
 	}
-	return commitResult{outcome: CommitUnknown, err: &commitUnknownError{cause: err}}
+	return commitResult{outcome: CommitUnknown, err: &CommitUnknownError{Cause: err}}
 }
 
 // xidAnswer is what the xid query returned.
@@ -176,38 +176,53 @@ type xidAnswer struct {
 }
 
 // pipelineCommit sends the xid query and COMMIT in one write and reads
-// their answers. tag is COMMIT's command tag, when it arrived.
+// their answers: the transaction id, then COMMIT's command tag, then what
+// the two together say about the commit. tag is COMMIT's command tag, when
+// it arrived. On any failure to read, the pipeline is closed and the
+// answers read so far are returned with the error.
 func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pgconn.CommandTag, err error) {
+	p, err := sendCommit(ctx, pc)
+	if err != nil {
+		return x, tag, err
+	}
+	x, xidErr, err := readXID(p)
+	if err != nil {
+		_ = p.Close()
+		return x, tag, err
+	}
+	tag, err = readCommitTag(p)
+	if err != nil {
+		_ = p.Close()
+		return x, tag, err
+	}
+	if err := p.Close(); err != nil {
+		return x, tag, err
+	}
+	return x, tag, commitError(tag, xidErr)
+}
+
+// sendCommit writes, at once, the xid query, a Sync, COMMIT and a Sync.
+func sendCommit(ctx context.Context, pc *pgconn.PgConn) (*pgconn.Pipeline, error) {
 	p := pc.StartPipeline(ctx)
 	p.SendQueryParams(xidQuery, nil, nil, nil, nil)
 	p.SendPipelineSync()
 	p.SendQueryParams("commit", nil, nil, nil, nil)
 	if err := p.Sync(); err != nil {
 		_ = p.Close()
-		return x, tag, err
+		return nil, err
 	}
-	fail := func(err error) (xidAnswer, pgconn.CommandTag, error) {
-		_ = p.Close()
-		return x, tag, err
-	}
+	return p, nil
+}
 
-	// The xid query's answer, then its Sync. The server may refuse the
-	// query (25P02 if the transaction had already failed), at Parse or at
-	// Execute; COMMIT, past the Sync, still gets its answer.
-	var xidErr error
-	var r *pgconn.Result
-	res, err := p.GetResults()
-	if err == nil {
-		rr, ok := res.(*pgconn.ResultReader)
-		if !ok {
-			return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
-		}
-		r = rr.Read()
-		err = r.Err
-	}
+// readXID reads the xid query's answer, then its Sync. The server may
+// refuse the query (25P02 if the transaction had already failed), at Parse
+// or at Execute: that refusal is xidErr, and COMMIT, past the Sync, still
+// gets its answer. err is any other failure; the pipeline is then unusable.
+func readXID(p *pgconn.Pipeline) (x xidAnswer, xidErr, err error) {
+	r, err := nextRows(p)
 	if err != nil {
 		if !serverRefused(err) {
-			return fail(err)
+			return x, nil, err
 		}
 		xidErr = err
 	}
@@ -215,79 +230,56 @@ func pipelineCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pg
 	if xidErr == nil && len(r.Rows) == 1 && r.Rows[0][0] != nil {
 		x.xid, err = strconv.ParseUint(string(r.Rows[0][0]), 10, 64)
 		if err != nil {
-			return fail(fmt.Errorf("txn: unexpected xid %q: %w", r.Rows[0][0], err))
+			return x, xidErr, fmt.Errorf("txn: unexpected xid %q: %w", r.Rows[0][0], err)
 		}
 		x.assigned = true
 	}
 	if _, err := p.GetResults(); err != nil {
-		return fail(err)
+		return x, xidErr, err
 	}
+	return x, xidErr, nil
+}
 
-	// COMMIT's answer: "COMMIT", or "ROLLBACK" if the transaction had
-	// already failed.
-	res, err = p.GetResults()
+// nextRows reads the next query's answer in full.
+func nextRows(p *pgconn.Pipeline) (*pgconn.Result, error) {
+	res, err := p.GetResults()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	rr, ok := res.(*pgconn.ResultReader)
 	if !ok {
-		return fail(fmt.Errorf("txn: unexpected pipeline result %T", res))
+		return nil, fmt.Errorf("txn: unexpected pipeline result %T", res)
 	}
-	tag, err = rr.Close()
+	r := rr.Read()
+	return r, r.Err
+}
+
+// readCommitTag reads COMMIT's answer: "COMMIT", or "ROLLBACK" if the
+// transaction had already failed.
+func readCommitTag(p *pgconn.Pipeline) (pgconn.CommandTag, error) {
+	res, err := p.GetResults()
 	if err != nil {
-		return fail(err)
+		return pgconn.CommandTag{}, err
 	}
-	if err := p.Close(); err != nil {
-		return x, tag, err
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return pgconn.CommandTag{}, fmt.Errorf("txn: unexpected pipeline result %T", res)
 	}
-	if tag.String() == "ROLLBACK" {
-		if xidErr != nil && retry.SQLState(xidErr) != pgerrcode.InFailedSQLTransaction {
-			return x, tag, fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
-		}
-		return x, tag, pgx.ErrTxCommitRollback
+	return rr.Close()
+}
+
+// commitError classifies a COMMIT whose answers all arrived: nil for a
+// commit, pgx.ErrTxCommitRollback (with the xid query's refusal, unless
+// that was only 25P02) when COMMIT answered ROLLBACK. A refused xid query
+// followed by "COMMIT" is returned as it is.
+func commitError(tag pgconn.CommandTag, xidErr error) error {
+	if tag.String() != "ROLLBACK" {
+		return xidErr
 	}
-	return x, tag, xidErr
-}
-
-// connLostError is a transaction that certainly did not commit because its
-// connection broke. Running it again is safe, so WithTx retries it.
-type connLostError struct {
-	when string
-	err  error
-}
-
-func (e *connLostError) Error() string {
-	return "txn: connection lost " + e.when + "; the transaction did not commit: " + e.err.Error()
-}
-
-func (e *connLostError) Unwrap() error { return e.err }
-
-// commitUnknownError is ErrCommitUnknown with its cause.
-type commitUnknownError struct {
-	cause  error
-	detail string
-	// rerun is set when running the transaction again is safe although
-	// its outcome is unknown: it had no transaction id, so nothing but
-	// notifications depended on its commit.
-	rerun bool
-}
-
-func (e *commitUnknownError) Error() string {
-	msg := ErrCommitUnknown.Error()
-	if e.detail != "" {
-		msg += " (" + e.detail + ")"
+	if xidErr != nil && retry.SQLState(xidErr) != pgerrcode.InFailedSQLTransaction {
+		return fmt.Errorf("%w: the transaction-id query failed: %w", pgx.ErrTxCommitRollback, xidErr)
 	}
-	return msg + ": " + e.cause.Error()
-}
-
-func (e *commitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
-func (e *commitUnknownError) Unwrap() error        { return e.cause }
-
-// rerunnable reports whether err is an unknown commit outcome that is safe
-// to run again (see commitUnknownError.rerun).
-func rerunnable(err error) bool {
-	var e *commitUnknownError
-	return errors.As(err, &e) && e.rerun
+	return pgx.ErrTxCommitRollback
 }
 
 // Time allowed to settle a lost COMMIT, and how often to ask while the old
@@ -304,7 +296,7 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 	d := &CommitResolvedData{XID: x.xid}
 	unknown := func(detail string) commitResult {
 		d.Outcome = CommitUnknown
-		err := &commitUnknownError{cause: cause, detail: detail}
+		err := &CommitUnknownError{XID: d.XID, Status: d.Status, Cause: cause, detail: detail}
 		d.Err = err
 		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
 	}
@@ -319,7 +311,7 @@ func resolveCommit(ctx context.Context, cfg *pgx.ConnConfig, pid uint32, x xidAn
 		// depends on this commit, so running the transaction again is
 		// safe; the retry loop does, or reports the outcome unknown.
 		d.Outcome = CommitUnknown
-		err := &commitUnknownError{cause: cause, detail: "the transaction had no transaction id to ask about; it can run again", rerun: true}
+		err := &CommitUnknownError{Cause: cause, detail: "the transaction had no transaction id to ask about; it can run again", rerun: true}
 		d.Err = err
 		return commitResult{outcome: CommitUnknown, err: err, resolved: d}
 	}

@@ -40,6 +40,7 @@ func TestRetryDecidedByWhatTheServerSaid(t *testing.T) {
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			b := setup(t)
 			attempts := 0
 			err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -65,6 +66,7 @@ func TestRetryDecidedByWhatTheServerSaid(t *testing.T) {
 }
 
 func TestExhaustedAfterWrappedErrorsStillShowsTheServerError(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(2)}, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, raise(pgerrcode.SerializationFailure))
@@ -75,6 +77,7 @@ func TestExhaustedAfterWrappedErrorsStillShowsTheServerError(t *testing.T) {
 }
 
 func TestContextCarriesTheTransaction(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	_, ok := txn.FromContext(b.ctx)
 	require.False(t, ok)
@@ -98,6 +101,7 @@ func (r repo) add(ctx context.Context, id int) error {
 }
 
 func TestRepositoryMethodsJoinTheTransaction(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	r := repo{db: b.pool}
 	require.NoError(t, r.add(b.ctx, 1)) // alone
@@ -115,6 +119,7 @@ func TestRepositoryMethodsJoinTheTransaction(t *testing.T) {
 }
 
 func TestNestedRunsInASavepoint(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	errInner := errors.New("inner fails")
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -144,6 +149,7 @@ func TestNestedRunsInASavepoint(t *testing.T) {
 }
 
 func TestNestedRetryBelongsToTheOutermost(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	outer, inner := 0, 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -169,6 +175,7 @@ func TestNestedRetryBelongsToTheOutermost(t *testing.T) {
 }
 
 func TestNestedOptionsThatCannotApplyAreRefused(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	check := func(outer, inner txn.Options, refused bool) {
 		t.Helper()
@@ -176,7 +183,7 @@ func TestNestedOptionsThatCannotApplyAreRefused(t *testing.T) {
 			return txn.WithTx(ctx, b.pool, inner, func(context.Context, pgx.Tx) error { return nil })
 		})
 		if refused {
-			require.ErrorIs(t, err, txn.ErrInvalidOptions)
+			require.ErrorIs(t, err, txn.ErrInvalid)
 		} else {
 			require.NoError(t, err)
 		}
@@ -194,6 +201,7 @@ func TestNestedOptionsThatCannotApplyAreRefused(t *testing.T) {
 }
 
 func TestRequiresNewCommitsOnItsOwn(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 		if err := insert(1)(ctx, tx); err != nil {
@@ -220,6 +228,7 @@ func TestRequiresNewCommitsOnItsOwn(t *testing.T) {
 // A nested call whose ctx is cancelled still rolls back to its savepoint:
 // the outer transaction stays usable.
 func TestNestedWithCancelledContextLeavesTheOuterUsable(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 		inner, cancel := context.WithCancel(ctx)

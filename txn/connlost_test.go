@@ -26,6 +26,7 @@ import (
 // pgx closes the connection, but the error is fn's, returned as it is after
 // one attempt, not taken for a broken network and retried.
 func TestFnsOwnContextEndingIsFnsError(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	for _, tc := range []struct {
 		name   string
@@ -284,6 +285,7 @@ func (c *wireConn) Write(p []byte) (int, error) {
 // A read-only transaction sends no transaction-id query, whatever its
 // level; a read-write one sends it with COMMIT.
 func TestReadOnlySendsNoTransactionIDQuery(t *testing.T) {
+	t.Parallel()
 	w := &wire{}
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.DialFunc = w.dial })
 	const xidQuery = "pg_current_xact_id_if_assigned"

@@ -85,6 +85,16 @@
 // pool must be large enough for both, and the two transactions can block
 // each other on row locks.
 //
+// # Errors
+//
+// Every input WithTx cannot run (a nil Beginner, a nil fn, impossible
+// Options, a nested call asking for more than the running transaction
+// gives) is refused before anything is sent with an error matching
+// [ErrInvalid], which lists every problem with the Options at once. A lost
+// COMMIT that cannot be settled matches [ErrCommitUnknown]; errors.As with
+// a [*CommitUnknownError] gives the transaction id (when its answer
+// arrived), the last status the server reported, and the cause.
+//
 // # After commit, observing, leaks
 //
 // [AfterCommit] registers work to run only once the outermost transaction

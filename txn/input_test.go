@@ -20,6 +20,7 @@ import (
 // PostgreSQL's timeouts are int32 milliseconds. A timeout it cannot hold is
 // refused before anything is sent, naming the field, and nothing overflows.
 func TestTimeoutsBeyondTheServerLimitAreRefused(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	cases := []struct {
 		field string
@@ -34,7 +35,7 @@ func TestTimeoutsBeyondTheServerLimitAreRefused(t *testing.T) {
 	for _, c := range cases {
 		called := false
 		err := txn.WithTx(b.ctx, b.pool, c.o, func(context.Context, pgx.Tx) error { called = true; return nil })
-		require.ErrorIs(t, err, txn.ErrInvalidOptions, "%+v", c.o)
+		require.ErrorIs(t, err, txn.ErrInvalid, "%+v", c.o)
 		require.Contains(t, err.Error(), c.field)
 		require.False(t, called)
 	}
@@ -106,6 +107,7 @@ func TestBeginInsideTheCallersFailedTransactionLeavesItAlone(t *testing.T) {
 
 // WithTxValue refuses a nil fn with the error WithTx gives.
 func TestWithTxValueNilFn(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	want := txn.WithTx(b.ctx, b.pool, txn.Options{}, nil)
 	require.Error(t, want)

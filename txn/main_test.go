@@ -21,7 +21,7 @@ func fastRetry(attempts int) *retry.Policy {
 }
 
 // bundle is what most tests start from: a pool on a fresh database with a
-// small table.
+// small table (see pgtest.Setup).
 type bundle struct {
 	pool *pgxpool.Pool
 	ctx  context.Context
@@ -29,12 +29,9 @@ type bundle struct {
 
 func setup(t *testing.T, configure ...func(*pgxpool.Config)) *bundle {
 	t.Helper()
-	t.Parallel()
-	pool := pgtest.NewPool(t, configure...)
-	ctx := context.Background()
-	_, err := pool.Exec(ctx, `CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)`)
-	require.NoError(t, err)
-	return &bundle{pool: pool, ctx: ctx}
+	s := pgtest.Setup(t, pgtest.Configure(configure...),
+		pgtest.Schema(`CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)`))
+	return &bundle{pool: s.Pool, ctx: s.Ctx}
 }
 
 func (b *bundle) count(t *testing.T) int {

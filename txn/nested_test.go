@@ -31,6 +31,7 @@ func (b *bundle) ids(t *testing.T) []int {
 func TestNestedSerializationFailureSwallowedByTheOuterFnIsRetried(t *testing.T) {
 	for _, code := range []string{pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected} {
 		t.Run(code, func(t *testing.T) {
+			t.Parallel()
 			b := setup(t)
 			outer := 0
 			var callbacks []int
@@ -61,6 +62,7 @@ func TestNestedSerializationFailureSwallowedByTheOuterFnIsRetried(t *testing.T) 
 // When the attempts run out, the error says so and carries the server's
 // error, and nothing commits.
 func TestNestedSerializationFailureSwallowedExhausts(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	outer := 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(3)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -100,6 +102,7 @@ func TestNestedSerializationFailureSwallowedExhausts(t *testing.T) {
 // A non-retryable error in a nested call, rolled back to its savepoint and
 // dropped, still lets the transaction commit once.
 func TestNestedNonRetryableErrorSwallowedCommits(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	outer := 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -156,6 +159,7 @@ func nestedIncrement(b *bundle, between func(attempt int)) (attempts int, err er
 // transaction changed since the snapshot gets a 40001 from the server. The
 // outer fn ignores it; WithTx must not report the lost increment as done.
 func TestNestedLostUpdateAtRepeatableReadIsRetried(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	counterSetup(t, b)
 
@@ -190,6 +194,7 @@ func TestNestedLostUpdateAtRepeatableReadIsRetried(t *testing.T) {
 // AfterCommit callbacks before it goes on: an outer fn that recovers it and
 // returns nil commits only its own work.
 func TestNestedPanicRecoveredByTheOuterFnRollsBackTheSavepoint(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	var ran []string
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -220,6 +225,7 @@ func TestNestedPanicRecoveredByTheOuterFnRollsBackTheSavepoint(t *testing.T) {
 
 // A panic that is not recovered still rolls back everything and goes on.
 func TestNestedPanicNotRecoveredRollsBackAll(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	require.PanicsWithValue(t, "boom", func() {
 		_ = txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {

@@ -56,6 +56,7 @@ func (e *eventLog) TxLeak(d txn.TxLeakData)                                { e.l
 func (e *eventLog) CallbackPanic(context.Context, txn.CallbackPanicData)   { e.add("panic") }
 
 func TestObserverSeesAttemptsRetriesAndEnd(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	obs := &eventLog{}
 	attempts := 0
@@ -83,6 +84,7 @@ func TestObserverSeesAttemptsRetriesAndEnd(t *testing.T) {
 }
 
 func TestSlogObserverNeverLogsTheConnectionString(t *testing.T) {
+	t.Parallel()
 	const password = "s3cret-pw-do-not-log"
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Password = password })
 	var buf bytes.Buffer
@@ -118,6 +120,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestLeakThresholdReportsWhereTheTransactionBegan(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	obs := &eventLog{leaks: make(chan txn.TxLeakData, 1)}
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Name: "slow", Observer: obs, LeakThreshold: time.Millisecond},
@@ -137,6 +140,7 @@ func TestLeakThresholdReportsWhereTheTransactionBegan(t *testing.T) {
 }
 
 func TestNoLeakReportForAQuickTransaction(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	obs := &eventLog{leaks: make(chan txn.TxLeakData, 1)}
 	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Observer: obs, LeakThreshold: time.Hour}, insert(1)))
@@ -174,6 +178,7 @@ func (o *startEnd) TxEnd(_ context.Context, d txn.TxEndData) {
 // Observer, or to the outermost call's when it has none; its Name, or the
 // outermost's. The ctx TxStart returns is the one fn gets.
 func TestNestedCallsAreObserved(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	outer := &startEnd{}
 	innerErr := errors.New("inner fails")

@@ -1,11 +1,11 @@
 package txn
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/internal/pgtimeout"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
@@ -34,7 +34,7 @@ type Options struct {
 	// BEGIN. Zero leaves the session's setting as it is. Values are sent
 	// in whole milliseconds, rounded up. PostgreSQL holds at most
 	// 2147483647 ms (about 24.8 days): a longer or negative value is
-	// refused with ErrInvalidOptions.
+	// refused with an error matching ErrInvalid.
 	StatementTimeout         time.Duration
 	LockTimeout              time.Duration
 	IdleInTransactionTimeout time.Duration
@@ -55,12 +55,10 @@ type Options struct {
 
 // validate reports every problem with o at once.
 func (o *Options) validate() error {
-	var problems []string
-	if err := o.Isolation.Validate(); err != nil {
-		problems = append(problems, err.Error())
-	}
+	var p invalid.Problems
+	p.AddErr(o.Isolation.Validate())
 	if o.Deferrable && (!o.ReadOnly || o.Isolation != isolation.Serializable) {
-		problems = append(problems, "Deferrable needs Isolation Serializable and ReadOnly (PostgreSQL ignores it otherwise)")
+		p.Add("Deferrable needs Isolation Serializable and ReadOnly (PostgreSQL ignores it otherwise)")
 	}
 	for _, d := range []struct {
 		name string
@@ -70,17 +68,12 @@ func (o *Options) validate() error {
 		{"LockTimeout", o.LockTimeout},
 		{"IdleInTransactionTimeout", o.IdleInTransactionTimeout},
 	} {
-		if err := pgtimeout.Check(d.name, d.v); err != nil {
-			problems = append(problems, err.Error())
-		}
+		p.AddErr(pgtimeout.Check(d.name, d.v))
 	}
 	if o.LeakThreshold < 0 {
-		problems = append(problems, fmt.Sprintf("LeakThreshold is negative (%v)", o.LeakThreshold))
+		p.Add("LeakThreshold is negative (%v)", o.LeakThreshold)
 	}
-	if len(problems) > 0 {
-		return &optionsError{problems: problems}
-	}
-	return nil
+	return p.Err(ErrInvalid)
 }
 
 // beginSQL is the one query that starts the transaction: BEGIN with its

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -242,5 +244,59 @@ func TestNoXIDCommitWithLostAnswerRunsAgain(t *testing.T) {
 	require.ErrorIs(t, err, txn.ErrCommitUnknown)
 	require.ErrorIs(t, err, retry.ErrExhausted)
 	require.Zero(t, delivered("last"))
+	require.Zero(t, pgtest.SettledAcquiredConns(pool))
+}
+
+// A lost COMMIT that cannot be settled is a *txn.CommitUnknownError the
+// caller can read: the transaction id when its answer arrived, the last
+// status the server gave (none here: asking failed), and the cause.
+func TestCommitUnknownErrorCarriesTheEvidence(t *testing.T) {
+	t.Parallel()
+	// Once refuse is set, new connections through the pool's config fail
+	// after connecting, so asking the server about the lost COMMIT fails.
+	var refuse atomic.Bool
+	pool, proxy := proxiedPoolOn(t, pgtest.NewDatabase(t), func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.ValidateConnect = func(context.Context, *pgconn.PgConn) error {
+			if refuse.Load() {
+				return errors.New("refused by the test")
+			}
+			return nil
+		}
+	})
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE t (id int)")
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		fault   faultproxy.CommitFault
+		xidSeen bool // the transaction id's answer arrives before the cut
+	}{
+		{faultproxy.CutAfterXID, true},
+		{faultproxy.DropAll, false},
+	} {
+		refuse.Store(false)
+		proxy.ArmCommitFault(c.fault)
+		var xid uint64
+		err := txn.WithTx(ctx, pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "INSERT INTO t VALUES (1)"); err != nil {
+				return err
+			}
+			refuse.Store(true)
+			return tx.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xid)
+		})
+		require.ErrorIs(t, err, txn.ErrCommitUnknown, c.fault.String())
+		var cu *txn.CommitUnknownError
+		require.ErrorAs(t, err, &cu, c.fault.String())
+		require.NotZero(t, xid)
+		if c.xidSeen {
+			require.Equal(t, xid, cu.XID, c.fault.String())
+		} else {
+			require.Zero(t, cu.XID, c.fault.String())
+		}
+		require.Empty(t, cu.Status, c.fault.String())
+		require.Error(t, cu.Cause, c.fault.String())
+		require.Same(t, cu.Cause, errors.Unwrap(cu), c.fault.String())
+	}
+	refuse.Store(false)
 	require.Zero(t, pgtest.SettledAcquiredConns(pool))
 }

@@ -57,6 +57,7 @@ func (q *queries) batchItems(ctx context.Context, ids ...int) error {
 // sqlc's pattern: queries.New(txn.Q(ctx, pool)) joins the ctx's
 // transaction, :copyfrom and :batch included, and runs alone outside one.
 func TestSqlcQueriesJoinTheTransaction(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	errRollBack := errors.New("roll back")
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/isolation"
 )
 
@@ -105,12 +106,12 @@ func rollbackTo(ctx context.Context, st *txState, name string, keep int) error {
 // checkNested refuses options a savepoint cannot honour. Timeouts and Retry
 // belong to the outermost transaction and are ignored here.
 func checkNested(ctx context.Context, st *txState, opts *Options) error {
-	var problems []string
+	var p invalid.Problems
 	if opts.ReadOnly && !st.readOnly {
-		problems = append(problems, "ReadOnly inside a read-write transaction (a savepoint cannot be made read-only)")
+		p.Add("ReadOnly inside a read-write transaction (a savepoint cannot be made read-only)")
 	}
 	if opts.Deferrable {
-		problems = append(problems, "Deferrable inside a running transaction")
+		p.Add("Deferrable inside a running transaction")
 	}
 	if opts.Isolation != isolation.Default && opts.Isolation != st.level {
 		outer := st.level
@@ -127,11 +128,8 @@ func checkNested(ctx context.Context, st *txState, opts *Options) error {
 			outer = lvl
 		}
 		if opts.Isolation.Stronger(outer) {
-			problems = append(problems, fmt.Sprintf("Isolation %v inside a %v transaction (the level is fixed when the transaction starts)", opts.Isolation, outer))
+			p.Add("Isolation %v inside a %v transaction (the level is fixed when the transaction starts)", opts.Isolation, outer)
 		}
 	}
-	if len(problems) > 0 {
-		return &optionsError{problems: problems}
-	}
-	return nil
+	return p.Err(ErrInvalid)
 }

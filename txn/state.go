@@ -2,7 +2,6 @@ package txn
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -64,34 +63,3 @@ func withServerCause(err error, server *pgconn.PgError, p *retry.Policy) error {
 	}
 	return &serverCauseError{server: server, err: err}
 }
-
-type serverCauseError struct {
-	server *pgconn.PgError
-	err    error
-}
-
-func (e *serverCauseError) Error() string {
-	return e.err.Error() + " (the server had reported: " + e.server.Error() + ")"
-}
-
-// Unwrap lists the server's error first: errors.As and retry.SQLState find
-// it before any follow-on error inside err.
-func (e *serverCauseError) Unwrap() []error { return []error{e.server, e.err} }
-
-func isConnLost(err error) bool {
-	var c *connLostError
-	return errors.As(err, &c)
-}
-
-// retryAttemptError is returned for an attempt whose fn returned nil after
-// the server had refused part of it with a retryable error: fn swallowed
-// it, or a savepoint rolled it back (a nested WithTx whose error the outer
-// fn dropped), after which COMMIT would succeed without the refused work.
-// The attempt is rolled back and runs again.
-type retryAttemptError struct{ server *pgconn.PgError }
-
-func (e *retryAttemptError) Error() string {
-	return "txn: fn returned nil, but the server had refused part of the transaction with a retryable error, so it was rolled back to run again: " + e.server.Error()
-}
-
-func (e *retryAttemptError) Unwrap() error { return e.server }

@@ -71,6 +71,7 @@ func sqls(qs []traced) []string {
 // connection, as with hand-written pgx: BEGIN, fn's statements, COMMIT
 // (the transaction-id query sent with it folded into COMMIT's trace).
 func TestTracerSeesEveryStatement(t *testing.T) {
+	t.Parallel()
 	tracer := &countingTracer{}
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer })
 	tracer.take() // the harness's own statements

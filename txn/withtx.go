@@ -44,7 +44,7 @@ import (
 // returns an error matching [ErrCommitUnknown].
 func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if isNil(db) {
-		return ErrNilBeginner
+		return errNilBeginner
 	}
 	if fn == nil {
 		return errNilFn

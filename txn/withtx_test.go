@@ -22,12 +22,14 @@ import (
 )
 
 func TestCommitsOnSuccess(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, insert(1)))
 	require.Equal(t, 1, b.count(t))
 }
 
 func TestFnErrorRollsBackAndIsReturnedUnchanged(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	want := errors.New("business rule")
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -41,6 +43,7 @@ func TestFnErrorRollsBackAndIsReturnedUnchanged(t *testing.T) {
 }
 
 func TestNonRetryableServerErrorIsNotRetried(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	attempts := 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -58,6 +61,7 @@ func TestNonRetryableServerErrorIsNotRetried(t *testing.T) {
 }
 
 func TestOptionsTravelInBegin(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	opts := txn.Options{
 		Isolation:                isolation.Serializable,
@@ -96,6 +100,7 @@ func TestOptionsTravelInBegin(t *testing.T) {
 }
 
 func TestEachIsolationLevelIsApplied(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	for _, lvl := range []isolation.Level{isolation.ReadCommitted, isolation.RepeatableRead, isolation.Serializable} {
 		got, err := txn.WithTxValue(b.ctx, b.pool, txn.Options{Isolation: lvl}, func(ctx context.Context, tx pgx.Tx) (string, error) {
@@ -111,6 +116,7 @@ func TestEachIsolationLevelIsApplied(t *testing.T) {
 }
 
 func TestStatementTimeoutApplies(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{StatementTimeout: 50 * time.Millisecond}, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "SELECT pg_sleep(5)")
@@ -120,6 +126,7 @@ func TestStatementTimeoutApplies(t *testing.T) {
 }
 
 func TestInvalidOptions(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	cases := []txn.Options{
 		{Isolation: isolation.Level(42)},
@@ -131,24 +138,34 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range cases {
 		called := false
 		err := txn.WithTx(b.ctx, b.pool, o, func(context.Context, pgx.Tx) error { called = true; return nil })
-		require.ErrorIs(t, err, txn.ErrInvalidOptions, "%+v", o)
+		require.ErrorIs(t, err, txn.ErrInvalid, "%+v", o)
 		require.False(t, called)
+	}
+	// Every problem is listed in one error.
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Deferrable: true, LockTimeout: -1, LeakThreshold: -1}, insert(1))
+	require.ErrorIs(t, err, txn.ErrInvalid)
+	for _, want := range []string{"txn: invalid input: ", "Deferrable", "LockTimeout", "LeakThreshold"} {
+		require.Contains(t, err.Error(), want)
 	}
 }
 
 func TestNilArguments(t *testing.T) {
+	t.Parallel()
 	var pool *pgxpool.Pool
 	err := txn.WithTx(context.Background(), pool, txn.Options{}, func(context.Context, pgx.Tx) error { return nil })
-	require.ErrorIs(t, err, txn.ErrNilBeginner)
+	require.ErrorIs(t, err, txn.ErrInvalid)
 	err = txn.WithTx(context.Background(), nil, txn.Options{}, func(context.Context, pgx.Tx) error { return nil })
-	require.ErrorIs(t, err, txn.ErrNilBeginner)
+	require.ErrorIs(t, err, txn.ErrInvalid)
 	b := setup(t)
-	require.Error(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, nil))
+	require.ErrorIs(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, nil), txn.ErrInvalid)
+	_, err = txn.WithTxValue[int](b.ctx, b.pool, txn.Options{}, nil)
+	require.ErrorIs(t, err, txn.ErrInvalid)
 }
 
 // TestRoundTrips checks that a WithTx costs BEGIN, fn's statements and
 // COMMIT: the options ride in BEGIN and the xid capture rides with COMMIT.
 func TestRoundTrips(t *testing.T) {
+	t.Parallel()
 	var rt *pgtest.RoundTrips
 	tracer := &sqlTracer{}
 	b := setup(t, func(cfg *pgxpool.Config) {
@@ -220,6 +237,7 @@ func (s *sqlTracer) get() []string {
 }
 
 func TestRetryRestartsFromBegin(t *testing.T) {
+	t.Parallel()
 	tracer := &sqlTracer{}
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = tracer })
 	tracer.reset()
@@ -257,6 +275,7 @@ func TestRetryRestartsFromBegin(t *testing.T) {
 }
 
 func TestDeadlockIsRetried(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	attempts := 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -273,6 +292,7 @@ func TestDeadlockIsRetried(t *testing.T) {
 }
 
 func TestExhaustionReportsTheLastPgError(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	attempts := 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(4)}, func(ctx context.Context, tx pgx.Tx) error {
@@ -288,6 +308,7 @@ func TestExhaustionReportsTheLastPgError(t *testing.T) {
 }
 
 func TestRetryNeverMakesOneAttempt(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	attempts := 0
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
@@ -319,6 +340,7 @@ func commitFailures(t *testing.T, b *bundle, code string, n int) {
 }
 
 func TestSerializationFailureAtCommitIsRetried(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	commitFailures(t, b, pgerrcode.SerializationFailure, 2)
 	attempts := 0
@@ -332,6 +354,7 @@ func TestSerializationFailureAtCommitIsRetried(t *testing.T) {
 }
 
 func TestCommitErrorIsNeverDropped(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	commitFailures(t, b, pgerrcode.CheckViolation, 1)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(5)}, insert(1))
@@ -340,6 +363,7 @@ func TestCommitErrorIsNeverDropped(t *testing.T) {
 }
 
 func TestPanicRollsBackAndPanicsOn(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	require.PanicsWithValue(t, "boom", func() {
 		_ = txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
@@ -357,6 +381,7 @@ func TestPanicRollsBackAndPanicsOn(t *testing.T) {
 }
 
 func TestCancelledContextLeavesThePoolClean(t *testing.T) {
+	t.Parallel()
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.MaxConns = 2 })
 	for range 5 {
 		ctx, cancel := context.WithCancel(b.ctx)
@@ -392,6 +417,7 @@ func TestCancelledContextLeavesThePoolClean(t *testing.T) {
 }
 
 func TestAlreadyCancelledContextDoesNothing(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx, cancel := context.WithCancel(b.ctx)
 	cancel()
@@ -403,6 +429,7 @@ func TestAlreadyCancelledContextDoesNothing(t *testing.T) {
 }
 
 func TestWithTxOnAConnAndAPoolConn(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	c, err := b.pool.Acquire(b.ctx)
 	require.NoError(t, err)
@@ -414,6 +441,7 @@ func TestWithTxOnAConnAndAPoolConn(t *testing.T) {
 }
 
 func TestManagedTxRefusesCommitAndRollback(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	err := txn.WithTx(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
 		defer func() { _ = tx.Rollback(ctx) }() // a common habit; must be harmless
@@ -432,6 +460,7 @@ func TestManagedTxRefusesCommitAndRollback(t *testing.T) {
 // take a different one off. The server aborts one at COMMIT; WithTx runs it
 // again, it sees one doctor left, and declines.
 func TestWriteSkewIsRetriedUntilTheInvariantHolds(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	_, err := b.pool.Exec(b.ctx, `CREATE TABLE doctors (name text PRIMARY KEY, on_call bool NOT NULL);
 		INSERT INTO doctors VALUES ('alice', true), ('bob', true)`)

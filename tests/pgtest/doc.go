@@ -24,7 +24,13 @@
 //	pool := pgtest.NewPool(t)
 //
 // The database is dropped in cleanup, and cleanup fails the test if the pool
-// still has acquired connections: a leaked connection is a bug.
+// still has acquired connections: a leaked connection is a bug. Most tests
+// start from [Setup], which adds a ctx bounded by [SetupTimeout] and the
+// schema the test needs; it leaves t.Parallel to the test:
+//
+//	t.Parallel()
+//	b := pgtest.Setup(t, pgtest.Schema("CREATE TABLE items (id int PRIMARY KEY)"))
+//	_, err := b.Pool.Exec(b.Ctx, "INSERT INTO items VALUES (1)")
 //
 // Example functions have no *testing.T; they open their own pool on a fresh
 // database from [DatabaseURL], as a program would on its database:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/tests/pgtest"
@@ -72,4 +73,26 @@ func TestResolveUsesTheEnvironmentFirst(t *testing.T) {
 	require.Equal(t, "env", srv.Kind)
 	require.Equal(t, "postgres://example.invalid/db", srv.URL)
 	require.NoError(t, srv.Close())
+}
+
+// Setup gives a pool with the schema applied and the pool configured, and
+// a ctx that is bounded and ends when the test's function returns.
+func TestSetupAppliesSchemaAndConfigAndBoundsCtx(t *testing.T) {
+	t.Parallel()
+	var ctx context.Context
+	t.Run("inner", func(t *testing.T) {
+		s := pgtest.Setup(t,
+			pgtest.Schema("CREATE TABLE a (id int); INSERT INTO a VALUES (1)"),
+			pgtest.Schema("CREATE TABLE b (id int)"),
+			pgtest.Configure(func(c *pgxpool.Config) { c.MaxConns = 3 }))
+		ctx = s.Ctx
+		_, ok := s.Ctx.Deadline()
+		require.True(t, ok, "Ctx is bounded")
+		var n int
+		require.NoError(t, s.Pool.QueryRow(s.Ctx, "SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)").Scan(&n))
+		require.Equal(t, 1, n)
+		require.Equal(t, int32(3), s.Pool.Config().MaxConns)
+		require.NoError(t, s.Ctx.Err())
+	})
+	require.Error(t, ctx.Err(), "Ctx ends with the test")
 }
