@@ -26,6 +26,9 @@ import (
 // by the garbage collector's cleanup.
 //
 // Events never carry a connection string or password.
+//
+// A value that implements none of the event interfaces is refused with
+// ErrInvalid: it would never be called.
 type Observer any
 
 // AcquireStartObserver receives the start of every lock call.

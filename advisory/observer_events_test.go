@@ -87,3 +87,25 @@ func TestSlogObserverImplementsEveryEvent(t *testing.T) {
 	require.Implements(t, (*advisory.LeaderStartObserver)(nil), obs)
 	require.Implements(t, (*advisory.LeaderEndObserver)(nil), obs)
 }
+
+// wrongSignature has a LockLost method that is not the event's: it
+// observes nothing.
+type wrongSignature struct{}
+
+func (wrongSignature) LockLost(context.Context, advisory.LockLostData) {}
+
+// TestObserverThatObservesNothingIsRefused: Observer is any, so a value
+// implementing no event interface would compile and never be called. It is
+// refused before anything is sent.
+func TestObserverThatObservesNothingIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, obs := range []advisory.Observer{struct{}{}, wrongSignature{}} {
+		_, err := advisory.Acquire(b.ctx, b.pool, "x", advisory.Options{Observer: obs})
+		require.ErrorIs(t, err, advisory.ErrInvalid)
+		require.ErrorContains(t, err, "implements none of the event interfaces")
+	}
+	l, err := advisory.Acquire(b.ctx, b.pool, "x", advisory.Options{Observer: &lostOnly{}})
+	require.NoError(t, err)
+	require.NoError(t, l.Release(b.ctx))
+}

@@ -99,7 +99,23 @@ func (o Options) validate() error {
 	if o.Fence && o.Shared {
 		p.Add("Fence needs an exclusive lock (Shared was given): shared holders run at the same time, so a token cannot order them")
 	}
+	if o.Observer != nil && !observesAnything(o.Observer) {
+		p.Add("Observer (%T) implements none of the event interfaces (AcquireStartObserver, AcquireEndObserver, LockReleasedObserver, LockLostObserver, LockLeakObserver, LeaderStartObserver, LeaderEndObserver): it would never be called", o.Observer)
+	}
 	return p.Err(ErrInvalid)
+}
+
+// observesAnything reports whether obs implements at least one event
+// interface. Observer is any, so that a type may implement a single event;
+// a value that implements none is a mistake (a method with the wrong
+// signature, a pointer receiver on a value) that would go unnoticed.
+func observesAnything(obs Observer) bool {
+	switch obs.(type) {
+	case AcquireStartObserver, AcquireEndObserver, LockReleasedObserver, LockLostObserver,
+		LockLeakObserver, LeaderStartObserver, LeaderEndObserver:
+		return true
+	}
+	return false
 }
 
 // interval is how often a held session lock checks its connection.

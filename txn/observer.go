@@ -28,6 +28,9 @@ import (
 // Events never carry a connection string or password. An error from
 // failing to connect is carried as pgx gives it: pgx's ConnectError names
 // the user, database, host and port it tried, never the password.
+//
+// A value that implements none of the event interfaces is refused with
+// ErrInvalid: it would never be called.
 type Observer any
 
 // TxStartObserver receives the start of every WithTx call. A nested call

@@ -103,3 +103,33 @@ func TestSlogObserverImplementsEveryEvent(t *testing.T) {
 	require.Implements(t, (*txn.TxLeakObserver)(nil), obs)
 	require.Implements(t, (*txn.CallbackPanicObserver)(nil), obs)
 }
+
+// wrongSignature has a TxEnd method that is not the event's: it observes
+// nothing.
+type wrongSignature struct{}
+
+func (wrongSignature) TxEnd(txn.TxEndData) {}
+
+// TestObserverThatObservesNothingIsRefused: Observer is any, so a value
+// implementing no event interface (a mistyped method, a pointer receiver on
+// a value) would compile and never be called. It is refused instead.
+func TestObserverThatObservesNothingIsRefused(t *testing.T) {
+	t.Parallel()
+	called := false
+	for _, obs := range []txn.Observer{struct{}{}, wrongSignature{}, "observer"} {
+		err := txn.WithTx(t.Context(), nilBeginner{}, txn.Options{Observer: obs}, func(context.Context, pgx.Tx) error {
+			called = true
+			return nil
+		})
+		require.ErrorIs(t, err, txn.ErrInvalid)
+		require.ErrorContains(t, err, "implements none of the event interfaces")
+	}
+	require.False(t, called)
+}
+
+// nilBeginner fails the test if WithTx gets as far as beginning.
+type nilBeginner struct{}
+
+func (nilBeginner) BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error) {
+	panic("BeginTx called: options were not validated first")
+}

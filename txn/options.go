@@ -73,7 +73,23 @@ func (o *Options) validate() error {
 	if o.LeakThreshold < 0 {
 		p.Add("LeakThreshold is negative (%v)", o.LeakThreshold)
 	}
+	if o.Observer != nil && !observesAnything(o.Observer) {
+		p.Add("Observer (%T) implements none of the event interfaces (TxStartObserver, TxRetryObserver, TxAttemptEndObserver, TxEndObserver, CommitResolvedObserver, TxLeakObserver, CallbackPanicObserver): it would never be called", o.Observer)
+	}
 	return p.Err(ErrInvalid)
+}
+
+// observesAnything reports whether obs implements at least one event
+// interface. Observer is any, so that a type may implement a single event;
+// a value that implements none is a mistake (a method with the wrong
+// signature, a pointer receiver on a value) that would go unnoticed.
+func observesAnything(obs Observer) bool {
+	switch obs.(type) {
+	case TxStartObserver, TxRetryObserver, TxAttemptEndObserver, TxEndObserver,
+		CommitResolvedObserver, TxLeakObserver, CallbackPanicObserver:
+		return true
+	}
+	return false
 }
 
 // beginSQL is the one query that starts the transaction: BEGIN with its
