@@ -56,7 +56,7 @@
 // whatever set it (pgxpool: no jitter), MaxConnIdleTime 30 min,
 // HealthCheckPeriod 1 min.
 //
-// An empty DSN is refused (ErrBadConfig) rather than left to pgx, which
+// An empty DSN is refused (ErrInvalid) rather than left to pgx, which
 // would connect to whatever the PG* environment variables and its
 // defaults name; pass at least one keyword to mean that. A ctx already
 // done fails Open, lazy or not.

@@ -17,10 +17,11 @@ import (
 // matches context.DeadlineExceeded.
 var ErrPoolTimeout = errors.New("pool: timed out waiting for a connection")
 
-// ErrBadConfig is matched by the error [Open] returns for a DSN that does
-// not parse or an option value that cannot be meant. The DSN itself is
-// never part of the error.
-var ErrBadConfig = errors.New("pool: bad configuration")
+// ErrInvalid is matched by the error [Open] returns for bad input: a DSN
+// that does not parse, or an option value that cannot be meant. It is the
+// bad-input sentinel every txkit package has. The DSN itself is never part
+// of the error.
+var ErrInvalid = errors.New("pool: invalid input")
 
 // ErrInsecure is matched by the error [Open] returns when the DSN's TLS
 // setting is below the floor: a plaintext session is possible to a host
@@ -85,7 +86,7 @@ func (e *CloseError) Error() string {
 func (e *CloseError) Is(target error) bool { return target == ErrStillHeld }
 
 func badConfig(errs ...error) error {
-	return fmt.Errorf("%w: %w", ErrBadConfig, errors.Join(errs...))
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 }
 
 // ConnectError is the error of a failed connection attempt with nothing

@@ -24,7 +24,7 @@ func TestOpenRefusesAnEmptyDSN(t *testing.T) {
 	t.Parallel()
 	for _, dsn := range []string{"", "  \t\n"} {
 		_, err := pool.Open(context.Background(), dsn, pool.Options{Lazy: true})
-		require.ErrorIs(t, err, pool.ErrBadConfig, "%q", dsn)
+		require.ErrorIs(t, err, pool.ErrInvalid, "%q", dsn)
 		assert.Contains(t, err.Error(), "empty")
 	}
 }
@@ -63,7 +63,7 @@ func TestOpenNegativeOptions(t *testing.T) {
 		"LockTimeout":    {LockTimeout: -time.Second},
 	} {
 		_, err := pool.Open(context.Background(), "postgres://127.0.0.1/x", o)
-		require.ErrorIs(t, err, pool.ErrBadConfig, name)
+		require.ErrorIs(t, err, pool.ErrInvalid, name)
 		assert.Contains(t, err.Error(), name)
 	}
 	p, _ := open(t, pool.Options{AcquireTimeout: -1, LeakThreshold: -1, KeepAlive: -1, IdlePing: -1, MaxConnecting: -1, IdleInTransactionTimeout: -1})
@@ -239,7 +239,7 @@ func TestPasswordWithSpecialCharacters(t *testing.T) {
 	}
 	// Unescaped, the URL does not parse; the error does not show it.
 	_, err = pool.Open(ctx, fmt.Sprintf("postgres://odd:%s@127.0.0.1:%d/postgres", pw, s.cluster.Port()), pool.Options{})
-	require.ErrorIs(t, err, pool.ErrBadConfig)
+	require.ErrorIs(t, err, pool.ErrInvalid)
 	assert.NotContains(t, err.Error(), "p@ss")
 	assert.NotContains(t, err.Error(), "w/rd")
 	assert.NotContains(t, l.String(), "p@ss")

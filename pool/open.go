@@ -25,7 +25,7 @@ import (
 // A DSN that does not parse, an insecure TLS setting, an unreachable host,
 // a wrong password or database, and a size that cannot fit all fail here.
 // With [Options.Lazy] nothing is dialled until first use. An empty DSN
-// is refused with [ErrBadConfig], and a ctx already done fails Open, lazy
+// is refused with [ErrInvalid], and a ctx already done fails Open, lazy
 // or not.
 //
 // No error Open returns, nor anything it logs, holds the password or the
@@ -37,7 +37,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Pool, error) {
 	if strings.TrimSpace(dsn) == "" {
 		// pgx would connect to whatever the PG* environment variables
 		// and its defaults name: most often an unset variable, not a wish.
-		return nil, fmt.Errorf("%w: the connection string is empty; to take everything from the PG* environment variables, pass at least one keyword, such as \"sslmode=verify-full\"", ErrBadConfig)
+		return nil, fmt.Errorf("%w: the connection string is empty; to take everything from the PG* environment variables, pass at least one keyword, such as \"sslmode=verify-full\"", ErrInvalid)
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("pool: open: %w", context.Cause(ctx))
@@ -137,7 +137,7 @@ func parseError(err error, dsn string) error {
 		}
 	}
 	msg = scrub(msg, passwordCandidates(dsn))
-	return fmt.Errorf("%w: the connection string does not parse (not shown: it may hold a password): %s", ErrBadConfig, msg)
+	return fmt.Errorf("%w: the connection string does not parse (not shown: it may hold a password): %s", ErrInvalid, msg)
 }
 
 // applyDefaults sets the documented defaults where neither the DSN nor

@@ -103,7 +103,7 @@ func TestOpenRefusesBadInput(t *testing.T) {
 		"keyword/value dsn":                {"host=127.0.0.1 password=hunter2 port=notaport", pool.Options{}},
 	} {
 		_, err := pool.Open(ctx, c.dsn, c.opts)
-		require.ErrorIs(t, err, pool.ErrBadConfig, name)
+		require.ErrorIs(t, err, pool.ErrInvalid, name)
 		assert.NotContains(t, err.Error(), "hunter2", name)
 		var pce *pgconn.ParseConfigError
 		assert.NotErrorAs(t, err, &pce, "%s: errors.As must not reach the connection string", name)
