@@ -106,7 +106,8 @@ func (l *Lock) Err() error {
 // handed back still holding the lock.
 //
 // Release returns nil when the lock was released, including by closing the
-// connection because ctx was done. It returns an error matching
+// connection because ctx was done; the server then drops the lock when its
+// backend notices the closed connection, a moment after Release returns. It returns an error matching
 // [ErrLockLost] when the lock turns out to have been lost before Release
 // (the connection was dead, or the server did not hold the lock), because
 // the work it protected may have overlapped with another holder's. Calling

@@ -274,5 +274,8 @@ func TestReleaseDoesNotCloseLost(t *testing.T) {
 		}
 		require.NoError(t, l.Err(), name)
 	}
-	require.Empty(t, b.locks(t))
+	// The closed connection's backend exits on its own schedule: its lock
+	// goes with it, shortly after Release returned.
+	require.Eventually(t, func() bool { return len(b.locks(t)) == 0 }, 10*time.Second, 10*time.Millisecond,
+		"locks still held: %v", b.locks(t))
 }
