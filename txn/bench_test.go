@@ -2,6 +2,9 @@ package txn_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -85,5 +88,75 @@ func BenchmarkTx(b *testing.B) {
 				return pgx.BeginTxFunc(ctx, pool, pgxOpts, func(tx pgx.Tx) error { return c.work(ctx, tx) })
 			})
 		})
+	}
+}
+
+// BenchmarkTxWorkers compares WithTx with hand-written pgx at 1 and 4
+// concurrent workers on one pool, each worker updating its own row at READ
+// COMMITTED: the uncontended read-write transaction whose COMMIT carries
+// the transaction-id request. Compare the two runners of one run:
+//
+//	go test -run '^$' -bench BenchmarkTxWorkers -count 6 ./txn
+func BenchmarkTxWorkers(b *testing.B) {
+	for _, workers := range []int{1, 4} {
+		pool := pgtest.NewPool(b, func(cfg *pgxpool.Config) { cfg.MaxConns = int32(workers) })
+		ctx := context.Background()
+		if _, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL); INSERT INTO items SELECT g, 0 FROM generate_series(1, 4) g"); err != nil {
+			b.Fatal(err)
+		}
+		update := func(id int) func(context.Context, pgx.Tx) error {
+			return func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, "UPDATE items SET n = n + 1 WHERE id = $1", id)
+				return err
+			}
+		}
+		runners := []struct {
+			name string
+			op   func(id int) error
+		}{
+			{"txkit", func(id int) error {
+				return txn.WithTx(ctx, pool, txn.Options{Isolation: isolation.ReadCommitted}, update(id))
+			}},
+			{"pgx-manual", func(id int) error {
+				tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+				if err != nil {
+					return err
+				}
+				defer func() { _ = tx.Rollback(ctx) }()
+				if err := update(id)(ctx, tx); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			}},
+		}
+		for _, r := range runners {
+			b.Run(fmt.Sprintf("workers=%d/%s", workers, r.name), func(b *testing.B) {
+				for id := 1; id <= workers; id++ { // connect and prepare before timing
+					if err := r.op(id); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				errs := make(chan error, workers)
+				b.ResetTimer()
+				for id := 1; id <= workers; id++ {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							if err := r.op(id); err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				close(errs)
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }
