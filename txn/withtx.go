@@ -98,8 +98,11 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		outcome   Outcome
 		callbacks []func(context.Context)
 	)
+	var bound lockBound
 	hooks := retry.Hooks{
-		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) || rerunnable(err) },
+		Retryable: func(err error) bool {
+			return policy.Retryable(err) || bound.ranOut(err) || isConnLost(err) || rerunnable(err)
+		},
 	}
 	if o, ok := obs.(TxRetryObserver); ok {
 		hooks.OnRetry = func(ri retry.RetryData) {
@@ -109,7 +112,8 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
 		attempts = attempt
 		var err error
-		outcome, callbacks, err = runAttempt(ctx, db, opts, beginSQL, attempt, fn)
+		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn)
+		bound.after(err, policy)
 		return err
 	})
 	if outcome == Committed {
