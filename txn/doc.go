@@ -59,8 +59,8 @@
 //
 // # Hot spots
 //
-// Once an attempt has lost to a serialization failure or a deadlock, the
-// attempts that follow begin with SET LOCAL lock_timeout (20 ms, doubling
+// Once a statement of an attempt has lost to a serialization failure or a
+// deadlock, the attempts that follow begin with SET LOCAL lock_timeout (20 ms, doubling
 // with each conflict, at most 1 s), and a lock wait that runs out (55P03)
 // runs the transaction again like a 40001. Transactions that take row
 // locks in different orders then retry within milliseconds instead of

@@ -127,7 +127,8 @@ func TestHotSpotInvariantsWithRetryLockBound(t *testing.T) {
 	require.Zero(t, pgtest.SettledAcquiredConns(s.Pool))
 }
 
-// After a conflict, the next attempt begins with a lock_timeout, and a
+// After a conflict at a statement, the next attempt begins with a
+// lock_timeout, and a
 // lock wait that runs out (55P03) runs the transaction again rather than
 // failing it; the first attempt, NoRetryLockTimeout and a LockTimeout of
 // the caller's own leave lock_timeout alone.
@@ -168,8 +169,15 @@ func TestRetryAfterConflictBoundsLockWaits(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"0", "20ms", "40ms"}, settings)
 
-	for _, o := range []txn.Options{{NoRetryLockTimeout: true}, {LockTimeout: 5 * time.Second}} {
+	for _, c := range []struct {
+		opts  txn.Options
+		state string
+	}{
+		{txn.Options{NoRetryLockTimeout: true}, "40P01"},
+		{txn.Options{LockTimeout: 5 * time.Second}, "40P01"},
+	} {
 		settings = nil
+		o := c.opts
 		o.Retry = fastRetry(3)
 		err := txn.WithTx(b.ctx, b.pool, o, func(ctx context.Context, tx pgx.Tx) error {
 			var s string
@@ -178,7 +186,7 @@ func TestRetryAfterConflictBoundsLockWaits(t *testing.T) {
 			}
 			settings = append(settings, s)
 			if len(settings) == 1 {
-				_, err := tx.Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '40001'; END $$`)
+				_, err := tx.Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '`+c.state+`'; END $$`)
 				return err
 			}
 			return nil
