@@ -31,10 +31,13 @@ type commitResult struct {
 const xidQuery = "SELECT pg_current_xact_id_if_assigned()::text"
 
 // commit ends the attempt's transaction with COMMIT. Where it can reach the
-// connection it sends, in one write, the xid query, a Sync, COMMIT and a
-// Sync: the server answers the first Sync, flushing the xid, before it
-// reads COMMIT, so if the connection breaks during COMMIT WithTx still
-// knows which transaction to ask about.
+// connection it sends, in one write, a request for the transaction id and
+// COMMIT: a fast-path call of pg_current_xact_id_if_assigned and a simple
+// COMMIT query (see fastpath.go), or, where the server does not report a
+// version of 13 or later, the xid query, a Sync, COMMIT and a Sync. Either way the server answers the
+// request with ReadyForQuery, flushing the xid, before it reads COMMIT, so
+// if the connection breaks during COMMIT WithTx still knows which
+// transaction to ask about.
 //
 // A READ ONLY transaction can write nothing durable (only temporary tables,
 // which die with the session), so it has no transaction id to resolve and
@@ -166,6 +169,16 @@ func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
 		return res
 	}
 	return commitResult{outcome: CommitUnknown, err: &CommitUnknownError{Cause: err}}
+}
+
+// sendCommitAndXID sends COMMIT with the transaction-id request ahead of it
+// in one write, and reads both answers: the fast-path call where the
+// server has it, else the pipelined query.
+func sendCommitAndXID(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, pgconn.CommandTag, error) {
+	if useFastPath(pc) {
+		return fastPathCommit(ctx, pc)
+	}
+	return pipelineCommit(ctx, pc)
 }
 
 // xidAnswer is what the xid query returned.

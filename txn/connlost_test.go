@@ -282,13 +282,14 @@ func (c *wireConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// A read-only transaction sends no transaction-id query, whatever its
-// level; a read-write one sends it with COMMIT.
+// A read-only transaction sends no transaction-id request, whatever its
+// level; a read-write one sends it with COMMIT (a fast-path call of
+// pg_current_xact_id_if_assigned, found by its bytes on the wire).
 func TestReadOnlySendsNoTransactionIDQuery(t *testing.T) {
 	t.Parallel()
 	w := &wire{}
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.DialFunc = w.dial })
-	const xidQuery = "pg_current_xact_id_if_assigned"
+	xidQuery := txn.XIDRequestWire()
 	read := func(ctx context.Context, tx pgx.Tx) error {
 		var n int
 		return tx.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n)

@@ -22,8 +22,10 @@
 // rolls back and goes on; a cancelled ctx never leaves a connection
 // mid-transaction in the pool.
 //
-// COMMIT is sent together with a query for the transaction id, in one
-// write. If the connection breaks before COMMIT's answer arrives, WithTx
+// COMMIT is sent together with a request for the transaction id, in one
+// write: a fast-path call of pg_current_xact_id_if_assigned, which the
+// server runs without parsing or planning and answers before it reads
+// COMMIT, and COMMIT as a simple query. If the connection breaks before COMMIT's answer arrives, WithTx
 // asks the server on another connection what became of that transaction
 // (pg_xact_status): committed is success, aborted is retried, and anything
 // else is [ErrCommitUnknown] — never a silent retry that could apply the
@@ -53,7 +55,18 @@
 // Every statement WithTx sends reaches the pgx.QueryTracer configured on
 // the connection (otelpgx, tracelog), as with hand-written pgx: BEGIN,
 // SAVEPOINT, RELEASE, ROLLBACK TO, ROLLBACK and COMMIT, whose trace also
-// covers the transaction-id query sent with it.
+// covers the transaction-id request sent with it.
+//
+// # Hot spots
+//
+// Once a statement of an attempt has lost to a serialization failure or a
+// deadlock, the attempts that follow begin with SET LOCAL lock_timeout (20 ms, doubling
+// with each conflict, at most 1 s), and a lock wait that runs out (55P03)
+// runs the transaction again like a 40001. Transactions that take row
+// locks in different orders then retry within milliseconds instead of
+// waiting deadlock_timeout (1 s by default) for the server to find the
+// deadlock. A LockTimeout of the caller's own replaces the bound;
+// Options.NoRetryLockTimeout turns it off.
 //
 // # Repositories: transactions in the context
 //

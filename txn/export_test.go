@@ -26,3 +26,16 @@ func TracerLookupAllocs(conn *pgx.Conn) float64 {
 	queryTracer(conn)
 	return testing.AllocsPerRun(100, func() { queryTracer(conn) })
 }
+
+// XIDRequestWire is the transaction-id request as WithTx writes it ahead of
+// COMMIT on PostgreSQL 13 and later: the fast-path call's message bytes.
+func XIDRequestWire() string {
+	b, err := xidCall.Encode(nil)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// XactIDIfAssignedOID is the OID WithTx calls pg_current_xact_id_if_assigned by.
+const XactIDIfAssignedOID = xactIDIfAssignedOID

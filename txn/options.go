@@ -39,6 +39,15 @@ type Options struct {
 	LockTimeout              time.Duration
 	IdleInTransactionTimeout time.Duration
 
+	// NoRetryLockTimeout turns off the bound on lock waits in attempts
+	// that follow a conflict. By default, once a statement of an attempt
+	// has lost to a serialization failure, a deadlock or a bounded wait,
+	// the next one begins with SET LOCAL lock_timeout (20 ms, doubling
+	// with each conflict, at most 1 s), and a wait that runs out (55P03)
+	// is retried like a 40001: a probable deadlock costs a retry instead of
+	// deadlock_timeout. A LockTimeout of its own replaces the bound.
+	NoRetryLockTimeout bool
+
 	// Name labels the transaction in observer events and logs.
 	Name string
 

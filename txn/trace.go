@@ -9,11 +9,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// WithTx sends COMMIT through pgconn's pipeline, which pgx does not trace,
+// WithTx sends COMMIT through pgconn below pgx's query methods, which pgx
+// does not trace,
 // so it reports COMMIT to the connection's pgx.QueryTracer itself, as
 // pgx's own Exec would: otelpgx, tracelog and other tracers see BEGIN,
-// fn's statements and COMMIT. The transaction-id query pipelined ahead of
-// COMMIT is part of COMMIT's trace.
+// fn's statements and COMMIT. The transaction-id call sent ahead of COMMIT
+// is part of COMMIT's trace.
 
 // commitSQL is the statement WithTx sends to commit, as a tracer sees it:
 // the text pgx's Tx.Commit sends and traces.
@@ -53,15 +54,15 @@ func forgetTracer(key weak.Pointer[pgx.Conn]) {
 	tracers.Unlock()
 }
 
-// tracedCommit is pipelineCommit reported to conn's tracer as one COMMIT.
+// tracedCommit is sendCommitAndXID reported to conn's tracer as one COMMIT.
 func tracedCommit(ctx context.Context, conn *pgx.Conn) (xidAnswer, error) {
 	qt := queryTracer(conn)
 	if qt == nil {
-		x, _, err := pipelineCommit(ctx, conn.PgConn())
+		x, _, err := sendCommitAndXID(ctx, conn.PgConn())
 		return x, err
 	}
 	ctx = qt.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: commitSQL})
-	x, tag, err := pipelineCommit(ctx, conn.PgConn())
+	x, tag, err := sendCommitAndXID(ctx, conn.PgConn())
 	qt.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
 	return x, err
 }

@@ -98,8 +98,11 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		outcome   Outcome
 		callbacks []func(context.Context)
 	)
+	var bound lockBound
 	hooks := retry.Hooks{
-		Retryable: func(err error) bool { return policy.Retryable(err) || isConnLost(err) || rerunnable(err) },
+		Retryable: func(err error) bool {
+			return policy.Retryable(err) || bound.ranOut(err) || isConnLost(err) || rerunnable(err)
+		},
 	}
 	if o, ok := obs.(TxRetryObserver); ok {
 		hooks.OnRetry = func(ri retry.RetryData) {
@@ -109,7 +112,8 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
 		attempts = attempt
 		var err error
-		outcome, callbacks, err = runAttempt(ctx, db, opts, beginSQL, attempt, fn)
+		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
+		bound.after(err, policy)
 		return err
 	})
 	if outcome == Committed {
@@ -122,9 +126,10 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 }
 
 // runAttempt is one transaction from BEGIN to COMMIT or ROLLBACK. It returns
-// the AfterCommit callbacks registered during it.
+// the AfterCommit callbacks registered during it, and tells bound whether
+// it reached COMMIT.
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
-	fn func(context.Context, pgx.Tx) error) (outcome Outcome, callbacks []func(context.Context), err error) {
+	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
 	start := time.Now()
 	b, err := begin(ctx, db, beginSQL)
 	if err != nil {
@@ -172,6 +177,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		rollback(ctx, b.tx)
 		return RolledBack, nil, context.Cause(ctx)
 	}
+	bound.atCommit = true
 	res := commit(ctx, b, opts)
 	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
