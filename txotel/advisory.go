@@ -56,8 +56,10 @@ func (o *Observer) AcquireEnd(ctx context.Context, d advisory.AcquireEndData) {
 	}
 }
 
-// LockReleased records a SpanHold span from the moment the lock was
-// acquired until now, and the hold time.
+// LockReleased records a SpanHold span ending now and lasting as long as
+// the lock was held (advisory measures that up to the unlock, so the span
+// starts later than the acquisition by the unlock's round trip), and the
+// hold time.
 func (o *Observer) LockReleased(ctx context.Context, d advisory.LockReleasedData) {
 	_, span := o.tracer.Start(ctx, SpanHold, trace.WithTimestamp(since(d.Held)), trace.WithAttributes(
 		semconv.DBSystemNamePostgreSQL, KeyAdvisoryName.String(d.Name), KeyAdvisoryLost.Bool(false)))
