@@ -2,6 +2,7 @@ package txotel_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -94,7 +95,7 @@ func sums(m metricdata.Metrics) map[string]float64 {
 
 // attrs encodes kvs as the SDK does, for looking up sums.
 func attrs(kvs ...attribute.KeyValue) string {
-	s := attribute.NewSet(kvs...)
+	s := attribute.NewSet(slices.Clone(kvs)...)
 	return s.Encoded(attribute.DefaultEncoder())
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,12 +80,12 @@ func (o *Observer) Pool(opts PoolOptions) (*PoolMetrics, error) {
 	if opts.ServerPort != 0 {
 		kv = append(kv, semconv.ServerPort(opts.ServerPort))
 	}
-	set := attribute.NewSet(kv...)
+	set := attribute.NewSet(slices.Clone(kv)...) // NewSet sorts its argument in place
 	p := &PoolMetrics{
 		meter:    o.meter,
 		attrs:    metric.WithAttributeSet(set),
-		idle:     metric.WithAttributeSet(attribute.NewSet(append(kv, semconv.DBClientConnectionStateIdle)...)),
-		used:     metric.WithAttributeSet(attribute.NewSet(append(kv, semconv.DBClientConnectionStateUsed)...)),
+		idle:     metric.WithAttributeSet(attribute.NewSet(append(slices.Clone(kv), semconv.DBClientConnectionStateIdle)...)),
+		used:     metric.WithAttributeSet(attribute.NewSet(append(slices.Clone(kv), semconv.DBClientConnectionStateUsed)...)),
 		acquired: make(map[*pgx.Conn]time.Time),
 	}
 	var errs []error
