@@ -3,7 +3,9 @@
 //
 //   - the retry histogram: attempts per transaction and retries by
 //     SQLSTATE, from serializable transfers between a few hot accounts;
+//
 //   - advisory lock wait and hold times, from workers taking one lock;
+//
 //   - the pool's pending requests under load, sampled while more workers
 //     than connections run.
 //
@@ -75,7 +77,8 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, stop()) }()
-	fmt.Fprintf(out, "database: %s\n", source)
+	p := &printer{w: out}
+	p.printf("database: %s\n", source)
 
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -122,8 +125,8 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	if err := reader.Collect(ctx, &rm); err != nil {
 		return err
 	}
-	printReport(out, rm, pending)
-	return nil
+	printReport(p, rm, pending)
+	return p.err
 }
 
 // load runs the workers for c.Duration and samples the pool's pending
@@ -200,19 +203,19 @@ func worker(ctx context.Context, w int, c config, db *pool.Pool, obs *txotel.Obs
 	return nil
 }
 
-func printReport(out io.Writer, rm metricdata.ResourceMetrics, pending []int64) {
-	fmt.Fprintln(out, "\ntransactions: attempts per call (the retry histogram)")
-	histogram(out, find(rm, "txkit.tx.attempts"), "%g")
-	fmt.Fprintln(out, "\nretries by SQLSTATE")
+func printReport(p *printer, rm metricdata.ResourceMetrics, pending []int64) {
+	p.printf("\ntransactions: attempts per call (the retry histogram)\n")
+	histogram(p, find(rm, "txkit.tx.attempts"), "%g")
+	p.printf("\nretries by SQLSTATE\n")
 	for _, kv := range counts(find(rm, "txkit.tx.retries"), "db.response.status_code") {
-		fmt.Fprintf(out, "  %-8s %d\n", kv.k, kv.v)
+		p.printf("  %-8s %d\n", kv.k, kv.v)
 	}
-	fmt.Fprintln(out, "\nadvisory lock wait time (s)")
-	histogram(out, find(rm, "txkit.advisory.wait_time"), "≤%gs")
-	fmt.Fprintln(out, "\nadvisory lock hold time (s)")
-	histogram(out, find(rm, "txkit.advisory.hold_time"), "≤%gs")
-	fmt.Fprintln(out, "\npool: connection wait time (s)")
-	histogram(out, find(rm, "db.client.connection.wait_time"), "≤%gs")
+	p.printf("\nadvisory lock wait time (s)\n")
+	histogram(p, find(rm, "txkit.advisory.wait_time"), "≤%gs")
+	p.printf("\nadvisory lock hold time (s)\n")
+	histogram(p, find(rm, "txkit.advisory.hold_time"), "≤%gs")
+	p.printf("\npool: connection wait time (s)\n")
+	histogram(p, find(rm, "db.client.connection.wait_time"), "≤%gs")
 	var peak, sum int64
 	for _, p := range pending {
 		peak = max(peak, p)
@@ -222,7 +225,7 @@ func printReport(out io.Writer, rm metricdata.ResourceMetrics, pending []int64) 
 	if len(pending) > 0 {
 		mean = float64(sum) / float64(len(pending))
 	}
-	fmt.Fprintf(out, "\npool: pending requests under load: %d samples, peak %d, mean %.1f\n", len(pending), peak, mean)
+	p.printf("\npool: pending requests under load: %d samples, peak %d, mean %.1f\n", len(pending), peak, mean)
 }
 
 func find(rm metricdata.ResourceMetrics, name string) metricdata.Aggregation {
@@ -256,7 +259,7 @@ func counts(a metricdata.Aggregation, key string) []kv {
 	if s, ok := a.(metricdata.Sum[int64]); ok {
 		for _, p := range s.DataPoints {
 			v, _ := p.Attributes.Value(attribute.Key(key))
-			m[v.Emit()] += p.Value
+			m[v.String()] += p.Value
 		}
 	}
 	var out []kv
@@ -271,7 +274,7 @@ func counts(a metricdata.Aggregation, key string) []kv {
 }
 
 // histogram prints the buckets of every data point merged, with a bar.
-func histogram(out io.Writer, a metricdata.Aggregation, label string) {
+func histogram(p *printer, a metricdata.Aggregation, label string) {
 	var bounds []float64
 	var buckets []uint64
 	var total uint64
@@ -295,7 +298,7 @@ func histogram(out io.Writer, a metricdata.Aggregation, label string) {
 		}
 	}
 	if total == 0 {
-		fmt.Fprintln(out, "  (nothing recorded)")
+		p.printf("  (nothing recorded)\n")
 		return
 	}
 	for i, n := range buckets {
@@ -307,6 +310,18 @@ func histogram(out io.Writer, a metricdata.Aggregation, label string) {
 			name = fmt.Sprintf(label, bounds[i])
 		}
 		bar := strings.Repeat("#", int(1+39*n/total))
-		fmt.Fprintf(out, "  %-8s %6d %s\n", name, n, bar)
+		p.printf("  %-8s %6d %s\n", name, n, bar)
+	}
+}
+
+// printer writes the report and keeps the first write error.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
 	}
 }
