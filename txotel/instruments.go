@@ -20,7 +20,6 @@ type instruments struct {
 	txRetries   metric.Int64Counter
 	txResolved  metric.Int64Counter
 	txLeaks     metric.Int64Counter
-	txPanics    metric.Int64Counter
 	lockWait    metric.Float64Histogram
 	lockHold    metric.Float64Histogram
 	lockLost    metric.Int64Counter
@@ -50,7 +49,6 @@ func (m *instruments) init(meter metric.Meter) error {
 	m.txRetries = ctr("txkit.tx.retries", "{retry}", "Attempts that failed and were retried, by SQLSTATE.")
 	m.txResolved = ctr("txkit.tx.commit_resolutions", "{resolution}", "Lost COMMIT answers settled by asking the server, by outcome.")
 	m.txLeaks = ctr("txkit.tx.leaks", "{transaction}", "Transactions open longer than txn.Options.LeakThreshold.")
-	m.txPanics = ctr("txkit.tx.callback_panics", "{panic}", "Panics in AfterCommit callbacks.")
 	m.lockWait = fh("txkit.advisory.wait_time", "Time advisory lock calls took to return, with or without the lock.")
 	m.lockHold = fh("txkit.advisory.hold_time", "Time session advisory locks were held, until released or lost.")
 	m.lockLost = ctr("txkit.advisory.losses", "{lock}", "Session advisory locks found lost.")

@@ -52,7 +52,6 @@ var (
 	_ txn.TxEndObserver          = (*Observer)(nil)
 	_ txn.CommitResolvedObserver = (*Observer)(nil)
 	_ txn.TxLeakObserver         = (*Observer)(nil)
-	_ txn.CallbackPanicObserver  = (*Observer)(nil)
 )
 
 type txKey struct{}
@@ -144,11 +143,6 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 // TxLeak counts transactions open longer than their LeakThreshold.
 func (o *Observer) TxLeak(d txn.TxLeakData) {
 	o.m.txLeaks.Add(context.Background(), 1, metric.WithAttributes(txNameAttrs(d.Name)...))
-}
-
-// CallbackPanic counts panics in AfterCommit callbacks.
-func (o *Observer) CallbackPanic(ctx context.Context, d txn.CallbackPanicData) {
-	o.m.txPanics.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name)...))
 }
 
 // txNameAttrs is attrs with txn.name added when the name was set.

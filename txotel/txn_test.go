@@ -166,3 +166,14 @@ func TestLostCommitResolutionIsRecorded(t *testing.T) {
 		attrs(txotel.KeyTxResolution.String("committed"), txotel.KeyTxOutcome.String("committed"), txotel.KeyTxName.String("lost")): 1,
 	}, got)
 }
+
+// Installing txotel does not change what a panicking AfterCommit callback
+// does: an observer of CallbackPanic would swallow the panic.
+func TestObserverLeavesCallbackPanicsAlone(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	_, ok := any(tel.obs).(txn.CallbackPanicObserver)
+	require.False(t, ok)
+	_, ok = any(tel.obs).(txn.TxEndObserver)
+	require.True(t, ok)
+}
