@@ -3,6 +3,7 @@ package txotel_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -46,5 +47,28 @@ func BenchmarkWithTx(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkObserverOnly is the observer's own cost per transaction (start,
+// end, duration and attempts recorded, span processed by the SDK), without
+// the server: a figure that a loaded machine does not drown, to set against
+// the transaction's round trips in BenchmarkWithTx.
+func BenchmarkObserverOnly(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	obs, err := txotel.New(txotel.Options{TracerProvider: tp, MeterProvider: mp})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		c := obs.TxStart(ctx, txn.TxStartData{Name: "bench"})
+		obs.TxEnd(c, txn.TxEndData{Name: "bench", Attempts: 1, Outcome: txn.Committed, Duration: time.Millisecond})
 	}
 }
