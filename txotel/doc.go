@@ -40,7 +40,10 @@
 //
 // Instrument names start with "txkit." for txkit's own and follow the
 // OpenTelemetry semantic conventions v1.41.0 (database metrics, status
-// "development") for the pool; see README.md for the table. A transaction
+// "development") for the pool; see README.md for the table. Row locks
+// (package locks) have no events of their own: the pool tracer counts
+// statements that could not take a lock (SQLSTATE 55P03) in
+// txkit.locks.not_available; their waits show as otelpgx's query spans. A transaction
 // name is an attribute only when Options.Name is set; a lock name only
 // when [Options.LockNames] is set, since locks are often named per row.
 package txotel

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -52,6 +54,7 @@ type PoolMetrics struct {
 	waitTime   metric.Float64Histogram
 	useTime    metric.Float64Histogram
 	createTime metric.Float64Histogram
+	lockNA     metric.Int64Counter
 
 	mu       sync.Mutex
 	acquired map[*pgx.Conn]time.Time
@@ -104,6 +107,9 @@ func (o *Observer) Pool(opts PoolOptions) (*PoolMetrics, error) {
 	errs = append(errs, err)
 	p.waitTime = hist("db.client.connection.wait_time", "The time it took to obtain an open connection from the pool.")
 	p.useTime = hist("db.client.connection.use_time", "The time between borrowing a connection and returning it to the pool.")
+	p.lockNA, err = o.meter.Int64Counter("txkit.locks.not_available", metric.WithUnit("{statement}"),
+		metric.WithDescription("Statements that failed with SQLSTATE 55P03 (lock_not_available): a row lock's NOWAIT or lock_timeout."))
+	errs = append(errs, err)
 	p.createTime = hist("db.client.connection.create_time", "The time it took to create a new connection.")
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -161,14 +167,20 @@ func (p *PoolMetrics) TraceConnectEnd(ctx context.Context, d pgx.TraceConnectEnd
 	}
 }
 
-// TraceQueryStart does nothing: PoolMetrics is a pgx.QueryTracer only so
-// that it can be set as a pool's tracer.
+// TraceQueryStart does nothing.
 func (p *PoolMetrics) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
 }
 
-// TraceQueryEnd does nothing.
-func (p *PoolMetrics) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+// TraceQueryEnd counts statements that could not take a lock in time
+// (SQLSTATE 55P03: NOWAIT, or lock_timeout, as locks.ErrLockNotAvailable
+// reports them) in txkit.locks.not_available.
+func (p *PoolMetrics) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	var pe *pgconn.PgError
+	if d.Err != nil && errors.As(d.Err, &pe) && pe.Code == pgerrcode.LockNotAvailable {
+		p.lockNA.Add(ctx, 1, p.attrs)
+	}
+}
 
 // Observe reports db.client.connection.count{state}, .max and .idle.min
 // of db (for a txkit pool, its Pgx()) at each collection, until the

@@ -6,13 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
+	"github.com/txkit/txkit/locks"
 	"github.com/txkit/txkit/pool"
+	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/txn"
 	"github.com/txkit/txkit/txotel"
 )
 
@@ -100,4 +104,28 @@ func TestPoolMetricsOnPgxpool(t *testing.T) {
 	m := tel.collect(t)
 	require.Equal(t, 5, int(sums(m["db.client.connection.wait_time"])[key+"#count"]))
 	require.Equal(t, 5, int(sums(m["db.client.connection.use_time"])[key+"#count"]))
+}
+
+// A row lock that cannot be had (NOWAIT here; lock_timeout alike) is
+// counted in txkit.locks.not_available, and other errors are not.
+func TestRowLockNotAvailableIsCounted(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	pm, err := tel.obs.Pool(txotel.PoolOptions{Name: "rows"})
+	require.NoError(t, err)
+	b := pgtest.Setup(t, pgtest.Schema(schema), pgtest.Configure(func(c *pgxpool.Config) { c.ConnConfig.Tracer = pm }))
+	holder, err := b.Pool.Begin(b.Ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(context.WithoutCancel(b.Ctx)) }()
+	_, err = holder.Exec(b.Ctx, "SELECT 1 FROM t WHERE id = 1 FOR UPDATE")
+	require.NoError(t, err)
+	err = txn.WithTx(b.Ctx, b.Pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := locks.ByKey(ctx, tx, pgx.Identifier{"t"}, "id", []int{1}, locks.Options{Wait: locks.NoWait})
+		return err
+	})
+	require.ErrorIs(t, err, locks.ErrLockNotAvailable)
+	_, err = b.Pool.Exec(b.Ctx, "SELECT 1/0")
+	require.Error(t, err)
+	key := attrs(semconv.DBSystemNamePostgreSQL, semconv.DBClientConnectionPoolName("rows"))
+	require.Equal(t, map[string]float64{key: 1}, sums(tel.collect(t)["txkit.locks.not_available"]))
 }
