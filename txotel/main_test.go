@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txotel"
@@ -116,4 +117,9 @@ func ended(spans *tracetest.SpanRecorder) []string {
 		out = append(out, s.Name())
 	}
 	return out
+}
+
+// semconvPool is the attributes of a pool named name.
+func semconvPool(name string) []attribute.KeyValue {
+	return []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, semconv.DBClientConnectionPoolName(name)}
 }
