@@ -1,0 +1,182 @@
+package txotel
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/txn"
+)
+
+// Attribute keys of txotel's own spans and metrics.
+const (
+	KeyTxName           = attribute.Key("txn.name")
+	KeyTxIsolation      = attribute.Key("txn.isolation")
+	KeyTxReadOnly       = attribute.Key("txn.read_only")
+	KeyTxAttempts       = attribute.Key("txn.attempts")
+	KeyTxAttempt        = attribute.Key("txn.attempt")
+	KeyTxOutcome        = attribute.Key("txn.outcome")
+	KeyTxBackoff        = attribute.Key("txn.backoff")
+	KeyTxResolution     = attribute.Key("txn.commit.resolution")
+	KeyTxXID            = attribute.Key("txn.xid")
+	KeyAdvisoryName     = attribute.Key("advisory.name")
+	KeyAdvisoryKind     = attribute.Key("advisory.kind")
+	KeyAdvisoryShared   = attribute.Key("advisory.shared")
+	KeyAdvisoryTry      = attribute.Key("advisory.try")
+	KeyAdvisoryAcquired = attribute.Key("advisory.acquired")
+	KeyAdvisoryLost     = attribute.Key("advisory.lost")
+	KeyOptimisticTable  = attribute.Key("optimistic.table")
+)
+
+// Span names.
+const (
+	SpanTx        = "txn.WithTx"
+	SpanSavepoint = "txn.savepoint"
+	SpanAcquire   = "advisory.acquire"
+	SpanHold      = "advisory.hold"
+	EventRetry    = "txn.retry"
+	EventResolved = "txn.commit_resolved"
+)
+
+var (
+	_ txn.TxStartObserver        = (*Observer)(nil)
+	_ txn.TxRetryObserver        = (*Observer)(nil)
+	_ txn.TxEndObserver          = (*Observer)(nil)
+	_ txn.CommitResolvedObserver = (*Observer)(nil)
+	_ txn.TxLeakObserver         = (*Observer)(nil)
+)
+
+type txKey struct{}
+
+// txState is what TxStart leaves in ctx for the later events of the call.
+type txState struct {
+	span       trace.Span
+	nested     bool
+	resolution string
+}
+
+// TxStart starts the call's span: SpanTx for an outermost call,
+// SpanSavepoint for a nested one.
+func (o *Observer) TxStart(ctx context.Context, d txn.TxStartData) context.Context {
+	name := SpanTx
+	if d.Nested {
+		name = SpanSavepoint
+	}
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs, semconv.DBSystemNamePostgreSQL,
+		KeyTxIsolation.String(d.Isolation.String()), KeyTxReadOnly.Bool(d.ReadOnly))
+	if d.Name != "" {
+		attrs = append(attrs, KeyTxName.String(d.Name))
+	}
+	ctx, span := o.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return context.WithValue(ctx, txKey{}, &txState{span: span, nested: d.Nested})
+}
+
+// TxRetry adds a EventRetry span event and counts the retry by SQLSTATE.
+func (o *Observer) TxRetry(ctx context.Context, d txn.TxRetryData) {
+	code := d.SQLState
+	if code == "" {
+		code = errorType(d.Err)
+	}
+	if s, ok := ctx.Value(txKey{}).(*txState); ok {
+		s.span.AddEvent(EventRetry, trace.WithAttributes(
+			KeyTxAttempt.Int(d.Attempt),
+			semconv.DBResponseStatusCode(code),
+			KeyTxBackoff.Float64(d.Wait.Seconds()),
+		))
+	}
+	o.m.txRetries.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name, semconv.DBResponseStatusCode(code))...))
+}
+
+// CommitResolved records how a lost COMMIT was settled, on the span and
+// in a counter.
+func (o *Observer) CommitResolved(ctx context.Context, d txn.CommitResolvedData) {
+	res := d.Status
+	if res == "" {
+		res = "unknown"
+	}
+	if s, ok := ctx.Value(txKey{}).(*txState); ok {
+		s.resolution = res
+		s.span.AddEvent(EventResolved, trace.WithAttributes(
+			KeyTxResolution.String(res), KeyTxOutcome.String(d.Outcome.String()), KeyTxXID.Int64(int64(d.XID)),
+		))
+	}
+	o.m.txResolved.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name,
+		KeyTxResolution.String(res), KeyTxOutcome.String(d.Outcome.String()))...))
+}
+
+// TxEnd ends the span; for an outermost call it records the duration and
+// attempts.
+func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
+	s, ok := ctx.Value(txKey{}).(*txState)
+	if !ok {
+		return
+	}
+	outcome := KeyTxOutcome.String(d.Outcome.String())
+	span := s.span
+	span.SetAttributes(KeyTxAttempts.Int(d.Attempts), outcome)
+	if s.resolution != "" {
+		span.SetAttributes(KeyTxResolution.String(s.resolution))
+	}
+	if d.Err != nil {
+		et := errorType(d.Err)
+		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		span.SetStatus(codes.Error, et)
+	}
+	span.End()
+	if s.nested {
+		return
+	}
+	opt := metric.WithAttributes(txNameAttrs(d.Name, outcome)...)
+	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opt)
+	o.m.txAttempts.Record(ctx, int64(d.Attempts), opt)
+}
+
+// TxLeak counts transactions open longer than their LeakThreshold.
+func (o *Observer) TxLeak(d txn.TxLeakData) {
+	o.m.txLeaks.Add(context.Background(), 1, metric.WithAttributes(txNameAttrs(d.Name)...))
+}
+
+// txNameAttrs is attrs with txn.name added when the name was set.
+func txNameAttrs(name string, attrs ...attribute.KeyValue) []attribute.KeyValue {
+	if name != "" {
+		attrs = append(attrs, KeyTxName.String(name))
+	}
+	return attrs
+}
+
+// errorType names an error by kind, never by its text: a server message
+// can quote a value from a statement.
+func errorType(err error) string {
+	var st interface{ SQLState() string }
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, txn.ErrCommitUnknown):
+		return "commit_unknown"
+	case errors.As(err, &st) && st.SQLState() != "":
+		return st.SQLState()
+	case errors.Is(err, retry.ErrExhausted):
+		return "retry_exhausted"
+	case errors.Is(err, advisory.ErrNotAcquired):
+		return "not_acquired"
+	case errors.Is(err, advisory.ErrLockLost):
+		return "lock_lost"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	}
+	return semconv.ErrorTypeOther.Value.AsString()
+}
+
+// since is the start time of something that has lasted d until now.
+func since(d time.Duration) time.Time { return time.Now().Add(-d) }
