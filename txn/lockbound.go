@@ -67,3 +67,17 @@ func (l *lockBound) ranOut(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable
 }
+
+// attemptOptions is opts for an attempt that began with the bound: its
+// retry policy also treats 55P03 as retryable, for the recorder and the
+// savepoints that classify errors within the attempt.
+func (l *lockBound) attemptOptions(opts *Options) *Options {
+	o := *opts
+	p := retry.Default() // what a nil Retry means
+	if opts.Retry != nil {
+		*p = *opts.Retry
+	}
+	p.RetryLockNotAvailable = true
+	o.Retry = p
+	return &o
+}

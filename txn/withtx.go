@@ -136,6 +136,14 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, err
 	}
 	defer b.done()
+	if bound.current != 0 {
+		// This attempt's lock waits are bounded, and a wait that runs out
+		// is retried: inside the attempt, 55P03 is a retryable error like
+		// 40001, so the recorder keeps it even when a savepoint rolls it
+		// back and fn swallows it, and the attempt runs again instead of
+		// committing without the work the server refused.
+		opts = bound.attemptOptions(opts)
+	}
 	st := newState(b.tx, opts)
 	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
 		defer func() {
