@@ -65,8 +65,11 @@
 // runs the transaction again like a 40001. Transactions that take row
 // locks in different orders then retry within milliseconds instead of
 // waiting deadlock_timeout (1 s by default) for the server to find the
-// deadlock. A LockTimeout of the caller's own replaces the bound;
-// Options.NoRetryLockTimeout turns it off.
+// deadlock. Like a 40001, such a 55P03 runs the whole attempt again even
+// when a nested WithTx rolled it back to its savepoint and fn dropped the
+// error; a 55P03 from the caller's own NOWAIT in that attempt is retried
+// too, since the two cannot be told apart. A LockTimeout of the caller's
+// own replaces the bound; Options.NoRetryLockTimeout turns it off.
 //
 // # Repositories: transactions in the context
 //
