@@ -29,7 +29,6 @@ import (
 
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
-	"github.com/txkit/txkit/pool"
 )
 
 // config is what the flags set.
@@ -97,23 +96,13 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	dsn, source, stopServer, err := cli.Database(ctx, cfg.DSN)
+	// txkit's pool on -dsn, DATABASE_URL or a throwaway cluster; see
+	// cli.OpenPool, and examples/pool for what the pool adds.
+	db, source, closeAll, err := cli.OpenPool(ctx, cfg.DSN, cfg.Shoppers)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stopServer()) }()
-	// txkit's pool: it connects once (a wrong host or password fails
-	// here, without showing the password), checks the size against the
-	// server's limits, and bounds every acquire and the shutdown.
-	db, err := pool.Open(ctx, dsn, pool.Options{MaxConns: int32(cfg.Shoppers)})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
-		err = errors.Join(err, db.Close(closeCtx))
-	}()
+	defer func() { err = errors.Join(err, closeAll()) }()
 	pool := db.Pgx()
 	if err := setup(ctx, pool, cfg.Items, cfg.Stock); err != nil {
 		return err
