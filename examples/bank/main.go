@@ -27,6 +27,7 @@ import (
 	"github.com/txkit/txkit/examples/internal/cli"
 	"github.com/txkit/txkit/examples/internal/report"
 	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/pool"
 	"github.com/txkit/txkit/retry"
 )
 
@@ -116,7 +117,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	// txkit's pool on -dsn, DATABASE_URL or a throwaway cluster; see
 	// cli.OpenPool, and examples/pool for what the pool adds.
-	db, source, closeAll, err := cli.OpenPool(ctx, cfg.DSN, cfg.Workers)
+	db, source, closeAll, err := cli.OpenPool(ctx, cfg.DSN, pool.Options{MaxConns: int32(cfg.Workers)})
 	if err != nil {
 		return err
 	}

@@ -73,13 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 func run(ctx context.Context, c config, out io.Writer) (err error) {
-	url, source, stop, err := cli.Database(ctx, c.DSN)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, stop()) }()
 	p := &printer{w: out}
-	p.printf("database: %s\n", source)
 
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -95,11 +89,12 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	db, err := pool.Open(ctx, url, pool.Options{MaxConns: int32(c.Conns), Tracer: pm, AcquireTimeout: time.Minute})
+	db, source, closeAll, err := cli.OpenPool(ctx, c.DSN, pool.Options{MaxConns: int32(c.Conns), Tracer: pm, AcquireTimeout: time.Minute})
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close(context.WithoutCancel(ctx))) }()
+	defer func() { err = errors.Join(err, closeAll()) }()
+	p.printf("database: %s\n", source)
 	reg, err := pm.Observe(db.Pgx())
 	if err != nil {
 		return err
