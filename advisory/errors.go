@@ -3,11 +3,10 @@ package advisory
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/txkit/txkit/internal/ident"
 	"github.com/txkit/txkit/internal/invalid"
 )
 
@@ -57,24 +56,6 @@ var ErrPooler = errors.New("advisory: session lock refused: the connection goes 
 // implements them as no-ops, so a lock there would exclude nothing.
 var ErrUnsupportedServer = errors.New("advisory: the server does not implement advisory locks")
 
-// maxNameInError is how much of a name error text quotes: a name can be
-// any length, and a megabyte name must not make a megabyte error.
-const maxNameInError = 64
-
-// quoteName is name as error text shows it: quoted, and if it is longer
-// than maxNameInError bytes, cut there (at the start of a character) and
-// followed by its length.
-func quoteName(name string) string {
-	if len(name) <= maxNameInError {
-		return strconv.Quote(name)
-	}
-	cut := maxNameInError
-	for cut > 0 && !utf8.RuneStart(name[cut]) {
-		cut--
-	}
-	return strconv.Quote(name[:cut]) + "... (" + strconv.Itoa(len(name)) + " bytes)"
-}
-
 // errNil is the error for a nil argument.
 func errNil(what string) error {
 	return invalid.Errorf(ErrInvalid, "nil %s", what)
@@ -98,7 +79,7 @@ type NotAcquiredError struct {
 
 func (e *NotAcquiredError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "advisory: lock %s not acquired", quoteName(e.Name))
+	fmt.Fprintf(&b, "advisory: lock %s not acquired", ident.Show(e.Name))
 	if e.Err != nil {
 		fmt.Fprintf(&b, " after waiting %v", e.Waited.Round(time.Millisecond))
 	}
@@ -131,7 +112,7 @@ type LostError struct {
 }
 
 func (e *LostError) Error() string {
-	return fmt.Sprintf("advisory: lock %s lost after %v: %v", quoteName(e.Name), e.Held.Round(time.Millisecond), e.Err)
+	return fmt.Sprintf("advisory: lock %s lost after %v: %v", ident.Show(e.Name), e.Held.Round(time.Millisecond), e.Err)
 }
 
 func (e *LostError) Is(target error) bool { return target == ErrLockLost }
@@ -148,7 +129,7 @@ func (e *poolerError) Error() string {
 	return fmt.Sprintf("%v (lock %s: the connection was started as backend %d but the server runs it as backend %d); "+
 		"use LockTx inside a transaction, connect to the server directly, or set Options.SkipPoolerCheck if the pooler pins "+
 		"one server connection per client (PgBouncer pool_mode=session)",
-		ErrPooler, quoteName(e.name), e.startupPID, e.serverBackend)
+		ErrPooler, ident.Show(e.name), e.startupPID, e.serverBackend)
 }
 
 func (e *poolerError) Is(target error) bool { return target == ErrPooler }

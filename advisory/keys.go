@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/txkit/txkit/internal/ident"
 	"github.com/txkit/txkit/internal/invalid"
 )
 
@@ -81,11 +82,11 @@ func checkName(what, s string) error {
 	case s == "":
 		return invalid.Errorf(ErrInvalid, "the %s is empty", what)
 	case !utf8.ValidString(s):
-		return invalid.Errorf(ErrInvalid, "the %s is not valid UTF-8: %s", what, quoteName(s))
+		return invalid.Errorf(ErrInvalid, "the %s is not valid UTF-8: %s", what, ident.Show(s))
 	case strings.IndexByte(s, 0) >= 0:
 		// Valid UTF-8, but PostgreSQL text cannot hold it, so KeySQL
 		// could not compute its key.
-		return invalid.Errorf(ErrInvalid, "the %s holds a NUL byte: %s", what, quoteName(s))
+		return invalid.Errorf(ErrInvalid, "the %s holds a NUL byte: %s", what, ident.Show(s))
 	}
 	return nil
 }

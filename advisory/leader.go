@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/ident"
 	"github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/internal/purpose"
 	"github.com/txkit/txkit/internal/wait"
@@ -66,7 +67,7 @@ func Lead(ctx context.Context, pool *pgxpool.Pool, name string, opts Options, fn
 	}
 	// The campaign's connection is held on purpose, for as long as this
 	// process leads; fn's own work is not marked.
-	campaign := purpose.Mark(ctx, "advisory leader "+quoteName(name))
+	campaign := purpose.Mark(ctx, "advisory leader "+ident.Show(name))
 	b := campaignBackoff.NewBackOff()
 	for {
 		l, err := Acquire(campaign, pool, name, opts)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/internal/ident"
 )
 
 // Lock is a held session lock. It owns one pool connection, which a
@@ -258,7 +260,7 @@ func (h *held) unlock(ctx context.Context) (discarded bool, err error) {
 	if dead {
 		return true, &LostError{Name: h.name, Held: time.Since(h.acquired), Err: fmt.Errorf("the connection was found dead at release: %w", err)}
 	}
-	return true, fmt.Errorf("advisory: unlocking %s failed, so its connection was closed, which releases the lock: %w", quoteName(h.name), err)
+	return true, fmt.Errorf("advisory: unlocking %s failed, so its connection was closed, which releases the lock: %w", ident.Show(h.name), err)
 }
 
 // leaked runs when the Lock was garbage collected without Release: it

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/ident"
 	"github.com/txkit/txkit/internal/purpose"
 	"github.com/txkit/txkit/retry"
 )
@@ -77,7 +78,7 @@ type lockResult struct {
 // has been returned to the pool clean, or closed.
 func lockSession(ctx context.Context, pool *pgxpool.Pool, r *request) (*held, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), context.Cause(ctx))
+		return nil, fmt.Errorf("advisory: lock %s: %w", ident.Show(r.name), context.Cause(ctx))
 	}
 	conn, err := sessionConn(ctx, pool, r.name)
 	if err != nil {
@@ -96,11 +97,11 @@ func sessionConn(ctx context.Context, pool *pgxpool.Pool, name string) (*pgxpool
 	// The connection is held until Release, on purpose: a pool that
 	// reports leaks (txkit's pool package) labels it instead.
 	if _, marked := purpose.Label(ctx); !marked {
-		ctx = purpose.Mark(ctx, "advisory lock "+quoteName(name))
+		ctx = purpose.Mark(ctx, "advisory lock "+ident.Show(name))
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("advisory: lock %s: acquiring a connection: %w", quoteName(name), err)
+		return nil, fmt.Errorf("advisory: lock %s: acquiring a connection: %w", ident.Show(name), err)
 	}
 	if err := checkServer(conn.Conn().PgConn()); err != nil {
 		conn.Release()
@@ -142,7 +143,7 @@ func settleSession(ctx context.Context, conn *pgxpool.Conn, r *request, res lock
 		// interruptible): the connection cannot be trusted with anyone's
 		// next statement. Closing it also drops the lock if it was taken.
 		discard(conn)
-		return nil, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), context.Cause(ctx))
+		return nil, fmt.Errorf("advisory: lock %s: %w", ident.Show(r.name), context.Cause(ctx))
 	case res.locked == nil:
 		startupPID := conn.Conn().PgConn().PID()
 		conn.Release()
@@ -174,9 +175,9 @@ func failedLock(ctx context.Context, conn *pgxpool.Conn, r *request, res lockRes
 	case timedOut:
 		return notAcquired(r, res.err, res.byDeadline, holders)
 	case ctxDone:
-		return fmt.Errorf("advisory: waiting for lock %s: %w", quoteName(r.name), context.Cause(ctx))
+		return fmt.Errorf("advisory: waiting for lock %s: %w", ident.Show(r.name), context.Cause(ctx))
 	}
-	return fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), res.err)
+	return fmt.Errorf("advisory: lock %s: %w", ident.Show(r.name), res.err)
 }
 
 // putBack returns the connection of a failed lock statement to the pool if

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/internal/ident"
 )
 
 // LockTx takes the transaction lock called name in tx, waiting for it if
@@ -65,7 +67,7 @@ func runTxLock(ctx context.Context, tx pgx.Tx, r *request) (bool, error) {
 	if r.try {
 		var ok bool
 		if err := tx.QueryRow(ctx, sql, args...).Scan(&ok); err != nil {
-			return false, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), err)
+			return false, fmt.Errorf("advisory: lock %s: %w", ident.Show(r.name), err)
 		}
 		return ok, nil
 	}
@@ -84,13 +86,13 @@ func runTxLock(ctx context.Context, tx pgx.Tx, r *request) (bool, error) {
 	case err == nil && cancelSent:
 		// Granted as ctx ended. The lock lasts until the transaction ends,
 		// which the caller does now that its ctx is done.
-		return false, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), context.Cause(ctx))
+		return false, fmt.Errorf("advisory: lock %s: %w", ident.Show(r.name), context.Cause(ctx))
 	case err == nil:
 		return true, nil
 	case waitTimedOut(ctx, err, byDeadline):
 		return false, notAcquired(r, err, byDeadline, nil)
 	case ctx.Err() != nil:
-		return false, fmt.Errorf("advisory: waiting for lock %s: %w: %w", quoteName(r.name), context.Cause(ctx), err)
+		return false, fmt.Errorf("advisory: waiting for lock %s: %w: %w", ident.Show(r.name), context.Cause(ctx), err)
 	}
-	return false, fmt.Errorf("advisory: lock %s: %w", quoteName(r.name), err)
+	return false, fmt.Errorf("advisory: lock %s: %w", ident.Show(r.name), err)
 }
