@@ -85,10 +85,6 @@ func (e *CloseError) Error() string {
 // Is reports whether target is ErrStillHeld.
 func (e *CloseError) Is(target error) bool { return target == ErrStillHeld }
 
-func badConfig(errs ...error) error {
-	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
-}
-
 // ConnectError is the error of a failed connection attempt with nothing
 // secret in it: pgconn's ConnectError carries the whole connection config,
 // password included, and this one takes its place. Unwrap reaches the

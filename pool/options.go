@@ -2,13 +2,13 @@ package pool
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/internal/invalid"
 	"github.com/txkit/txkit/internal/pgtimeout"
 )
 
@@ -112,37 +112,26 @@ type Options struct {
 	Configure func(*pgxpool.Config)
 }
 
-// check refuses option values that cannot be meant.
+// check refuses option values that cannot be meant, all of them in one
+// error matching ErrInvalid.
 func (o Options) check() error {
-	var errs []error
+	var p invalid.Problems
 	if o.Instances < 0 {
-		errs = append(errs, fmt.Errorf("option Instances is negative (%d)", o.Instances))
+		p.Add("option Instances is negative (%d)", o.Instances)
 	}
 	if o.MaxConns < 0 {
-		errs = append(errs, fmt.Errorf("option MaxConns is negative (%d)", o.MaxConns))
+		p.Add("option MaxConns is negative (%d)", o.MaxConns)
 	}
 	if o.Workers < 0 || o.ConnsPerWorker < 0 {
-		errs = append(errs, fmt.Errorf("options Workers (%d) and ConnsPerWorker (%d) must not be negative", o.Workers, o.ConnsPerWorker))
+		p.Add("options Workers (%d) and ConnsPerWorker (%d) must not be negative", o.Workers, o.ConnsPerWorker)
 	}
-	for _, c := range []struct {
-		name string
-		d    time.Duration
-	}{
-		{"StatementTimeout", o.StatementTimeout},
-		{"LockTimeout", o.LockTimeout},
-		{"IdleInTransactionTimeout", max(o.IdleInTransactionTimeout, 0)}, // negative: not sent
-	} {
-		if err := pgtimeout.Check(c.name, c.d); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	p.AddErr(pgtimeout.Check("StatementTimeout", o.StatementTimeout))
+	p.AddErr(pgtimeout.Check("LockTimeout", o.LockTimeout))
+	p.AddErr(pgtimeout.Check("IdleInTransactionTimeout", max(o.IdleInTransactionTimeout, 0))) // negative: not sent
 	if o.ConnectTimeout < 0 {
-		errs = append(errs, fmt.Errorf("option ConnectTimeout is negative (%v)", o.ConnectTimeout))
+		p.Add("option ConnectTimeout is negative (%v)", o.ConnectTimeout)
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return badConfig(errs...)
+	return p.Err(ErrInvalid)
 }
 
 func (o Options) instances() int {
