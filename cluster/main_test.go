@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -79,4 +81,13 @@ func nodeByRole(c *cluster.Cluster, r cluster.Role) (cluster.NodeStats, bool) {
 		}
 	}
 	return cluster.NodeStats{}, false
+}
+
+func portOf(t *testing.T, hostport string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(hostport)
+	require.NoError(t, err)
+	n, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	return n
 }

@@ -1,0 +1,101 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/cluster"
+	"github.com/txkit/txkit/internal/devdb"
+	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/txn"
+)
+
+// The primary stops and its replica is promoted while writers run: writes
+// in flight are retried and land on the new primary; the only errors are
+// ErrCommitUnknown for a COMMIT whose answer the stop cut off; every write
+// reported committed is on the new primary.
+func TestFailoverCostsARetry(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 100 * time.Millisecond, CheckTimeout: 500 * time.Millisecond})
+	_, err := c.Exec(ctx, "CREATE TABLE log (id bigint PRIMARY KEY)")
+	require.NoError(t, err)
+	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+
+	policy := &retry.Policy{MaxAttempts: 100, InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		committed []int64
+		lastOK    []time.Time
+		unknown   int
+	)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				id := next.Add(1)
+				err := txn.WithTx(wctx, c, txn.Options{Retry: policy}, func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, "INSERT INTO log VALUES ($1)", id)
+					return err
+				})
+				mu.Lock()
+				switch {
+				case err == nil:
+					committed = append(committed, id)
+					lastOK = append(lastOK, time.Now())
+				case errors.Is(err, txn.ErrCommitUnknown):
+					unknown++
+				case wctx.Err() != nil:
+				default:
+					t.Errorf("write %d: %v", id, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(committed)
+	}
+	eventually(t, "writes commit on the first primary", func() bool { return count() >= 100 })
+
+	stopped := time.Now()
+	r.Primary.Stop()
+	before := count()
+	require.NoError(t, r.Replicas[0].Promote(ctx))
+	promoted := time.Now()
+	eventually(t, "writes commit on the new primary", func() bool { return count() >= before+100 })
+	stop()
+	wg.Wait()
+
+	first := time.Duration(-1)
+	for _, at := range lastOK {
+		if at.After(promoted) && (first < 0 || at.Sub(promoted) < first) {
+			first = at.Sub(promoted)
+		}
+	}
+	t.Logf("%d writes reported committed, %d with outcome unknown; promotion took %v after the stop; first commit %v after the promotion returned; nodes %+v",
+		len(committed), unknown, promoted.Sub(stopped), first, c.Nodes())
+
+	p, ok := nodeByRole(c, cluster.Primary)
+	require.True(t, ok)
+	require.Equal(t, r.Replicas[0].Port(), portOf(t, p.Name))
+	conn, err := pgx.Connect(ctx, r.Replicas[0].URL())
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(ctx) }()
+	var found int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM log WHERE id = ANY($1)", committed).Scan(&found))
+	require.Equal(t, len(committed), found, "every write reported committed is on the new primary")
+}
