@@ -146,12 +146,19 @@ func (c *Cluster) apply(probes []probe) {
 	if primary != nil {
 		c.hist.add(sample{at: primaryProbe.sent, pos: primaryProbe.pos})
 	}
-	for _, n := range c.nodes {
+	for i, n := range c.nodes {
 		if !n.st.healthy || n.st.role != Replica {
 			continue
 		}
 		replayed := Position(n.replay.Load())
 		n.st.freshAsOf = c.hist.freshAsOf(replayed)
+		if n.st.freshAsOf.IsZero() {
+			// No primary position to compare with (no primary known, or a
+			// new one not yet sampled): fall back on the commit time of
+			// the last transaction replayed. It overstates the lag when
+			// the primary is idle, and trusts the hosts' clocks.
+			n.st.freshAsOf = probes[i].replayedAt
+		}
 		n.st.lagBytes = 0
 		if primary != nil && primaryProbe.pos > replayed {
 			n.st.lagBytes = int64(primaryProbe.pos - replayed)

@@ -91,14 +91,21 @@ func newNode(p *pool.Pool, own bool) *node {
 // checkSQL reads a node's role and position in one statement: the WAL
 // insert position on a primary (everything committed before it was read
 // is at or before it), the replayed position on a standby.
+// On a standby it also reads how long ago, by the standby's clock, the
+// last transaction it replayed committed on the primary: a bound used only
+// when no primary position is known (see history).
 const checkSQL = `SELECT pg_is_in_recovery(),
-	(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text`
+	(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text,
+	extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8`
 
 type probe struct {
 	role Role
 	pos  Position
 	sent time.Time // when the question left: the primary had this position no earlier
-	err  error
+	// replayedAt is, for a standby, when the last transaction it replayed
+	// committed, by the hosts' clocks; zero if unknown.
+	replayedAt time.Time
+	err        error
 }
 
 func (n *node) probe(ctx context.Context) probe {
@@ -114,7 +121,8 @@ func (n *node) probe(ctx context.Context) probe {
 	p.sent = time.Now()
 	var recovery bool
 	var lsn *string
-	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn); err != nil {
+	var age *float64
+	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age); err != nil {
 		n.closeCheckConn()
 		p.err = err
 		return p
@@ -122,6 +130,9 @@ func (n *node) probe(ctx context.Context) probe {
 	p.role = Primary
 	if recovery {
 		p.role = Replica
+		if age != nil {
+			p.replayedAt = p.sent.Add(-time.Duration(*age * float64(time.Second)))
+		}
 	}
 	if lsn != nil {
 		pos, err := ParsePosition(*lsn)

@@ -101,4 +101,21 @@ func TestRoutesByAccessModeAndAroundADeadReplica(t *testing.T) {
 		require.NoError(t, err)
 		return rec
 	})
+
+	// With no primary known, reads still run on the replica, bounded by
+	// the commit time of the last transaction it replayed, and a write
+	// waits PrimaryWait for a primary and fails with ErrNoPrimary.
+	_, err = c.Exec(ctx, "INSERT INTO items VALUES (100)")
+	require.NoError(t, err)
+	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	only := open(t, []string{r.Replicas[0].URL()}, cluster.Options{MaxLag: time.Hour, PrimaryWait: 200 * time.Millisecond})
+	rec, err = txn.WithTxValue(ctx, only, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+		return inRecovery(ctx, tx)
+	})
+	require.NoError(t, err)
+	require.True(t, rec)
+	err = txn.WithTx(ctx, only, txn.Options{}, func(context.Context, pgx.Tx) error { return nil })
+	require.ErrorIs(t, err, cluster.ErrNoPrimary)
+	_, err = only.Primary(ctx)
+	require.ErrorIs(t, err, cluster.ErrNoPrimary)
 }
