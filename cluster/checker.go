@@ -113,7 +113,7 @@ func (c *Cluster) apply(probes []probe) {
 			n.st.healthy = false
 			n.st.role = Unknown
 			n.st.err = n.describe(p.err)
-			if prev.healthy {
+			if prev.healthy || prev.checkedAt.IsZero() {
 				c.opts.Logger.Warn("cluster: node down", "node", n.name, "err", n.st.err)
 			}
 			continue

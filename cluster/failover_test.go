@@ -99,3 +99,36 @@ func TestFailoverCostsARetry(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM log WHERE id = ANY($1)", committed).Scan(&found))
 	require.Equal(t, len(committed), found, "every write reported committed is on the new primary")
 }
+
+// A replica promoted while the old primary still runs (a failover manager
+// that has not fenced it yet): both claim to be primary, and writes go to
+// the one most recently seen turning primary.
+func TestTwoPrimariesWritesGoToThePromoted(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond})
+	require.NoError(t, r.Replicas[0].Promote(ctx))
+	eventually(t, "the promoted node takes the writes", func() bool {
+		var port int
+		err := txn.WithTx(ctx, c, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port)
+		})
+		require.NoError(t, err)
+		return port == r.Replicas[0].Port()
+	})
+	for range 5 {
+		var port int
+		require.NoError(t, txn.WithTx(ctx, c, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port)
+		}))
+		require.Equal(t, r.Replicas[0].Port(), port)
+	}
+	primaries := 0
+	for _, n := range c.Nodes() {
+		if n.Role == cluster.Primary {
+			primaries++
+		}
+	}
+	require.Equal(t, 2, primaries)
+}

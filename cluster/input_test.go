@@ -1,7 +1,12 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,4 +121,40 @@ func TestClose(t *testing.T) {
 	none, err := cluster.Open(cctx, []string{"postgres://postgres@127.0.0.1:1/db?sslmode=disable&connect_timeout=1"}, cluster.Options{})
 	require.Error(t, err, "no node reachable")
 	require.Nil(t, none)
+}
+
+// A node that cannot be reached at Open joins lazily; neither its error
+// nor the logs carry the DSN's password.
+func TestUnreachableNodeKeepsItsPassword(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const secret = "pa55-w0rd-x"
+	var logs syncBuffer
+	c := open(t, []string{pgtest.NewDatabase(t), "postgres://app:" + secret + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=1"},
+		cluster.Options{CheckInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	eventually(t, "the node is logged down", func() bool { return strings.Contains(logs.String(), "127.0.0.1:1") })
+	n := c.Nodes()[1]
+	require.False(t, n.Healthy)
+	require.NotEmpty(t, n.Err)
+	require.NotContains(t, n.Err, secret)
+	require.NotContains(t, fmt.Sprintf("%+v", c.Nodes()), secret)
+	require.NotContains(t, logs.String(), secret)
+	require.NoError(t, txn.WithTx(ctx, c, txn.Options{}, func(context.Context, pgx.Tx) error { return nil }))
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
