@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -144,5 +143,5 @@ func TestLagBoundAndReadYourWrites(t *testing.T) {
 		return err
 	}))
 	err = txn.WithTx(sctx, strict, txn.Options{ReadOnly: true}, func(context.Context, pgx.Tx) error { return nil })
-	require.True(t, errors.Is(err, cluster.ErrNoReplica), "%v", err)
+	require.ErrorIs(t, err, cluster.ErrNoReplica)
 }

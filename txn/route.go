@@ -110,8 +110,7 @@ func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequ
 		if c.Conn().IsClosed() {
 			err = &connLostError{when: "at BEGIN", err: err}
 		}
-		b.finish(RolledBack, err)
-		return nil, err
+		return nil, b.finish(RolledBack, err)
 	}
 	b.tx = tx
 	if rt.CommitPosition && !req.ReadOnly {
