@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,7 +109,10 @@ func TestTwoPrimariesWritesGoToThePromoted(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1)
 	ctx := context.Background()
-	c := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond})
+	// One DSN naming both hosts is one node per host.
+	multi := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable", r.Primary.Port(), r.Replicas[0].Port())
+	c := open(t, []string{multi}, cluster.Options{CheckInterval: 50 * time.Millisecond})
+	require.Len(t, c.Nodes(), 2)
 	require.NoError(t, r.Replicas[0].Promote(ctx))
 	eventually(t, "the promoted node takes the writes", func() bool {
 		var port int
@@ -131,4 +136,46 @@ func TestTwoPrimariesWritesGoToThePromoted(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, primaries)
+}
+
+// The checker has not yet seen the failover when a write arrives: the old
+// primary, restarted as a standby of the promoted node, refuses the write
+// with 25006. The node leaves routing, a check finds the new primary, and
+// WithTx runs the write there.
+func TestWriteRefusedByAStandbyRunsOnTheNewPrimary(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	var logs syncBuffer
+	// No periodic check after Open's: only a failure makes one.
+	c := open(t, urls(r), cluster.Options{CheckInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	_, err := c.Exec(ctx, "CREATE TABLE log (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+
+	r.Primary.Stop()
+	require.NoError(t, r.Replicas[0].Promote(ctx))
+	require.NoError(t, r.Primary.Follow(ctx, r.Replicas[0], ""))
+	p, ok := nodeByRole(c, cluster.Primary)
+	require.True(t, ok)
+	require.Equal(t, r.Primary.Port(), portOf(t, p.Name), "the Cluster has not noticed yet")
+	// Drop the connections the restart broke, so the write meets the
+	// standby itself rather than a dead connection (which would also make
+	// the Cluster check at once).
+	old, err := c.Primary(ctx)
+	require.NoError(t, err)
+	old.Reset()
+
+	var port int
+	require.NoError(t, txn.WithTx(ctx, c, txn.Options{Retry: fastRetry(10)}, func(ctx context.Context, tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO log VALUES (1)")
+		return err
+	}))
+	require.Equal(t, r.Replicas[0].Port(), port)
+	require.Contains(t, logs.String(), "25006", "the old primary refused the write as a standby")
+	p, _ = nodeByRole(c, cluster.Primary)
+	require.Equal(t, r.Replicas[0].Port(), portOf(t, p.Name))
 }

@@ -67,6 +67,17 @@ func TestRoutesByAccessModeAndAroundADeadReplica(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, rec)
 
+	// BeginTx routes by access mode too, for code that manages its own
+	// transactions.
+	for _, mode := range []pgx.TxAccessMode{pgx.ReadOnly, pgx.ReadWrite} {
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{AccessMode: mode})
+		require.NoError(t, err)
+		rec, err := inRecovery(ctx, tx)
+		require.NoError(t, err)
+		require.Equal(t, mode == pgx.ReadOnly, rec, mode)
+		require.NoError(t, tx.Rollback(ctx))
+	}
+
 	p, _ = nodeByRole(c, cluster.Primary)
 	rep, _ := nodeByRole(c, cluster.Replica)
 	require.Equal(t, int64(5), p.Writes)
