@@ -59,7 +59,7 @@ var (
 // cannot be reached at Open is opened lazily and joins routing when the
 // checker finds it healthy; Open fails only if none can be reached. Open
 // returns after one round of checks, so routing knows the primary at once
-// if there is one.
+// if there is one; the round takes at most CheckTimeout.
 //
 // Close closes the pools Open opened.
 func Open(ctx context.Context, dsns []string, opts Options) (*Cluster, error) {
@@ -118,15 +118,13 @@ func Open(ctx context.Context, dsns []string, opts Options) (*Cluster, error) {
 		closeAll()
 		return nil, fmt.Errorf("cluster: no node could be reached: %w", errors.Join(errs...))
 	}
-	c := start(pools, true, opts.withDefaults())
-	c.checkRound()
-	return c, nil
+	return start(pools, true, opts.withDefaults()), nil
 }
 
 // New makes a Cluster of pools the caller opened (with [pool.Open]), one
 // per node, in any order, and starts the checker. Close stops the checker
 // and leaves the pools open: they are the caller's to close, after the
-// Cluster. New returns after one round of checks, bounded by ctx.
+// Cluster. New returns after one round of checks (at most CheckTimeout).
 func New(ctx context.Context, pools []*pool.Pool, opts Options) (*Cluster, error) {
 	var p invalid.Problems
 	if len(pools) == 0 {
@@ -144,9 +142,7 @@ func New(ctx context.Context, pools []*pool.Pool, opts Options) (*Cluster, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := start(pools, false, opts.withDefaults())
-	c.checkRound()
-	return c, nil
+	return start(pools, false, opts.withDefaults()), nil
 }
 
 func start(pools []*pool.Pool, own bool, opts Options) *Cluster {
@@ -161,6 +157,9 @@ func start(pools []*pool.Pool, own bool, opts Options) *Cluster {
 		c.nodes = append(c.nodes, newNode(pl, own))
 	}
 	c.snap.Store(&snapshot{changed: make(chan struct{})})
+	// The first round runs before the checker starts: a node's check
+	// connection is only ever used by one round at a time.
+	c.checkRound()
 	go c.checker()
 	return c
 }

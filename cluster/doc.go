@@ -74,7 +74,11 @@
 // the Session records the commit's WAL position: WithTx reads the
 // primary's insert position with a fast-path call sent in the same write
 // as COMMIT, after it, so it costs no round trip and is at or past the
-// commit record. A read-only transaction with the Session runs only on a
+// commit record. (When COMMIT's answer is lost and the commit is settled
+// by asking the server, the position's answer is lost with it: the Session
+// then takes the primary's insert position, one query, or if even that
+// fails, a position no replica reaches, so its reads go to the primary.)
+// A read-only transaction with the Session runs only on a
 // replica that has replayed that position: one the checker already knows
 // to be past it, else the replica furthest ahead, asked for its replay
 // position every 2 ms for up to SessionWait (50 ms); else on the primary

@@ -225,8 +225,8 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 					n.reads.Add(1)
 				} else {
 					n.writes.Add(1)
-					if sess != nil && e.Position != 0 {
-						sess.Observe(Position(e.Position))
+					if sess != nil {
+						sess.Observe(c.commitPosition(ctx, n, Position(e.Position)))
 					}
 				}
 				return false
@@ -244,6 +244,31 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 			return false
 		},
 	}
+}
+
+// unknownPosition is a Session position no replica reaches: its reads go
+// to the primary.
+const unknownPosition = Position(1<<63 - 1)
+
+// commitPosition is a write's commit position for a Session: the one read
+// in COMMIT's write, else (its answer was lost, and the commit was settled
+// by asking the server) the primary's insert position now, which is past
+// the commit; else, when even that cannot be read, a position no replica
+// reaches, so that the Session's reads go to the primary rather than miss
+// the write.
+func (c *Cluster) commitPosition(ctx context.Context, n *node, p Position) Position {
+	if p != 0 {
+		return p
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CheckTimeout)
+	defer cancel()
+	var lsn string
+	if err := n.pool.QueryRow(qctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err == nil {
+		if pos, err := ParsePosition(lsn); err == nil && pos != 0 {
+			return pos
+		}
+	}
+	return unknownPosition
 }
 
 func raise(a interface {
