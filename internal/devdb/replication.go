@@ -168,7 +168,7 @@ func runCommand(ctx context.Context, cmd *exec.Cmd) error {
 		return describeOutput(err, out.Bytes())
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
-		return describeOutput(fmt.Errorf("%w (killed: %v)", ctx.Err(), <-done), out.Bytes())
+		return describeOutput(errors.Join(ctx.Err(), <-done), out.Bytes())
 	}
 }
 
