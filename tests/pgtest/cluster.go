@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/txkit/txkit/internal/devdb"
@@ -56,16 +57,20 @@ func StartReplicated(ctx context.Context, opts ReplicationOptions) (*Replicated,
 	return devdb.StartReplicated(ctx, opts)
 }
 
+// RequireReplicationEnv, set to "1" (as CI does), makes [NewReplicated]
+// fail rather than skip when the server binaries are missing.
+const RequireReplicationEnv = "TXKIT_REQUIRE_REPLICATION"
+
 // NewReplicated is StartReplicated for a test: the nodes are closed when
 // t ends (also when it panics), and t is skipped, saying why, when the
-// machine has no PostgreSQL server binaries. Any other failure to start
-// fails t.
+// machine has no PostgreSQL server binaries (unless RequireReplicationEnv
+// is set). Any other failure to start fails t.
 func NewReplicated(t testing.TB, opts ReplicationOptions) *Replicated {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), SetupTimeout)
 	defer cancel()
 	r, err := devdb.StartReplicated(ctx, opts)
-	if errors.Is(err, devdb.ErrNoBinaries) {
+	if errors.Is(err, devdb.ErrNoBinaries) && os.Getenv(RequireReplicationEnv) != "1" {
 		t.Skipf("needs PostgreSQL server binaries (initdb, postgres, pg_basebackup) for a primary with replicas: %v", err)
 	}
 	if err != nil {
