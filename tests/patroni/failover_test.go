@@ -54,27 +54,6 @@ func TestFailover(t *testing.T) {
 	waitRows(ctx, t, leader.URL(), 2)
 }
 
-// TestSwitchoverOnStop: stopping the leader's Patroni (SIGTERM) hands the
-// leader key over at once; the other node is promoted and takes writes.
-func TestSwitchoverOnStop(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	c := patroni.Start(t, patroni.Options{})
-	leader, err := c.WaitLeader(ctx)
-	require.NoError(t, err)
-	exec(ctx, t, leader.URL(), "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
-
-	begin := time.Now()
-	leader.Stop()
-	next, err := c.WaitLeader(ctx)
-	require.NoError(t, err, c.Logs())
-	t.Logf("after the leader's Patroni was stopped, %s was promoted in %v", next.Name(), time.Since(begin).Round(time.Millisecond))
-	require.NotSame(t, leader, next)
-	exec(ctx, t, c.URL(), "INSERT INTO t VALUES (2)")
-	waitRows(ctx, t, next.URL(), 2)
-}
-
 func exec(ctx context.Context, t *testing.T, url, sql string) {
 	t.Helper()
 	conn := pgtest.Connect(t, url)

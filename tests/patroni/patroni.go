@@ -486,6 +486,10 @@ func (p *process) stop(sig syscall.Signal, grace time.Duration) {
 	<-p.exited
 }
 
+// apiClient asks Patroni's REST API without keeping connections open, so
+// no transport goroutine outlives a test.
+var apiClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 func apiStatus(ctx context.Context, port int, path string) int {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -493,7 +497,7 @@ func apiStatus(ctx context.Context, port int, path string) int {
 	if err != nil {
 		return 0
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		return 0
 	}
