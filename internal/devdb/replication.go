@@ -71,10 +71,20 @@ var replicaDefaults = []string{
 // pg_basebackup -R and started as a hot standby. It returns when every
 // replica accepts read-only connections. Call Close when done; on error
 // nothing is left running. It returns an error wrapping [ErrNoBinaries]
-// when the machine has no server binaries.
+// when the machine has no server binaries, or lacks pg_basebackup or
+// pg_ctl beside them.
 func StartReplicated(ctx context.Context, opts ReplicationOptions) (*Replicated, error) {
 	if opts.Replicas < 0 {
 		return nil, fmt.Errorf("devdb: ReplicationOptions.Replicas is %d, want 0 (one) or more", opts.Replicas)
+	}
+	binDir, err := findBinDir()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"pg_basebackup", "pg_ctl"} {
+		if !isExecutable(filepath.Join(binDir, name)) {
+			return nil, fmt.Errorf("%w: %s is missing from %s", ErrNoBinaries, name, binDir)
+		}
 	}
 	n := opts.Replicas
 	if n == 0 {
@@ -158,8 +168,7 @@ func runCommand(ctx context.Context, cmd *exec.Cmd) error {
 		return describeOutput(err, out.Bytes())
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
-		<-done
-		return describeOutput(ctx.Err(), out.Bytes())
+		return describeOutput(errors.Join(ctx.Err(), <-done), out.Bytes())
 	}
 }
 
