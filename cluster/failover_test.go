@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/cluster"
-	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -30,7 +30,7 @@ func TestFailoverCostsARetry(t *testing.T) {
 	c := open(t, urls(r), cluster.Options{CheckInterval: 100 * time.Millisecond, CheckTimeout: 500 * time.Millisecond})
 	_, err := c.Exec(ctx, "CREATE TABLE log (id bigint PRIMARY KEY)")
 	require.NoError(t, err)
-	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
 
 	policy := &retry.Policy{MaxAttempts: 100, InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
 	var (
@@ -151,7 +151,7 @@ func TestWriteRefusedByAStandbyRunsOnTheNewPrimary(t *testing.T) {
 	c := open(t, urls(r), cluster.Options{CheckInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	_, err := c.Exec(ctx, "CREATE TABLE log (id int PRIMARY KEY)")
 	require.NoError(t, err)
-	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
 
 	r.Primary.Stop()
 	require.NoError(t, r.Replicas[0].Promote(ctx))

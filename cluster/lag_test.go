@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/cluster"
-	"github.com/txkit/txkit/internal/devdb"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -28,7 +28,7 @@ func TestLagBoundAndReadYourWrites(t *testing.T) {
 	c := open(t, urls, cluster.Options{CheckInterval: 50 * time.Millisecond, MaxLag: 300 * time.Millisecond})
 	_, err := c.Exec(ctx, "CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counter VALUES (1, 0); CREATE TABLE seen (id int PRIMARY KEY)")
 	require.NoError(t, err)
-	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
 
 	// The primary commits every few milliseconds until the test ends.
 	wctx, stop := context.WithCancel(ctx)

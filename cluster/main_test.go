@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/cluster"
-	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
@@ -24,14 +23,9 @@ var (
 )
 
 // replicated starts a primary with n streaming replicas for one test.
-func replicated(t *testing.T, n int, replicaSettings ...string) *devdb.Replicated {
+func replicated(t *testing.T, n int, replicaSettings ...string) *pgtest.Replicated {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r, err := devdb.StartReplicated(ctx, devdb.ReplicationOptions{Replicas: n, Replica: replicaSettings})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = r.Close() })
-	return r
+	return pgtest.NewReplicated(t, pgtest.ReplicationOptions{Replicas: n, Replica: replicaSettings})
 }
 
 // open opens a Cluster on the nodes' URLs and closes it at the end of the
@@ -48,7 +42,7 @@ func open(t *testing.T, urls []string, opts cluster.Options) *cluster.Cluster {
 	return c
 }
 
-func urls(r *devdb.Replicated) []string {
+func urls(r *pgtest.Replicated) []string {
 	var out []string
 	for _, n := range r.Nodes() {
 		out = append(out, n.URL())

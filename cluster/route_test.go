@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/cluster"
-	"github.com/txkit/txkit/internal/devdb"
+	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -31,7 +31,7 @@ func TestRoutesByAccessModeAndAroundADeadReplica(t *testing.T) {
 	c := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond})
 	_, err := c.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
 	require.NoError(t, err)
-	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
 
 	p, ok := nodeByRole(c, cluster.Primary)
 	require.True(t, ok)
@@ -118,7 +118,7 @@ func TestRoutesByAccessModeAndAroundADeadReplica(t *testing.T) {
 	// waits PrimaryWait for a primary and fails with ErrNoPrimary.
 	_, err = c.Exec(ctx, "INSERT INTO items VALUES (100)")
 	require.NoError(t, err)
-	require.NoError(t, devdb.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
 	only := open(t, []string{r.Replicas[0].URL()}, cluster.Options{MaxLag: time.Hour, PrimaryWait: 200 * time.Millisecond})
 	rec, err = txn.WithTxValue(ctx, only, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) (bool, error) {
 		return inRecovery(ctx, tx)
