@@ -143,6 +143,24 @@ func (c *Cluster) apply(probes []probe) {
 	if primary != old.primary && primary != nil {
 		c.opts.Logger.Info("cluster: primary", "node", primary.name)
 	}
+	if primary != nil && c.lastPrimary != nil && primary != c.lastPrimary {
+		// A failover. Positions of the old primary's timeline say nothing
+		// of the new one's: a replica that had received more of the old
+		// primary's WAL than the promoted node is numerically ahead of the
+		// new primary's positions while it lacks the new commits. Forget
+		// the old samples, and hold every replica back until it is seen
+		// streaming and replaying new WAL (following the new primary; one
+		// that cannot follow never is).
+		c.hist = history{}
+		for _, n := range c.nodes {
+			if n != primary {
+				n.st.held, n.st.heldAt = true, Position(n.replay.Load())
+			}
+		}
+	}
+	if primary != nil {
+		c.lastPrimary = primary
+	}
 	if primary != nil {
 		c.hist.add(sample{at: primaryProbe.sent, pos: primaryProbe.pos})
 	}
@@ -151,6 +169,10 @@ func (c *Cluster) apply(probes []probe) {
 			continue
 		}
 		replayed := Position(n.replay.Load())
+		if n.st.held && probes[i].streaming && replayed > n.st.heldAt {
+			n.st.held = false
+			c.opts.Logger.Info("cluster: replica follows the new primary", "node", n.name)
+		}
 		n.st.freshAsOf = c.hist.freshAsOf(replayed)
 		if n.st.freshAsOf.IsZero() {
 			// No primary position to compare with (no primary known, or a
@@ -180,6 +202,9 @@ func (c *Cluster) publish() {
 				s.primary = n
 			}
 		case Replica:
+			if n.st.held {
+				continue
+			}
 			s.replicas = append(s.replicas, replicaState{n: n, freshAsOf: n.st.freshAsOf, lagBytes: n.st.lagBytes})
 		}
 	}
@@ -216,10 +241,11 @@ func (c *Cluster) Nodes() []NodeStats {
 			Reads: n.reads.Load(), Writes: n.writes.Load(),
 		}
 		if n.st.role == Replica {
+			ns.AwaitingPrimary = n.st.held
 			ns.Position = Position(n.replay.Load())
 			ns.LagBytes = n.st.lagBytes
 			ns.Lag = c.lagNow(n.st.freshAsOf, now)
-			ns.Routable = n.st.healthy && c.withinBound(replicaState{n: n, freshAsOf: n.st.freshAsOf, lagBytes: n.st.lagBytes}, now)
+			ns.Routable = n.st.healthy && !n.st.held && c.withinBound(replicaState{n: n, freshAsOf: n.st.freshAsOf, lagBytes: n.st.lagBytes}, now)
 		} else {
 			ns.Routable = s.primary == n
 		}

@@ -31,7 +31,9 @@ type Cluster struct {
 	mu   sync.Mutex // serializes changes of state and snap
 	seq  int64      // numbers promotions seen
 	hist history    // the primary's WAL positions over time
-	snap atomic.Pointer[snapshot]
+	// lastPrimary is the last node found primary, also while none is.
+	lastPrimary *node
+	snap        atomic.Pointer[snapshot]
 
 	kickCh chan struct{}
 	life   context.Context // cancelled by Close: ends a round of checks

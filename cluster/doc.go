@@ -100,6 +100,15 @@
 // claim to be primary, writes go to the one most recently seen turning
 // primary.
 //
+// After the primary changes, the old primary's positions are forgotten and
+// every replica gets no reads until it is seen streaming (a WAL receiver
+// running) and replaying WAL past where it was ([NodeStats].AwaitingPrimary):
+// a replica that had received more of the old primary's WAL than the
+// promoted node is numerically ahead of the new primary's positions while
+// it lacks the new commits, and one still pointed at the old primary
+// never catches up. A replica re-pointed at the new primary (by Patroni,
+// or by hand) serves reads again after the new primary's next write.
+//
 // # Defaults
 //
 //	Option         Zero value means

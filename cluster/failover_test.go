@@ -179,3 +179,65 @@ func TestWriteRefusedByAStandbyRunsOnTheNewPrimary(t *testing.T) {
 	p, _ = nodeByRole(c, cluster.Primary)
 	require.Equal(t, r.Replicas[0].Port(), portOf(t, p.Name))
 }
+
+// After a failover a replica gets no reads until it is seen following the
+// new primary (streaming, and replaying new WAL): one still pointed at the
+// stopped primary might be on the old timeline. Re-pointed at the new
+// primary, it serves reads again.
+func TestReplicaWaitsToFollowTheNewPrimary(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 2)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond, MaxLag: time.Hour})
+	_, err := c.Exec(ctx, "CREATE TABLE log (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	for _, rep := range r.Replicas {
+		require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, rep))
+	}
+	second := fmt.Sprintf("127.0.0.1:%d", r.Replicas[1].Port())
+	stats := func() cluster.NodeStats {
+		for _, n := range c.Nodes() {
+			if n.Name == second {
+				return n
+			}
+		}
+		t.Fatal("no such node")
+		return cluster.NodeStats{}
+	}
+	eventually(t, "the second replica is routable", func() bool { return stats().Routable })
+
+	r.Primary.Stop()
+	require.NoError(t, r.Replicas[0].Promote(ctx))
+	eventually(t, "the promoted node is primary", func() bool {
+		p, ok := nodeByRole(c, cluster.Primary)
+		return ok && portOf(t, p.Name) == r.Replicas[0].Port()
+	})
+	id := 0
+	write := func() {
+		id++
+		_, err := c.Exec(ctx, "INSERT INTO log VALUES ($1)", id)
+		require.NoError(t, err)
+	}
+	write()
+	n := stats()
+	require.True(t, n.AwaitingPrimary)
+	require.False(t, n.Routable)
+	for range 5 {
+		rec, err := txn.WithTxValue(ctx, c, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+			return inRecovery(ctx, tx)
+		})
+		require.NoError(t, err)
+		require.False(t, rec, "reads go to the new primary, not to the replica of the old one")
+	}
+
+	require.NoError(t, r.Replicas[1].Follow(ctx, r.Replicas[0], ""))
+	eventually(t, "the re-pointed replica serves reads", func() bool {
+		write()
+		rec, err := txn.WithTxValue(ctx, c, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) (bool, error) {
+			return inRecovery(ctx, tx)
+		})
+		require.NoError(t, err)
+		return rec
+	})
+	require.False(t, stats().AwaitingPrimary)
+}

@@ -41,13 +41,17 @@ type NodeStats struct {
 	Healthy bool   // answered the last check, and no failure seen since
 	// Routable says whether the node takes work now: the primary for
 	// writes, a replica for reads (healthy and within the lag bound).
-	Routable      bool
-	Err           string        // why it is not healthy; no password in it
-	Position      Position      // primary: WAL insert position; replica: replayed position
-	LagBytes      int64         // replica: WAL behind the primary as of the check
-	Lag           time.Duration // replica: the staleness bound now (see the package documentation)
-	CheckedAt     time.Time
-	Reads, Writes int64 // transactions committed on it through the Cluster
+	Routable bool
+	Err      string        // why it is not healthy; no password in it
+	Position Position      // primary: WAL insert position; replica: replayed position
+	LagBytes int64         // replica: WAL behind the primary as of the check
+	Lag      time.Duration // replica: the staleness bound now (see the package documentation)
+	// AwaitingPrimary is set on a replica after the primary changed, until
+	// it is seen streaming and replaying past where it was: until then it
+	// may be on the old primary's timeline, and gets no reads.
+	AwaitingPrimary bool
+	CheckedAt       time.Time
+	Reads, Writes   int64 // transactions committed on it through the Cluster
 }
 
 // node is one server: its pool, the checker's connection to it, and what
@@ -77,6 +81,10 @@ type state struct {
 	freshAsOf time.Time // a replica has every commit made before this
 	checkedAt time.Time
 	promoted  int64 // Cluster.seq when seen turning primary
+	// held is set when the primary changed: the node gets no reads until
+	// it streams and has replayed past heldAt.
+	held   bool
+	heldAt Position
 }
 
 func newNode(p *pool.Pool, own bool) *node {
@@ -93,10 +101,13 @@ func newNode(p *pool.Pool, own bool) *node {
 // is at or before it), the replayed position on a standby.
 // On a standby it also reads how long ago, by the standby's clock, the
 // last transaction it replayed committed on the primary: a bound used only
-// when no primary position is known (see history).
+// when no primary position is known (see history); and whether it has a
+// WAL receiver running (the view shows a running receiver's row to every
+// user).
 const checkSQL = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text,
-	extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8`
+	extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8,
+	pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver)`
 
 type probe struct {
 	role Role
@@ -105,6 +116,7 @@ type probe struct {
 	// replayedAt is, for a standby, when the last transaction it replayed
 	// committed, by the hosts' clocks; zero if unknown.
 	replayedAt time.Time
+	streaming  bool // a standby with its WAL receiver running
 	err        error
 }
 
@@ -122,7 +134,7 @@ func (n *node) probe(ctx context.Context) probe {
 	var recovery bool
 	var lsn *string
 	var age *float64
-	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age); err != nil {
+	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming); err != nil {
 		n.closeCheckConn()
 		p.err = err
 		return p
