@@ -26,10 +26,12 @@
 //
 // Everything else runs on the primary: txn.Q(ctx, c) outside a
 // transaction, c.Exec and the other Querier methods, and [Cluster.Primary],
-// which returns the primary's [pool.Pool] for advisory locks, locks.Queue
-// and code that needs a pool: advisory.Acquire(ctx, p.Pgx(), ...). Session
-// advisory locks live on one server; after a failover they are gone with
-// it, which the advisory package reports as a lost lock.
+// which returns the primary's [pool.Pool] for advisory locks and code that
+// needs a pool: advisory.Acquire(ctx, p.Pgx(), ...). locks.Queue's Claim
+// takes the Cluster itself: its transaction is read-write, so it runs on
+// the primary (keep its Tx options' ReadOnly off). Session advisory locks
+// live on one server; after a failover they are gone with it, which the
+// advisory package reports as a lost lock.
 //
 // # The checker
 //
