@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/cluster"
+	"github.com/txkit/txkit/locks"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -67,6 +68,18 @@ func TestRoutesByAccessModeAndAroundADeadReplica(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, rec)
 
+	// locks.Queue takes the Cluster: its claiming transaction is
+	// read-write, so it runs on the primary.
+	q := locks.Queue[struct{ ID int }]{Table: pgx.Identifier{"items"}, Key: "id", Done: locks.Done{Delete: true}}
+	claimed, err := q.Claim(ctx, c, 2, func(ctx context.Context, tx pgx.Tx, items []struct{ ID int }) error {
+		rec, err := inRecovery(ctx, tx)
+		require.NoError(t, err)
+		require.False(t, rec, "a claim runs on the primary")
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, claimed)
+
 	// BeginTx routes by access mode too, for code that manages its own
 	// transactions.
 	for _, mode := range []pgx.TxAccessMode{pgx.ReadOnly, pgx.ReadWrite} {
@@ -80,7 +93,7 @@ func TestRoutesByAccessModeAndAroundADeadReplica(t *testing.T) {
 
 	p, _ = nodeByRole(c, cluster.Primary)
 	rep, _ := nodeByRole(c, cluster.Replica)
-	require.Equal(t, int64(5), p.Writes)
+	require.Equal(t, int64(6), p.Writes, "five inserts and the claim")
 	require.Equal(t, int64(5), rep.Reads)
 	require.Zero(t, p.Reads)
 
