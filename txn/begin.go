@@ -10,9 +10,9 @@ import (
 )
 
 // Beginner starts transactions. *pgxpool.Pool, *pgxpool.Conn and *pgx.Conn
-// satisfy it; with those three WithTx also resolves a COMMIT whose answer
-// was lost (see ErrCommitUnknown). Any other Beginner gets ErrCommitUnknown
-// in that case.
+// satisfy it; with those three, and with a [Router], WithTx also resolves
+// a COMMIT whose answer was lost (see ErrCommitUnknown). Any other
+// Beginner gets ErrCommitUnknown in that case.
 type Beginner interface {
 	BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, error)
 }
@@ -23,6 +23,9 @@ type begun struct {
 	tx      pgx.Tx
 	conn    *pgx.Conn // nil for other Beginners
 	release func()    // hands a pool connection back; nil otherwise
+
+	routed   *Routed         // a Router's connection; see finish
+	position *commitPosition // read after COMMIT when the Router asks
 }
 
 func (b *begun) done() {
@@ -50,8 +53,8 @@ func isNil(db Beginner) bool {
 // breaks during BEGIN, is returned as a connLostError: no transaction began,
 // so one on a fresh connection may (a pooled connection cut while idle, a
 // server restarting).
-func begin(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
-	b, err := beginOnce(ctx, db, beginSQL)
+func begin(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (*begun, error) {
+	b, err := beginOnce(ctx, db, beginSQL, req)
 	if err == nil || ctx.Err() != nil || isConnLost(err) {
 		return b, err
 	}
@@ -78,7 +81,7 @@ func brokenConn(db Beginner, err error) bool {
 	return false
 }
 
-func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
+func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (*begun, error) {
 	txo := pgx.TxOptions{BeginQuery: beginSQL}
 	switch d := db.(type) {
 	case *pgxpool.Pool:
@@ -105,6 +108,8 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error
 		return beginOn(ctx, d.Conn(), txo)
 	case *pgx.Conn:
 		return beginOn(ctx, d, txo)
+	case Router:
+		return beginRouted(ctx, d, txo, req)
 	}
 	tx, err := db.BeginTx(ctx, txo)
 	if err != nil {

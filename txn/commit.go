@@ -71,7 +71,7 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 	}
 	wasClosed := b.conn.IsClosed()
 	cctx, cancel := commitContext(ctx)
-	x, err := tracedCommit(cctx, b.conn)
+	x, err := tracedCommit(cctx, b.conn, b.position)
 	cancel()
 	// With the transaction id's answer in hand COMMIT was certainly
 	// written, so a "conn closed" error after it is a lost answer to ask

@@ -30,7 +30,9 @@
 // (pg_xact_status): committed is success, aborted is retried, and anything
 // else is [ErrCommitUnknown] — never a silent retry that could apply the
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
-// connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
+// connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn,
+// or a [Router], which hands WithTx each attempt's pooled connection: a
+// cluster.Cluster of a primary and replicas is one).
 // On CockroachDB, YugabyteDB (recognised by what they report at connect)
 // and PostgreSQL before 13, whose transaction ids cannot be asked about,
 // COMMIT goes alone, as pgx sends it, and a lost answer is ErrCommitUnknown

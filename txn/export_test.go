@@ -11,7 +11,7 @@ import (
 // WithTx would, for tests of a BEGIN the server refuses: Options that pass
 // validation never make one.
 func BeginWith(ctx context.Context, db Beginner, beginSQL string) error {
-	b, err := begin(ctx, db, beginSQL)
+	b, err := begin(ctx, db, beginSQL, RouteRequest{})
 	if err != nil {
 		return err
 	}
@@ -39,3 +39,6 @@ func XIDRequestWire() string {
 
 // XactIDIfAssignedOID is the OID WithTx calls pg_current_xact_id_if_assigned by.
 const XactIDIfAssignedOID = xactIDIfAssignedOID
+
+// WALInsertLSNOID is the OID WithTx calls pg_current_wal_insert_lsn by.
+const WALInsertLSNOID = walInsertLSNOID

@@ -131,11 +131,11 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
 	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
 	start := time.Now()
-	b, err := begin(ctx, db, beginSQL)
+	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name})
 	if err != nil {
 		return RolledBack, nil, err
 	}
-	defer b.done()
+	defer func() { err = b.finish(outcome, err) }()
 	if bound.current != 0 {
 		// This attempt's lock waits are bounded, and a wait that runs out
 		// is retried: inside the attempt, 55P03 is a retryable error like
