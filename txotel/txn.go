@@ -40,6 +40,7 @@ const (
 const (
 	SpanTx        = "txn.WithTx"
 	SpanSavepoint = "txn.savepoint"
+	SpanAttempt   = "txn.attempt"
 	SpanAcquire   = "advisory.acquire"
 	SpanHold      = "advisory.hold"
 	EventRetry    = "txn.retry"
@@ -49,6 +50,8 @@ const (
 var (
 	_ txn.TxStartObserver        = (*Observer)(nil)
 	_ txn.TxRetryObserver        = (*Observer)(nil)
+	_ txn.TxAttemptStartObserver = (*Observer)(nil)
+	_ txn.TxAttemptEndObserver   = (*Observer)(nil)
 	_ txn.TxEndObserver          = (*Observer)(nil)
 	_ txn.CommitResolvedObserver = (*Observer)(nil)
 	_ txn.TxLeakObserver         = (*Observer)(nil)
@@ -96,13 +99,37 @@ func (o *Observer) TxRetry(ctx context.Context, d txn.TxRetryData) {
 	o.m.txRetries.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name, semconv.DBResponseStatusCode(code))...))
 }
 
-// CommitResolved records how a lost COMMIT was settled, on the span and
-// in a counter.
+// TxAttemptStart starts a SpanAttempt span, a child of the call's span;
+// the attempt's statements nest under it.
+func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData) context.Context {
+	ctx, _ = o.tracer.Start(ctx, SpanAttempt, trace.WithAttributes(KeyTxAttempt.Int(d.Attempt)))
+	return ctx
+}
+
+// TxAttemptEnd ends the attempt's span with its outcome and, when it
+// failed, the SQLSTATE and error.type.
+func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(KeyTxOutcome.String(d.Outcome.String()))
+	if d.Err != nil {
+		if code := retry.SQLState(d.Err); code != "" {
+			span.SetAttributes(semconv.DBResponseStatusCode(code))
+		}
+		et := errorType(d.Err)
+		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		span.SetStatus(codes.Error, et)
+	}
+	span.End()
+}
+
+// CommitResolved records how a lost COMMIT was settled, on the call's
+// and the attempt's spans and in a counter.
 func (o *Observer) CommitResolved(ctx context.Context, d txn.CommitResolvedData) {
 	res := d.Status
 	if res == "" {
 		res = "unknown"
 	}
+	trace.SpanFromContext(ctx).SetAttributes(KeyTxResolution.String(res))
 	if s, ok := ctx.Value(txKey{}).(*txState); ok {
 		s.resolution = res
 		s.span.AddEvent(EventResolved, trace.WithAttributes(
