@@ -167,3 +167,8 @@ func named(spans *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
 	}
 	return out
 }
+
+// slicesIndex is the index of key among s's attributes; it fails if absent.
+func slicesIndex(s sdktrace.ReadOnlySpan, key attribute.Key) int {
+	return slices.IndexFunc(s.Attributes(), func(kv attribute.KeyValue) bool { return kv.Key == key })
+}
