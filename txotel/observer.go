@@ -3,6 +3,8 @@ package txotel
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -39,6 +41,9 @@ type Observer struct {
 	meter     metric.Meter
 	lockNames bool
 	m         instruments
+
+	outcomeOpts    sync.Map // outcomeKey → metric.MeasurementOption
+	cachedOutcomes atomic.Int64
 }
 
 // New makes an Observer. It fails only if the meter refuses an instrument.

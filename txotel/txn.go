@@ -110,15 +110,19 @@ func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData)
 // failed, the SQLSTATE and error.type.
 func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
 	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(KeyTxOutcome.String(d.Outcome.String()))
+	end := [3]attribute.KeyValue{KeyTxOutcome.String(d.Outcome.String())}
+	n := 1
 	if d.Err != nil {
 		if code := retry.SQLState(d.Err); code != "" {
-			span.SetAttributes(semconv.DBResponseStatusCode(code))
+			end[n] = semconv.DBResponseStatusCode(code)
+			n++
 		}
 		et := errorType(d.Err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		end[n] = semconv.ErrorTypeKey.String(et)
+		n++
 		span.SetStatus(codes.Error, et)
 	}
+	span.SetAttributes(end[:n]...)
 	span.End()
 }
 
@@ -149,22 +153,51 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 	}
 	outcome := KeyTxOutcome.String(d.Outcome.String())
 	span := s.span
-	span.SetAttributes(KeyTxAttempts.Int(d.Attempts), outcome)
+	// One SetAttributes per span: each call may grow the span's slice.
+	end := [4]attribute.KeyValue{KeyTxAttempts.Int(d.Attempts), outcome}
+	n := 2
 	if s.resolution != "" {
-		span.SetAttributes(KeyTxResolution.String(s.resolution))
+		end[n] = KeyTxResolution.String(s.resolution)
+		n++
 	}
 	if d.Err != nil {
 		et := errorType(d.Err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		end[n] = semconv.ErrorTypeKey.String(et)
+		n++
 		span.SetStatus(codes.Error, et)
 	}
+	span.SetAttributes(end[:n]...)
 	span.End()
 	if s.nested {
 		return
 	}
-	opt := metric.WithAttributes(txNameAttrs(d.Name, outcome)...)
+	opt := o.txOutcomeOpt(d.Name, d.Outcome)
 	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opt)
 	o.m.txAttempts.Record(ctx, int64(d.Attempts), opt)
+}
+
+// outcomeKey identifies the attribute set of a transaction's metrics.
+type outcomeKey struct {
+	name    string
+	outcome txn.Outcome
+}
+
+// maxCachedOutcomes bounds txOutcomeOpt's cache; names past it are
+// served uncached.
+const maxCachedOutcomes = 1024
+
+// txOutcomeOpt is the measurement option for txn.outcome and txn.name,
+// made once per pair: building an attribute set sorts and allocates.
+func (o *Observer) txOutcomeOpt(name string, outcome txn.Outcome) metric.MeasurementOption {
+	k := outcomeKey{name, outcome}
+	if v, ok := o.outcomeOpts.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(txNameAttrs(name, KeyTxOutcome.String(outcome.String()))...))
+	if o.cachedOutcomes.Add(1) <= maxCachedOutcomes {
+		o.outcomeOpts.Store(k, opt)
+	}
+	return opt
 }
 
 // TxLeak counts transactions open longer than their LeakThreshold.
