@@ -107,3 +107,22 @@ func TestRowLockFailureIsAnErrorSpan(t *testing.T) {
 	require.Equal(t, codes.Error, s.Status().Code)
 	require.Equal(t, "22012", s.Status().Description)
 }
+
+// With locks.Options.Observer, a locking read in a pgx.Tx of the
+// caller's own is a span too.
+func TestRowLockSpanWithOptionsObserver(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Setup(t, pgtest.Schema(lockSchema))
+	tel := newTelemetry(t)
+	tx, err := b.Pool.Begin(b.Ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.WithoutCancel(b.Ctx)) }()
+	var v int
+	require.NoError(t, locks.QueryRow(b.Ctx, tx, locks.Options{Strength: locks.ForShare, Wait: locks.NoWait, Observer: tel.obs},
+		"SELECT v FROM t WHERE id = $1", 1).Scan(&v))
+	require.Equal(t, "locks.row_lock\n", tree(tel.spans.Ended()))
+	s := named(tel.spans, txotel.SpanRowLock)[0]
+	require.Equal(t, "FOR SHARE", spanAttr(s, txotel.KeyLockStrength))
+	require.Equal(t, "NOWAIT", spanAttr(s, txotel.KeyLockWaitPolicy))
+	require.Equal(t, "acquired", spanAttr(s, txotel.KeyLockOutcome))
+}

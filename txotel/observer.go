@@ -31,11 +31,10 @@ type Options struct {
 }
 
 // Observer turns txkit's events into spans and metrics. It implements
-// every txn and advisory event interface but txn.CallbackPanicObserver
-// (implementing it would make a panic in an AfterCommit callback be
-// swallowed instead of going on), advisory.LeaderStartObserver and
-// LeaderEndObserver; use one Observer for the whole program. It is safe
-// for concurrent use.
+// every txn, locks and advisory event interface but
+// txn.CallbackPanicObserver (implementing it would make a panic in an
+// AfterCommit callback be swallowed instead of going on); use one
+// Observer for the whole program. It is safe for concurrent use.
 type Observer struct {
 	tracer    trace.Tracer
 	meter     metric.Meter
