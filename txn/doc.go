@@ -31,6 +31,10 @@
 // else is [ErrCommitUnknown] — never a silent retry that could apply the
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
 // connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
+// On CockroachDB, YugabyteDB (recognised by what they report at connect)
+// and PostgreSQL before 13, whose transaction ids cannot be asked about,
+// COMMIT goes alone, as pgx sends it, and a lost answer is ErrCommitUnknown
+// saying which server it was; retries work as on PostgreSQL.
 // A READ ONLY transaction skips the transaction-id query: it can write
 // nothing durable. A lost answer to its COMMIT is a success where COMMIT
 // cannot fail: at READ COMMITTED or REPEATABLE READ, or SERIALIZABLE with
