@@ -127,7 +127,8 @@ func TestRowLockEventsToOptionsObserver(t *testing.T) {
 }
 
 // Queue.Claim reports its claim as a FOR NO KEY UPDATE SKIP LOCKED read to
-// its Tx.Observer: the rows claimed, then an empty queue as skipped.
+// its Tx.Observer, or the enclosing transaction's: the rows claimed, then
+// an empty queue as skipped.
 func TestClaimReportsRowLockEvents(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jobsSchema(3))
@@ -138,9 +139,17 @@ func TestClaimReportsRowLockEvents(t *testing.T) {
 		_, err := q.Claim(b.ctx, b.pool, 5, func(context.Context, pgx.Tx, []job) error { return nil })
 		require.NoError(t, err)
 	}
+	// Without a Tx.Observer, a claim inside a transaction reports to its
+	// Observer.
+	err := txn.WithTx(b.ctx, b.pool, txn.Options{Observer: obs}, func(ctx context.Context, _ pgx.Tx) error {
+		_, err := jobs.Claim(ctx, b.pool, 5, func(context.Context, pgx.Tx, []job) error { return nil })
+		return err
+	})
+	require.NoError(t, err)
 	require.Equal(t, []string{
 		"start FOR NO KEY UPDATE SKIP LOCKED timeout=false", "end FOR NO KEY UPDATE SKIP LOCKED acquired rows=3 ctx=1",
 		"start FOR NO KEY UPDATE SKIP LOCKED timeout=false", "end FOR NO KEY UPDATE SKIP LOCKED skipped rows=0 ctx=2",
+		"start FOR NO KEY UPDATE SKIP LOCKED timeout=false", "end FOR NO KEY UPDATE SKIP LOCKED skipped rows=0 ctx=3",
 	}, obs.events)
 }
 
