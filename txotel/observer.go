@@ -41,7 +41,7 @@ type Observer struct {
 	lockNames bool
 	m         instruments
 
-	outcomeOpts    sync.Map // outcomeKey → metric.MeasurementOption
+	outcomeOpts    sync.Map // outcomeKey → []metric.RecordOption
 	cachedOutcomes atomic.Int64
 }
 

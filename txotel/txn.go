@@ -60,10 +60,20 @@ var (
 type txKey struct{}
 
 // txState is what TxStart leaves in ctx for the later events of the call.
+// It is the ctx itself, a context that answers txKey with itself: one
+// allocation where context.WithValue and the state would make two.
 type txState struct {
+	context.Context
 	span       trace.Span
 	nested     bool
 	resolution string
+}
+
+func (s *txState) Value(key any) any {
+	if key == (txKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 // TxStart starts the call's span: SpanTx for an outermost call,
@@ -80,7 +90,7 @@ func (o *Observer) TxStart(ctx context.Context, d txn.TxStartData) context.Conte
 		attrs = append(attrs, KeyTxName.String(d.Name))
 	}
 	ctx, span := o.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	return context.WithValue(ctx, txKey{}, &txState{span: span, nested: d.Nested})
+	return &txState{Context: ctx, span: span, nested: d.Nested}
 }
 
 // TxRetry adds a EventRetry span event and counts the retry by SQLSTATE.
@@ -100,9 +110,11 @@ func (o *Observer) TxRetry(ctx context.Context, d txn.TxRetryData) {
 }
 
 // TxAttemptStart starts a SpanAttempt span, a child of the call's span;
-// the attempt's statements nest under it.
-func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData) context.Context {
-	ctx, _ = o.tracer.Start(ctx, SpanAttempt, trace.WithAttributes(KeyTxAttempt.Int(d.Attempt)))
+// the attempt's statements nest under it. Its attributes are all set at
+// its end, in one call: a span's attributes cost an allocation each time
+// they are added to.
+func (o *Observer) TxAttemptStart(ctx context.Context, _ txn.TxAttemptStartData) context.Context {
+	ctx, _ = o.tracer.Start(ctx, SpanAttempt)
 	return ctx
 }
 
@@ -110,8 +122,8 @@ func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData)
 // failed, the SQLSTATE and error.type.
 func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
 	span := trace.SpanFromContext(ctx)
-	end := [3]attribute.KeyValue{KeyTxOutcome.String(d.Outcome.String())}
-	n := 1
+	end := [4]attribute.KeyValue{KeyTxAttempt.Int(d.Attempt), KeyTxOutcome.String(d.Outcome.String())}
+	n := 2
 	if d.Err != nil {
 		if code := retry.SQLState(d.Err); code != "" {
 			end[n] = semconv.DBResponseStatusCode(code)
@@ -171,9 +183,9 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 	if s.nested {
 		return
 	}
-	opt := o.txOutcomeOpt(d.Name, d.Outcome)
-	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opt)
-	o.m.txAttempts.Record(ctx, int64(d.Attempts), opt)
+	opts := o.txOutcomeOpts(d.Name, d.Outcome)
+	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opts...)
+	o.m.txAttempts.Record(ctx, int64(d.Attempts), opts...)
 }
 
 // outcomeKey identifies the attribute set of a transaction's metrics.
@@ -182,22 +194,23 @@ type outcomeKey struct {
 	outcome txn.Outcome
 }
 
-// maxCachedOutcomes bounds txOutcomeOpt's cache; names past it are
+// maxCachedOutcomes bounds txOutcomeOpts' cache; names past it are
 // served uncached.
 const maxCachedOutcomes = 1024
 
-// txOutcomeOpt is the measurement option for txn.outcome and txn.name,
-// made once per pair: building an attribute set sorts and allocates.
-func (o *Observer) txOutcomeOpt(name string, outcome txn.Outcome) metric.MeasurementOption {
+// txOutcomeOpts is the record options for txn.outcome and txn.name, made
+// once per pair: building an attribute set sorts and allocates, and so
+// does a variadic argument list that is not an existing slice.
+func (o *Observer) txOutcomeOpts(name string, outcome txn.Outcome) []metric.RecordOption {
 	k := outcomeKey{name, outcome}
 	if v, ok := o.outcomeOpts.Load(k); ok {
-		return v.(metric.MeasurementOption)
+		return v.([]metric.RecordOption)
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(txNameAttrs(name, KeyTxOutcome.String(outcome.String()))...))
+	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(txNameAttrs(name, KeyTxOutcome.String(outcome.String()))...))}
 	if o.cachedOutcomes.Add(1) <= maxCachedOutcomes {
-		o.outcomeOpts.Store(k, opt)
+		o.outcomeOpts.Store(k, opts)
 	}
-	return opt
+	return opts
 }
 
 // TxLeak counts transactions open longer than their LeakThreshold.
