@@ -121,11 +121,14 @@
 //
 // [AfterCommit] registers work to run only once the outermost transaction
 // has certainly committed. An [Observer] (see [NewSlogObserver]) receives
-// start, retry, attempt-end, end and commit-resolution events, and with
+// start, retry, attempt-start, attempt-end, end and commit-resolution
+// events, and with
 // Options.LeakThreshold a report of transactions held open too long, with
 // the stack that opened them. An observer implements only the event
 // interfaces it wants ([TxEndObserver], [TxRetryObserver], ...); the
 // convention every txkit package follows for events, data structs and
 // log keys is described in the documentation of package
-// [github.com/txkit/txkit].
+// [github.com/txkit/txkit]. [ObserverFrom] gives the transaction's
+// Observer to packages that run statements in it (locks sends its
+// row-lock events there).
 package txn

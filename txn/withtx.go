@@ -131,6 +131,12 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
 	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
 	start := time.Now()
+	ctx = attemptStart(ctx, opts, attempt)
+	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
+		defer func() {
+			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
+		}()
+	}
 	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name})
 	if err != nil {
 		return RolledBack, nil, err
@@ -145,11 +151,6 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		opts = bound.attemptOptions(opts)
 	}
 	st := newState(b.tx, opts)
-	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
-		defer func() {
-			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
-		}()
-	}
 	finished := false
 	defer func() {
 		// Unset only while fn panics: roll back and let the panic go on,
