@@ -40,22 +40,47 @@ func failFirst(n int, sqlstate string) func(ctx context.Context, tx pgx.Tx) erro
 	}
 }
 
+// everyAttempt sets Options.SpanEveryAttempt.
+func everyAttempt(on bool) func(*txotel.Options) {
+	return func(o *txotel.Options) { o.SpanEveryAttempt = on }
+}
+
+// spanModes runs f by default and with Options.SpanEveryAttempt.
+func spanModes(t *testing.T, f func(t *testing.T, every bool)) {
+	for _, every := range []bool{false, true} {
+		t.Run("SpanEveryAttempt="+strconv.FormatBool(every), func(t *testing.T) {
+			t.Parallel()
+			f(t, every)
+		})
+	}
+}
+
 func TestRetriedTransactionSpanAndMetrics(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testRetriedTransactionSpanAndMetrics)
+}
+
+func testRetriedTransactionSpanAndMetrics(t *testing.T, every bool) {
 	b := pgtest.Setup(t, pgtest.Schema(schema))
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 
 	opts := txn.Options{Name: "transfer", Isolation: isolation.Serializable, Retry: fastRetry(5), Observer: tel.obs}
 	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, opts, failFirst(3, "40001")))
 
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n  txn.attempt\n", tree(tel.spans.Ended()),
-		"one span for the call, one child per attempt")
+	first := 2 // by default the first attempt runs in the call's span
+	want := "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n"
+	if every {
+		first = 1
+		want = "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n  txn.attempt\n"
+	}
+	require.Equal(t, want, tree(tel.spans.Ended()), "one span for the call, one child per attempt after the first (every attempt with SpanEveryAttempt)")
 	s := named(tel.spans, txotel.SpanTx)[0]
 	require.False(t, s.Parent().IsValid(), "the call's span is a root here")
 	for i, a := range named(tel.spans, txotel.SpanAttempt) {
+		attempt := first + i
 		require.Equal(t, s.SpanContext().SpanID(), a.Parent().SpanID())
-		require.Equal(t, strconv.Itoa(i+1), spanAttr(a, txotel.KeyTxAttempt))
-		if i < 3 {
+		require.Equal(t, strconv.Itoa(attempt), spanAttr(a, txotel.KeyTxAttempt))
+		if attempt <= 3 {
 			require.Equal(t, "rolled back", spanAttr(a, txotel.KeyTxOutcome))
 			require.Equal(t, "40001", spanAttr(a, semconv.DBResponseStatusCodeKey))
 			require.Equal(t, "40001", spanAttr(a, semconv.ErrorTypeKey))
@@ -113,8 +138,12 @@ func TestRetriesAreCountedBySQLState(t *testing.T) {
 
 func TestNestedTransactionIsAChildSpan(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testNestedTransactionIsAChildSpan)
+}
+
+func testNestedTransactionIsAChildSpan(t *testing.T, every bool) {
 	b := pgtest.Setup(t, pgtest.Schema(schema))
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 	opts := txn.Options{Name: "outer", Observer: tel.obs}
 	err := txn.WithTx(b.Ctx, b.Pool, opts, func(ctx context.Context, tx pgx.Tx) error {
 		return txn.WithTx(ctx, b.Pool, txn.Options{Name: "inner"}, func(ctx context.Context, tx pgx.Tx) error {
@@ -124,11 +153,16 @@ func TestNestedTransactionIsAChildSpan(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n    txn.savepoint\n", tree(tel.spans.Ended()))
 	inner, outer := named(tel.spans, txotel.SpanSavepoint)[0], named(tel.spans, txotel.SpanTx)[0]
-	attempt := named(tel.spans, txotel.SpanAttempt)[0]
 	require.False(t, outer.Parent().IsValid())
-	require.Equal(t, attempt.SpanContext().SpanID(), inner.Parent().SpanID(), "the savepoint is part of the attempt")
+	if every {
+		require.Equal(t, "txn.WithTx\n  txn.attempt\n    txn.savepoint\n", tree(tel.spans.Ended()))
+		attempt := named(tel.spans, txotel.SpanAttempt)[0]
+		require.Equal(t, attempt.SpanContext().SpanID(), inner.Parent().SpanID(), "the savepoint is part of the attempt")
+	} else {
+		require.Equal(t, "txn.WithTx\n  txn.savepoint\n", tree(tel.spans.Ended()))
+		require.Equal(t, outer.SpanContext().SpanID(), inner.Parent().SpanID(), "the first attempt runs in the call's span")
+	}
 	require.Equal(t, outer.SpanContext().TraceID(), inner.SpanContext().TraceID())
 	require.Equal(t, "inner", spanAttr(inner, txotel.KeyTxName))
 	require.Equal(t, "committed", spanAttr(inner, txotel.KeyTxOutcome))
@@ -146,6 +180,10 @@ func TestNestedTransactionIsAChildSpan(t *testing.T) {
 // resolved as committed: the span says how, and the resolution is counted.
 func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testLostCommitResolutionIsRecorded)
+}
+
+func testLostCommitResolutionIsRecorded(t *testing.T, every bool) {
 	dsn := pgtest.NewDatabase(t)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
@@ -160,7 +198,7 @@ func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	_, err = db.Exec(ctx, schema)
 	require.NoError(t, err)
 
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 	proxy.ArmCommitFault(faultproxy.CutAfterXID)
 	opts := txn.Options{Name: "lost", Retry: fastRetry(3), Observer: tel.obs}
 	require.NoError(t, txn.WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
@@ -171,11 +209,15 @@ func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v))
 	require.Equal(t, 1, v, "committed once")
 
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
 	s := named(tel.spans, txotel.SpanTx)[0]
-	a := named(tel.spans, txotel.SpanAttempt)[0]
-	require.Equal(t, "committed", spanAttr(a, txotel.KeyTxOutcome))
-	require.Equal(t, "committed", spanAttr(a, txotel.KeyTxResolution), "the attempt whose COMMIT was lost says how it was settled")
+	if every {
+		require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
+		a := named(tel.spans, txotel.SpanAttempt)[0]
+		require.Equal(t, "committed", spanAttr(a, txotel.KeyTxOutcome))
+		require.Equal(t, "committed", spanAttr(a, txotel.KeyTxResolution), "the attempt whose COMMIT was lost says how it was settled")
+	} else {
+		require.Equal(t, "txn.WithTx\n", tree(tel.spans.Ended()), "the only attempt ran in the call's span")
+	}
 	require.Equal(t, "1", spanAttr(s, txotel.KeyTxAttempts))
 	require.Equal(t, "committed", spanAttr(s, txotel.KeyTxOutcome))
 	require.Equal(t, "committed", spanAttr(s, txotel.KeyTxResolution))
