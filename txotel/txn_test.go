@@ -2,14 +2,19 @@ package txotel_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
 	"github.com/txkit/txkit/isolation"
@@ -239,4 +244,52 @@ func TestObserverLeavesCallbackPanicsAlone(t *testing.T) {
 	require.False(t, ok)
 	_, ok = any(tel.obs).(txn.TxEndObserver)
 	require.True(t, ok)
+}
+
+// startAttrs is a sampler that samples every span and keeps the
+// attributes each span named name started with.
+type startAttrs struct {
+	mu    sync.Mutex
+	name  string
+	attrs [][]attribute.KeyValue
+}
+
+func (s *startAttrs) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if p.Name == s.name {
+		s.mu.Lock()
+		s.attrs = append(s.attrs, slices.Clone(p.Attributes))
+		s.mu.Unlock()
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (*startAttrs) Description() string { return "startAttrs" }
+
+// The call's span is given its attributes when it ends: a sampler sees
+// none, and the ended span has them all, once each.
+func TestCallSpanAttributesAreSetAtItsEnd(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Setup(t, pgtest.Schema(schema))
+	sampler := &startAttrs{name: txotel.SpanTx}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) })
+	obs, err := txotel.New(txotel.Options{TracerProvider: tp})
+	require.NoError(t, err)
+	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, txn.Options{Name: "n", ReadOnly: true, Observer: obs}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT 1")
+		return err
+	}))
+	require.Equal(t, [][]attribute.KeyValue{nil}, sampler.attrs)
+	spans := rec.Ended()
+	require.Len(t, spans, 1)
+	got := map[attribute.Key]string{}
+	for _, kv := range spans[0].Attributes() {
+		require.NotContains(t, got, kv.Key)
+		got[kv.Key] = kv.Value.Emit()
+	}
+	require.Equal(t, map[attribute.Key]string{
+		semconv.DBSystemNameKey: "postgresql", txotel.KeyTxIsolation: isolation.Default.String(),
+		txotel.KeyTxReadOnly: "true", txotel.KeyTxName: "n", txotel.KeyTxAttempts: "1", txotel.KeyTxOutcome: "committed",
+	}, got)
 }
