@@ -24,14 +24,23 @@
 //     "txn.retry" with txn.attempt, db.response.status_code (the SQLSTATE)
 //     and txn.backoff (seconds). A lost COMMIT is a span event
 //     "txn.commit_resolved".
-//   - "txn.attempt": one child of "txn.WithTx" per attempt, from before
+//   - "txn.attempt": one child of "txn.WithTx" per retry, from before
 //     its BEGIN to the end of its COMMIT or ROLLBACK; the attempt's
 //     statements (a query tracer's spans) and nested calls nest under it.
-//     Attributes: txn.attempt (from 1), txn.outcome, and for an attempt
-//     that failed db.response.status_code (its SQLSTATE, when the server
-//     gave one) and error.type; txn.commit.resolution on the attempt whose
-//     COMMIT answer was lost.
+//     The first attempt runs in "txn.WithTx" itself, so a transaction
+//     that commits at once is one span and the first attempt's
+//     statements are children of "txn.WithTx"; the first "txn.retry"
+//     event says how that attempt ended. With
+//     [Options.SpanEveryAttempt], every attempt has its own, the first
+//     included. Attributes: txn.attempt (from 2, or from 1 with
+//     SpanEveryAttempt), txn.outcome, and for an attempt that failed
+//     db.response.status_code (its SQLSTATE, when the server gave one)
+//     and error.type; txn.commit.resolution on the attempt whose COMMIT
+//     answer was lost.
 //   - "txn.savepoint": a nested WithTx, a child of the attempt it ran in.
+//
+// The attributes of "txn.WithTx" and "txn.savepoint" are set when they
+// end, in one call, so a sampler sees only their names and kind.
 //   - "locks.row_lock": one per locking read (locks.Query, QueryRow,
 //     ByKey, a Queue's claim) in a transaction this Observer observes, or
 //     with it as locks.Options.Observer: from sending the statement until

@@ -52,13 +52,12 @@ func TestRowLockWaitSpansAndHistogram(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Equal(t, `txn.WithTx
-  txn.attempt
+  locks.row_lock
+  txn.savepoint
     locks.row_lock
-    txn.savepoint
-      locks.row_lock
-    txn.savepoint
-      locks.row_lock
+  txn.savepoint
     locks.row_lock
+  locks.row_lock
 `, tree(tel.spans.Ended()))
 	rl := named(tel.spans, txotel.SpanRowLock)
 	type want struct{ strength, policy, outcome, rows, errType string }

@@ -33,19 +33,30 @@ func (q *queryParents) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryE
 
 // A query tracer sees BEGIN, fn's statements and COMMIT under the
 // attempt's span, so otelpgx's query spans nest under txn.WithTx, in the
-// txn.attempt they ran in.
+// txn.attempt they ran in: the call's span itself for the first attempt,
+// unless Options.SpanEveryAttempt.
 func TestQueriesNestUnderTheTransactionSpan(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testQueriesNestUnderTheTransactionSpan)
+}
+
+func testQueriesNestUnderTheTransactionSpan(t *testing.T, every bool) {
 	qp := &queryParents{parents: map[string]trace.SpanID{}}
 	b := pgtest.Setup(t, pgtest.Schema(schema), pgtest.Configure(func(c *pgxpool.Config) { c.ConnConfig.Tracer = qp }))
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 	const update = "UPDATE t SET v = v + 1 WHERE id = 1"
 	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, txn.Options{Observer: tel.obs}, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, update)
 		return err
 	}))
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
-	id := named(tel.spans, txotel.SpanAttempt)[0].SpanContext().SpanID()
+	var id trace.SpanID
+	if every {
+		require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
+		id = named(tel.spans, txotel.SpanAttempt)[0].SpanContext().SpanID()
+	} else {
+		require.Equal(t, "txn.WithTx\n", tree(tel.spans.Ended()))
+		id = named(tel.spans, txotel.SpanTx)[0].SpanContext().SpanID()
+	}
 	qp.mu.Lock()
 	defer qp.mu.Unlock()
 	require.Equal(t, id, qp.parents[update])

@@ -28,6 +28,14 @@ type Options struct {
 	// Off by default: a name made per row or per job would make one time
 	// series each. Spans always carry the name.
 	LockNames bool
+	// SpanEveryAttempt gives every attempt of a transaction a "txn.attempt"
+	// span, the first one included. Off by default: the first attempt runs
+	// in the "txn.WithTx" span itself (its BEGIN, statements and COMMIT or
+	// ROLLBACK are that span's children), and each retry is a
+	// "txn.attempt" child. Most transactions commit at their first
+	// attempt, where an attempt span would repeat the call's span at
+	// nearly the cost of a second span per transaction.
+	SpanEveryAttempt bool
 }
 
 // Observer turns txkit's events into spans and metrics. It implements
@@ -39,7 +47,10 @@ type Observer struct {
 	tracer    trace.Tracer
 	meter     metric.Meter
 	lockNames bool
-	m         instruments
+	// firstAttempt is the number of the first attempt that gets a span
+	// of its own: 1 with Options.SpanEveryAttempt, else 2.
+	firstAttempt int
+	m            instruments
 
 	outcomeOpts    sync.Map // outcomeKey → []metric.RecordOption
 	cachedOutcomes atomic.Int64
@@ -55,7 +66,10 @@ func New(o Options) (*Observer, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	obs := &Observer{tracer: tp.Tracer(ScopeName), meter: mp.Meter(ScopeName), lockNames: o.LockNames}
+	obs := &Observer{tracer: tp.Tracer(ScopeName), meter: mp.Meter(ScopeName), lockNames: o.LockNames, firstAttempt: 2}
+	if o.SpanEveryAttempt {
+		obs.firstAttempt = 1
+	}
 	if err := obs.m.init(obs.meter); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

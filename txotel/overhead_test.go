@@ -23,17 +23,20 @@ import (
 )
 
 // sdkObserver is txotel on the SDK as a service would run it: every span
-// sampled and handed to a batching exporter that discards it, metrics
-// aggregated by a reader that is never read.
+// sampled (the SDK's default sampler) and handed to a batching exporter
+// that discards it, metrics aggregated by a reader that is never read.
 func sdkObserver(tb testing.TB) *txotel.Observer {
 	tb.Helper()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tb.Cleanup(func() {
-		_ = tp.Shutdown(context.Background())
-		_ = mp.Shutdown(context.Background())
-	})
-	obs, err := txotel.New(txotel.Options{TracerProvider: tp, MeterProvider: mp})
+	return sdkObserverWith(tb, false, txotel.Options{})
+}
+
+// sdkObserverWith is sdkObserver with the span processor synchronous when
+// sync is set, and opts' other fields (SpanEveryAttempt).
+func sdkObserverWith(tb testing.TB, sync bool, opts txotel.Options) *txotel.Observer {
+	tb.Helper()
+	opts.TracerProvider = sdkTracer(tb, sync)
+	opts.MeterProvider = sdkMeter(tb)
+	obs, err := txotel.New(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,10 +57,13 @@ func updateOne(ctx context.Context, tx pgx.Tx) error {
 // median.
 //
 // Sub-benchmarks: "sdk" is tracing and metrics on the SDK (as
-// sdkObserver); "metrics" the SDK's metrics with OpenTelemetry's no-op
-// tracer; "traces" the SDK's tracing with the no-op meter; "sync-traces"
-// tracing through a synchronous span processor, which hands each span to
-// the exporter on the caller's goroutine instead of waking the batcher's.
+// sdkObserver); "sdk-sync" the same with a synchronous span processor,
+// which hands each span to the exporter on the caller's goroutine instead
+// of waking the batcher's; "sdk-every-attempt" the same as "sdk" with
+// Options.SpanEveryAttempt (two spans per transaction); "metrics" the
+// SDK's metrics with OpenTelemetry's no-op tracer; "traces" the SDK's
+// tracing with the no-op meter; "sync-traces" tracing through the
+// synchronous span processor.
 func BenchmarkWithTxInterleaved(b *testing.B) {
 	bb := pgtest.Setup(b, pgtest.Schema(schema))
 	variants := []struct {
@@ -65,6 +71,8 @@ func BenchmarkWithTxInterleaved(b *testing.B) {
 		obs  *txotel.Observer
 	}{
 		{"sdk", sdkObserver(b)},
+		{"sdk-sync", sdkObserverWith(b, true, txotel.Options{})},
+		{"sdk-every-attempt", sdkObserverWith(b, false, txotel.Options{SpanEveryAttempt: true})},
 		{"metrics", newObserver(b, tracenoop.NewTracerProvider(), sdkMeter(b))},
 		{"traces", newObserver(b, sdkTracer(b, false), metricnoop.NewMeterProvider())},
 		{"sync-traces", newObserver(b, sdkTracer(b, true), metricnoop.NewMeterProvider())},
@@ -138,13 +146,14 @@ func interleave(b *testing.B, bb *pgtest.Bundle, obs *txotel.Observer) {
 
 // TestCallgrindWorkload runs a fixed number of one-UPDATE transactions,
 // with txotel off or on, for counting the client's instructions under
-// valgrind --tool=callgrind (see README, Performance). It runs only when
-// TXOTEL_WORKLOAD is "off" or "on"; TXOTEL_WORKLOAD_N sets the number of
-// transactions (default 1000).
+// valgrind --tool=callgrind (see README, Cost). It runs only when
+// TXOTEL_WORKLOAD is "off", "on" (as sdkObserver), "sync" (a synchronous
+// span processor) or "every" (Options.SpanEveryAttempt);
+// TXOTEL_WORKLOAD_N sets the number of transactions (default 1000).
 func TestCallgrindWorkload(t *testing.T) {
 	mode := os.Getenv("TXOTEL_WORKLOAD")
-	if mode != "off" && mode != "on" {
-		t.Skip("set TXOTEL_WORKLOAD=off or on to run")
+	if !slices.Contains([]string{"off", "on", "sync", "every"}, mode) {
+		t.Skip("set TXOTEL_WORKLOAD=off, on, sync or every to run")
 	}
 	n := 1000
 	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
@@ -156,8 +165,13 @@ func TestCallgrindWorkload(t *testing.T) {
 	}
 	b := pgtest.Setup(t, pgtest.Schema(schema))
 	opts := txn.Options{Name: "bench"}
-	if mode == "on" {
+	switch mode {
+	case "on":
 		opts.Observer = sdkObserver(t)
+	case "sync":
+		opts.Observer = sdkObserverWith(t, true, txotel.Options{})
+	case "every":
+		opts.Observer = sdkObserverWith(t, false, txotel.Options{SpanEveryAttempt: true})
 	}
 	for range n {
 		if err := txn.WithTx(b.Ctx, b.Pool, opts, updateOne); err != nil {

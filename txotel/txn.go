@@ -61,12 +61,17 @@ type txKey struct{}
 
 // txState is what TxStart leaves in ctx for the later events of the call.
 // It is the ctx itself, a context that answers txKey with itself: one
-// allocation where context.WithValue and the state would make two.
+// allocation where context.WithValue and the state would make two. It
+// holds the span's attributes too, set in one call at the span's end:
+// each call to SetAttributes can grow the span's slice, and attributes
+// given to tracer.Start are copied twice on the way.
 type txState struct {
 	context.Context
 	span       trace.Span
 	nested     bool
 	resolution string
+	attrs      [8]attribute.KeyValue
+	n          int
 }
 
 func (s *txState) Value(key any) any {
@@ -76,21 +81,31 @@ func (s *txState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
+func (s *txState) add(kv attribute.KeyValue) {
+	s.attrs[s.n] = kv
+	s.n++
+}
+
+// spanStartOptions are the options every call's span starts with, made
+// once: a variadic list built per call escapes to the heap.
+var spanStartOptions = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+
 // TxStart starts the call's span: SpanTx for an outermost call,
-// SpanSavepoint for a nested one.
+// SpanSavepoint for a nested one. Its attributes are set when it ends.
 func (o *Observer) TxStart(ctx context.Context, d txn.TxStartData) context.Context {
 	name := SpanTx
 	if d.Nested {
 		name = SpanSavepoint
 	}
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, semconv.DBSystemNamePostgreSQL,
-		KeyTxIsolation.String(d.Isolation.String()), KeyTxReadOnly.Bool(d.ReadOnly))
+	ctx, span := o.tracer.Start(ctx, name, spanStartOptions...)
+	s := &txState{Context: ctx, span: span, nested: d.Nested}
+	s.add(semconv.DBSystemNamePostgreSQL)
+	s.add(KeyTxIsolation.String(d.Isolation.String()))
+	s.add(KeyTxReadOnly.Bool(d.ReadOnly))
 	if d.Name != "" {
-		attrs = append(attrs, KeyTxName.String(d.Name))
+		s.add(KeyTxName.String(d.Name))
 	}
-	ctx, span := o.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	return &txState{Context: ctx, span: span, nested: d.Nested}
+	return s
 }
 
 // TxRetry adds a EventRetry span event and counts the retry by SQLSTATE.
@@ -109,11 +124,16 @@ func (o *Observer) TxRetry(ctx context.Context, d txn.TxRetryData) {
 	o.m.txRetries.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name, semconv.DBResponseStatusCode(code))...))
 }
 
-// TxAttemptStart starts a SpanAttempt span, a child of the call's span;
-// the attempt's statements nest under it. Its attributes are all set at
-// its end, in one call: a span's attributes cost an allocation each time
-// they are added to.
-func (o *Observer) TxAttemptStart(ctx context.Context, _ txn.TxAttemptStartData) context.Context {
+// TxAttemptStart starts a SpanAttempt span, a child of the call's span,
+// for a retry (for every attempt with Options.SpanEveryAttempt); the
+// attempt's statements nest under it. The first attempt otherwise runs
+// in the call's span. Its attributes are all set at its end, in one
+// call: a span's attributes cost an allocation each time they are added
+// to.
+func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData) context.Context {
+	if d.Attempt < o.firstAttempt {
+		return ctx
+	}
 	ctx, _ = o.tracer.Start(ctx, SpanAttempt)
 	return ctx
 }
@@ -121,6 +141,9 @@ func (o *Observer) TxAttemptStart(ctx context.Context, _ txn.TxAttemptStartData)
 // TxAttemptEnd ends the attempt's span with its outcome and, when it
 // failed, the SQLSTATE and error.type.
 func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
+	if d.Attempt < o.firstAttempt {
+		return // it ran in the call's span, ended by TxEnd
+	}
 	span := trace.SpanFromContext(ctx)
 	end := [4]attribute.KeyValue{KeyTxAttempt.Int(d.Attempt), KeyTxOutcome.String(d.Outcome.String())}
 	n := 2
@@ -145,12 +168,18 @@ func (o *Observer) CommitResolved(ctx context.Context, d txn.CommitResolvedData)
 	if res == "" {
 		res = "unknown"
 	}
-	trace.SpanFromContext(ctx).SetAttributes(KeyTxResolution.String(res))
+	attempt := trace.SpanFromContext(ctx)
 	if s, ok := ctx.Value(txKey{}).(*txState); ok {
 		s.resolution = res
 		s.span.AddEvent(EventResolved, trace.WithAttributes(
 			KeyTxResolution.String(res), KeyTxOutcome.String(d.Outcome.String()), KeyTxXID.Int64(int64(d.XID)),
 		))
+		if attempt.SpanContext().SpanID() == s.span.SpanContext().SpanID() {
+			attempt = nil // the attempt ran in the call's span: TxEnd sets it
+		}
+	}
+	if attempt != nil {
+		attempt.SetAttributes(KeyTxResolution.String(res))
 	}
 	o.m.txResolved.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name,
 		KeyTxResolution.String(res), KeyTxOutcome.String(d.Outcome.String()))...))
@@ -163,22 +192,18 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 	if !ok {
 		return
 	}
-	outcome := KeyTxOutcome.String(d.Outcome.String())
 	span := s.span
-	// One SetAttributes per span: each call may grow the span's slice.
-	end := [4]attribute.KeyValue{KeyTxAttempts.Int(d.Attempts), outcome}
-	n := 2
+	s.add(KeyTxAttempts.Int(d.Attempts))
+	s.add(KeyTxOutcome.String(d.Outcome.String()))
 	if s.resolution != "" {
-		end[n] = KeyTxResolution.String(s.resolution)
-		n++
+		s.add(KeyTxResolution.String(s.resolution))
 	}
 	if d.Err != nil {
 		et := errorType(d.Err)
-		end[n] = semconv.ErrorTypeKey.String(et)
-		n++
+		s.add(semconv.ErrorTypeKey.String(et))
 		span.SetStatus(codes.Error, et)
 	}
-	span.SetAttributes(end[:n]...)
+	span.SetAttributes(s.attrs[:s.n]...)
 	span.End()
 	if s.nested {
 		return

@@ -2,14 +2,19 @@ package txotel_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
 	"github.com/txkit/txkit/isolation"
@@ -40,22 +45,47 @@ func failFirst(n int, sqlstate string) func(ctx context.Context, tx pgx.Tx) erro
 	}
 }
 
+// everyAttempt sets Options.SpanEveryAttempt.
+func everyAttempt(on bool) func(*txotel.Options) {
+	return func(o *txotel.Options) { o.SpanEveryAttempt = on }
+}
+
+// spanModes runs f by default and with Options.SpanEveryAttempt.
+func spanModes(t *testing.T, f func(t *testing.T, every bool)) {
+	for _, every := range []bool{false, true} {
+		t.Run("SpanEveryAttempt="+strconv.FormatBool(every), func(t *testing.T) {
+			t.Parallel()
+			f(t, every)
+		})
+	}
+}
+
 func TestRetriedTransactionSpanAndMetrics(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testRetriedTransactionSpanAndMetrics)
+}
+
+func testRetriedTransactionSpanAndMetrics(t *testing.T, every bool) {
 	b := pgtest.Setup(t, pgtest.Schema(schema))
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 
 	opts := txn.Options{Name: "transfer", Isolation: isolation.Serializable, Retry: fastRetry(5), Observer: tel.obs}
 	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, opts, failFirst(3, "40001")))
 
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n  txn.attempt\n", tree(tel.spans.Ended()),
-		"one span for the call, one child per attempt")
+	first := 2 // by default the first attempt runs in the call's span
+	want := "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n"
+	if every {
+		first = 1
+		want = "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n  txn.attempt\n"
+	}
+	require.Equal(t, want, tree(tel.spans.Ended()), "one span for the call, one child per attempt after the first (every attempt with SpanEveryAttempt)")
 	s := named(tel.spans, txotel.SpanTx)[0]
 	require.False(t, s.Parent().IsValid(), "the call's span is a root here")
 	for i, a := range named(tel.spans, txotel.SpanAttempt) {
+		attempt := first + i
 		require.Equal(t, s.SpanContext().SpanID(), a.Parent().SpanID())
-		require.Equal(t, strconv.Itoa(i+1), spanAttr(a, txotel.KeyTxAttempt))
-		if i < 3 {
+		require.Equal(t, strconv.Itoa(attempt), spanAttr(a, txotel.KeyTxAttempt))
+		if attempt <= 3 {
 			require.Equal(t, "rolled back", spanAttr(a, txotel.KeyTxOutcome))
 			require.Equal(t, "40001", spanAttr(a, semconv.DBResponseStatusCodeKey))
 			require.Equal(t, "40001", spanAttr(a, semconv.ErrorTypeKey))
@@ -113,8 +143,12 @@ func TestRetriesAreCountedBySQLState(t *testing.T) {
 
 func TestNestedTransactionIsAChildSpan(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testNestedTransactionIsAChildSpan)
+}
+
+func testNestedTransactionIsAChildSpan(t *testing.T, every bool) {
 	b := pgtest.Setup(t, pgtest.Schema(schema))
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 	opts := txn.Options{Name: "outer", Observer: tel.obs}
 	err := txn.WithTx(b.Ctx, b.Pool, opts, func(ctx context.Context, tx pgx.Tx) error {
 		return txn.WithTx(ctx, b.Pool, txn.Options{Name: "inner"}, func(ctx context.Context, tx pgx.Tx) error {
@@ -124,11 +158,16 @@ func TestNestedTransactionIsAChildSpan(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n    txn.savepoint\n", tree(tel.spans.Ended()))
 	inner, outer := named(tel.spans, txotel.SpanSavepoint)[0], named(tel.spans, txotel.SpanTx)[0]
-	attempt := named(tel.spans, txotel.SpanAttempt)[0]
 	require.False(t, outer.Parent().IsValid())
-	require.Equal(t, attempt.SpanContext().SpanID(), inner.Parent().SpanID(), "the savepoint is part of the attempt")
+	if every {
+		require.Equal(t, "txn.WithTx\n  txn.attempt\n    txn.savepoint\n", tree(tel.spans.Ended()))
+		attempt := named(tel.spans, txotel.SpanAttempt)[0]
+		require.Equal(t, attempt.SpanContext().SpanID(), inner.Parent().SpanID(), "the savepoint is part of the attempt")
+	} else {
+		require.Equal(t, "txn.WithTx\n  txn.savepoint\n", tree(tel.spans.Ended()))
+		require.Equal(t, outer.SpanContext().SpanID(), inner.Parent().SpanID(), "the first attempt runs in the call's span")
+	}
 	require.Equal(t, outer.SpanContext().TraceID(), inner.SpanContext().TraceID())
 	require.Equal(t, "inner", spanAttr(inner, txotel.KeyTxName))
 	require.Equal(t, "committed", spanAttr(inner, txotel.KeyTxOutcome))
@@ -146,6 +185,10 @@ func TestNestedTransactionIsAChildSpan(t *testing.T) {
 // resolved as committed: the span says how, and the resolution is counted.
 func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	t.Parallel()
+	spanModes(t, testLostCommitResolutionIsRecorded)
+}
+
+func testLostCommitResolutionIsRecorded(t *testing.T, every bool) {
 	dsn := pgtest.NewDatabase(t)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	require.NoError(t, err)
@@ -160,7 +203,7 @@ func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	_, err = db.Exec(ctx, schema)
 	require.NoError(t, err)
 
-	tel := newTelemetry(t)
+	tel := newTelemetry(t, everyAttempt(every))
 	proxy.ArmCommitFault(faultproxy.CutAfterXID)
 	opts := txn.Options{Name: "lost", Retry: fastRetry(3), Observer: tel.obs}
 	require.NoError(t, txn.WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
@@ -171,11 +214,15 @@ func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v))
 	require.Equal(t, 1, v, "committed once")
 
-	require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
 	s := named(tel.spans, txotel.SpanTx)[0]
-	a := named(tel.spans, txotel.SpanAttempt)[0]
-	require.Equal(t, "committed", spanAttr(a, txotel.KeyTxOutcome))
-	require.Equal(t, "committed", spanAttr(a, txotel.KeyTxResolution), "the attempt whose COMMIT was lost says how it was settled")
+	if every {
+		require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
+		a := named(tel.spans, txotel.SpanAttempt)[0]
+		require.Equal(t, "committed", spanAttr(a, txotel.KeyTxOutcome))
+		require.Equal(t, "committed", spanAttr(a, txotel.KeyTxResolution), "the attempt whose COMMIT was lost says how it was settled")
+	} else {
+		require.Equal(t, "txn.WithTx\n", tree(tel.spans.Ended()), "the only attempt ran in the call's span")
+	}
 	require.Equal(t, "1", spanAttr(s, txotel.KeyTxAttempts))
 	require.Equal(t, "committed", spanAttr(s, txotel.KeyTxOutcome))
 	require.Equal(t, "committed", spanAttr(s, txotel.KeyTxResolution))
@@ -197,4 +244,52 @@ func TestObserverLeavesCallbackPanicsAlone(t *testing.T) {
 	require.False(t, ok)
 	_, ok = any(tel.obs).(txn.TxEndObserver)
 	require.True(t, ok)
+}
+
+// startAttrs is a sampler that samples every span and keeps the
+// attributes each span named name started with.
+type startAttrs struct {
+	mu    sync.Mutex
+	name  string
+	attrs [][]attribute.KeyValue
+}
+
+func (s *startAttrs) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if p.Name == s.name {
+		s.mu.Lock()
+		s.attrs = append(s.attrs, slices.Clone(p.Attributes))
+		s.mu.Unlock()
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (*startAttrs) Description() string { return "startAttrs" }
+
+// The call's span is given its attributes when it ends: a sampler sees
+// none, and the ended span has them all, once each.
+func TestCallSpanAttributesAreSetAtItsEnd(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Setup(t, pgtest.Schema(schema))
+	sampler := &startAttrs{name: txotel.SpanTx}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) })
+	obs, err := txotel.New(txotel.Options{TracerProvider: tp})
+	require.NoError(t, err)
+	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, txn.Options{Name: "n", ReadOnly: true, Observer: obs}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT 1")
+		return err
+	}))
+	require.Equal(t, [][]attribute.KeyValue{nil}, sampler.attrs)
+	spans := rec.Ended()
+	require.Len(t, spans, 1)
+	got := map[attribute.Key]string{}
+	for _, kv := range spans[0].Attributes() {
+		require.NotContains(t, got, kv.Key)
+		got[kv.Key] = kv.Value.String()
+	}
+	require.Equal(t, map[attribute.Key]string{
+		semconv.DBSystemNameKey: "postgresql", txotel.KeyTxIsolation: isolation.Default.String(),
+		txotel.KeyTxReadOnly: "true", txotel.KeyTxName: "n", txotel.KeyTxAttempts: "1", txotel.KeyTxOutcome: "committed",
+	}, got)
 }
