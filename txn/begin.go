@@ -20,14 +20,14 @@ type Beginner interface {
 // begun is a transaction WithTx started: pgx's tx, and when WithTx can
 // reach it, the connection under it, which lets WithTx send COMMIT itself.
 type begun struct {
-	tx      pgx.Tx
-	conn    *pgx.Conn // nil for other Beginners
-	release func()    // hands a pool connection back; nil otherwise
+	tx     pgx.Tx
+	conn   *pgx.Conn     // nil for other Beginners
+	pooled *pgxpool.Conn // the pool connection to hand back; nil otherwise
 }
 
 func (b *begun) done() {
-	if b.release != nil {
-		b.release()
+	if b.pooled != nil {
+		b.pooled.Release()
 	}
 }
 
@@ -50,7 +50,7 @@ func isNil(db Beginner) bool {
 // breaks during BEGIN, is returned as a connLostError: no transaction began,
 // so one on a fresh connection may (a pooled connection cut while idle, a
 // server restarting).
-func begin(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
+func begin(ctx context.Context, db Beginner, beginSQL string) (begun, error) {
 	b, err := beginOnce(ctx, db, beginSQL)
 	if err == nil || ctx.Err() != nil || isConnLost(err) {
 		return b, err
@@ -58,9 +58,9 @@ func begin(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
 	var pgErr *pgconn.PgError
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) || (!errors.As(err, &pgErr) && brokenConn(db, err)) {
-		return nil, &connLostError{when: "at BEGIN", err: err}
+		return begun{}, &connLostError{when: "at BEGIN", err: err}
 	}
-	return nil, err
+	return begun{}, err
 }
 
 // brokenConn reports whether err came from a connection that is now closed.
@@ -78,13 +78,13 @@ func brokenConn(db Beginner, err error) bool {
 	return false
 }
 
-func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error) {
+func beginOnce(ctx context.Context, db Beginner, beginSQL string) (begun, error) {
 	txo := pgx.TxOptions{BeginQuery: beginSQL}
 	switch d := db.(type) {
 	case *pgxpool.Pool:
 		c, err := d.Acquire(ctx)
 		if err != nil {
-			return nil, err
+			return begun{}, err
 		}
 		idle := c.Conn().PgConn().TxStatus() == 'I'
 		tx, err := c.Conn().BeginTx(ctx, txo)
@@ -98,9 +98,9 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error
 				err = &connLostError{when: "at BEGIN", err: err}
 			}
 			c.Release()
-			return nil, err
+			return begun{}, err
 		}
-		return &begun{tx: tx, conn: c.Conn(), release: c.Release}, nil
+		return begun{tx: tx, conn: c.Conn(), pooled: c}, nil
 	case *pgxpool.Conn:
 		return beginOn(ctx, d.Conn(), txo)
 	case *pgx.Conn:
@@ -108,19 +108,19 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (*begun, error
 	}
 	tx, err := db.BeginTx(ctx, txo)
 	if err != nil {
-		return nil, err
+		return begun{}, err
 	}
-	return &begun{tx: tx}, nil
+	return begun{tx: tx}, nil
 }
 
-func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (*begun, error) {
+func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (begun, error) {
 	idle := conn.PgConn().TxStatus() == 'I'
 	tx, err := conn.BeginTx(ctx, txo)
 	if err != nil {
 		endFailedBegin(ctx, conn, idle)
-		return nil, err
+		return begun{}, err
 	}
-	return &begun{tx: tx, conn: conn}, nil
+	return begun{tx: tx, conn: conn}, nil
 }
 
 // endFailedBegin rolls back the transaction block a failed BEGIN left open.

@@ -144,7 +144,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// committing without the work the server refused.
 		opts = bound.attemptOptions(opts)
 	}
-	st := newState(b.tx, opts)
+	st, fnCtx := newState(ctx, b.tx, opts)
 	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
 		defer func() {
 			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
@@ -159,7 +159,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		}
 	}()
 
-	fnErr := fn(context.WithValue(ctx, ctxKey{}, st), st.tx)
+	fnErr := fn(fnCtx, st.tx)
 	finished = true // fn returned: every path below ends the transaction itself
 	st.close()
 	if fnErr != nil {
@@ -186,7 +186,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	bound.atCommit = true
-	res := commit(ctx, b, opts)
+	res := commit(ctx, &b, opts)
 	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
 		d.Name = opts.Name
