@@ -109,11 +109,25 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 			o.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
 		}
 	}
+	queue := newQueueSlot(opts)
+	defer queue.done()
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
 		attempts = attempt
+		if attempt == 1 && queue.hot() {
+			// The transaction lost a conflict moments ago: take turns
+			// from the start, with lock waits bounded.
+			bound.hot = true
+		}
+		if bound.conflicts > 0 || bound.hot {
+			if err := queue.wait(ctx); err != nil {
+				return err
+			}
+		}
 		var err error
 		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
-		bound.after(err, policy)
+		if bound.after(err, policy) {
+			queue.conflicted()
+		}
 		return err
 	})
 	if outcome == Committed {
