@@ -3,30 +3,37 @@ package txn
 import (
 	"context"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
-// Repeat losers queue. A call that has lost an attempt to a serialization
-// failure, a deadlock or a bounded lock wait runs its further attempts
-// only while it holds its transaction's place in a queue of this process:
-// the transaction is known by Options.Name, or, without a name, by the
-// place WithTx was called from. The place is held from the call's first
-// conflict until the call ends, so the calls of one hot transaction that
-// keep losing run their retries one at a time instead of colliding again,
-// and a call that lost waits its turn (in order of arrival) rather than
-// racing every newcomer. The wait holds no connection and honours ctx.
+// Hot transactions take turns. Once an attempt of a transaction has lost to
+// a serialization failure, a deadlock or a bounded lock wait, this process
+// limits how many attempts of that transaction run at once, and lets the
+// others wait their turn, retries first, in order of arrival. The
+// transaction is known by Options.Name, or without a name by the place
+// WithTx was called from.
 //
-// A transaction that lost a conflict less than hotWindow ago is hot: while
-// it is, the first attempt of each of its calls also runs in the queue, and
-// with its lock waits bounded (lockBoundFirst), so that within the process
-// its calls take turns instead of deadlocking first and waiting
-// deadlock_timeout. A transaction that has not lost for hotWindow runs its
-// first attempts freely again. A process with no hot transaction pays one
-// atomic load per call for all this.
-const hotWindow = time.Second
+// The limit adapts as TCP's congestion window does: it starts at
+// queueStart, halves when an attempt that began under the current limit
+// loses to a conflict, and grows by one for every limit's worth of
+// attempts that do not. A transaction whose attempts collide whenever two
+// run at once (transfers among a few hot rows) ends up running one attempt
+// at a time, without the conflicts; one that collides now and then keeps
+// most of its concurrency. Once the limit grows past queueForget with no
+// one waiting, the transaction is forgotten and runs freely, as one that
+// never conflicted does, at the cost of one atomic load per call.
+//
+// The wait holds no connection and ends with ctx. Attempts that run while
+// the transaction is known to be hot also begin with their lock waits
+// bounded (lockBoundFirst), so that a first attempt caught in a deadlock
+// retries after milliseconds instead of waiting deadlock_timeout.
+const (
+	queueStart  = 4.0
+	queueForget = 64.0
+)
 
 // queueKey identifies a transaction for the queue: its Name, or the
 // program counter of its caller when it has none.
@@ -35,12 +42,32 @@ type queueKey struct {
 	pc   uintptr
 }
 
-// queueEntry is a transaction's queue: a one-place semaphore, and when it
-// last lost to a conflict.
+// queueEntry is the turn-taking of one hot transaction. Its fields are
+// under queues.mu.
 type queueEntry struct {
-	turn         chan struct{} // holds a token while a call runs in the queue
-	users        int           // calls holding or waiting for the turn; under queues.mu
-	lastConflict int64         // UnixNano of the last conflict; under queues.mu
+	limit     float64  // attempts that may run at once (at least 1)
+	running   int      // attempts running now
+	exclusive bool     // the one running attempt is a retry, running alone
+	epoch     uint64   // counts halvings of limit
+	waiting   []waiter // attempts waiting for their turn, in order
+}
+
+// waiter is an attempt waiting for its turn; a retry waits to run alone.
+type waiter struct {
+	turn  chan struct{}
+	retry bool
+}
+
+// free reports whether the attempt at the head of the queue, or a newcomer
+// when no one waits (retry says which kind), may start now.
+func (e *queueEntry) free(retry bool) bool {
+	if e.exclusive {
+		return false
+	}
+	if retry {
+		return e.running == 0
+	}
+	return float64(e.running) < e.limit
 }
 
 var queues = struct {
@@ -49,13 +76,13 @@ var queues = struct {
 	n  atomic.Int32 // len(m), read without the lock
 }{m: map[queueKey]*queueEntry{}}
 
-// queueSlot is one call's relation to its transaction's queue.
+// queueSlot is one call's relation to its transaction's turn-taking.
 type queueSlot struct {
-	off     bool // Options.NoRetryQueue
-	keyed   bool
-	key     queueKey
-	entry   *queueEntry // set while the call is a user of the entry
-	holding bool        // the call holds the turn
+	off   bool // Options.NoRetryQueue
+	keyed bool
+	key   queueKey
+	entry *queueEntry // set while the running attempt holds a turn
+	epoch uint64      // the entry's epoch when the turn was given
 }
 
 func newQueueSlot(opts *Options) queueSlot {
@@ -63,7 +90,7 @@ func newQueueSlot(opts *Options) queueSlot {
 }
 
 // ensureKey finds the caller's program counter for a transaction without
-// a name; only calls that need the queue pay for it.
+// a name; only calls of a process that has a hot transaction pay for it.
 func (q *queueSlot) ensureKey() {
 	if q.keyed {
 		return
@@ -74,103 +101,113 @@ func (q *queueSlot) ensureKey() {
 	}
 }
 
-// hot reports whether the call's transaction lost a conflict within
-// hotWindow. Checked before the first attempt.
-func (q *queueSlot) hot() bool {
-	if q.off || queues.n.Load() == 0 {
-		return false
+// wait takes a turn for the next attempt if the transaction is hot, and
+// reports whether it is. retrying puts the call ahead of first attempts.
+func (q *queueSlot) wait(ctx context.Context, retrying bool) (hot bool, err error) {
+	if q.off || (queues.n.Load() == 0 && !retrying) {
+		return false, nil
 	}
 	q.ensureKey()
-	queues.mu.Lock()
-	e := queues.m[q.key]
-	hot := e != nil && time.Now().UnixNano()-e.lastConflict < int64(hotWindow)
-	queues.mu.Unlock()
-	return hot
-}
-
-// conflicted records that an attempt of the call lost to a conflict.
-func (q *queueSlot) conflicted() {
-	if q.off {
-		return
-	}
-	q.ensureKey()
-	q.use()
-	queues.mu.Lock()
-	q.entry.lastConflict = time.Now().UnixNano()
-	queues.mu.Unlock()
-}
-
-// use makes the call a user of its transaction's entry.
-func (q *queueSlot) use() {
-	if q.entry != nil {
-		return
-	}
 	queues.mu.Lock()
 	e := queues.m[q.key]
 	if e == nil {
-		e = &queueEntry{turn: make(chan struct{}, 1)}
+		if !retrying {
+			queues.mu.Unlock()
+			return false, nil
+		}
+		// The first conflict of this transaction: from now on its
+		// attempts take turns.
+		e = &queueEntry{limit: queueStart}
 		queues.m[q.key] = e
 		queues.n.Store(int32(len(queues.m)))
 	}
-	e.users++
+	if len(e.waiting) == 0 && e.free(retrying) {
+		e.start(retrying)
+		q.entry, q.epoch = e, e.epoch
+		queues.mu.Unlock()
+		return true, nil
+	}
+	turn := make(chan struct{}, 1)
+	w := waiter{turn: turn, retry: retrying}
+	if retrying {
+		// Behind the retries already waiting, ahead of first attempts.
+		i := 0
+		for i < len(e.waiting) && e.waiting[i].retry {
+			i++
+		}
+		e.waiting = slices.Insert(e.waiting, i, w)
+	} else {
+		e.waiting = append(e.waiting, w)
+	}
 	queues.mu.Unlock()
-	q.entry = e
-}
-
-// wait takes the call's turn in its transaction's queue, unless it has it.
-func (q *queueSlot) wait(ctx context.Context) error {
-	if q.off || q.holding {
-		return nil
-	}
-	q.ensureKey()
-	q.use()
 	select {
-	case q.entry.turn <- struct{}{}:
-		q.holding = true
-		return nil
+	case <-turn:
+		queues.mu.Lock()
+		q.entry, q.epoch = e, e.epoch
+		queues.mu.Unlock()
+		return true, nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		queues.mu.Lock()
+		if i := slices.IndexFunc(e.waiting, func(w waiter) bool { return w.turn == turn }); i >= 0 {
+			e.waiting = slices.Delete(e.waiting, i, i+1)
+		} else {
+			// The turn came as ctx ended: pass it on.
+			e.stop()
+		}
+		e.dispatch()
+		queues.mu.Unlock()
+		return false, context.Cause(ctx)
 	}
 }
 
-// done gives up the call's turn and its use of the entry, and forgets the
-// entry when no call uses it and its transaction is no longer hot.
-func (q *queueSlot) done() {
+// done ends the running attempt's turn, if it had one: conflict says
+// whether it lost to a conflict. The limit adapts, and waiting attempts
+// get the turns that are free.
+func (q *queueSlot) done(conflict bool) {
 	e := q.entry
 	if e == nil {
 		return
 	}
-	if q.holding {
-		<-e.turn
-		q.holding = false
-	}
 	q.entry = nil
 	queues.mu.Lock()
-	e.users--
-	if e.users == 0 && time.Now().UnixNano()-e.lastConflict >= int64(hotWindow) && queues.m[q.key] == e {
+	defer queues.mu.Unlock()
+	e.stop()
+	switch {
+	case conflict && q.epoch == e.epoch:
+		// Halve once per limit: attempts that began under the old limit
+		// and lose after the halving do not halve it again.
+		e.limit = max(1, e.limit/2)
+		e.epoch++
+	case !conflict:
+		e.limit += 1 / e.limit
+	}
+	e.dispatch()
+	if e.limit >= queueForget && e.running == 0 && len(e.waiting) == 0 && queues.m[q.key] == e {
 		delete(queues.m, q.key)
 		queues.n.Store(int32(len(queues.m)))
 	}
-	queues.mu.Unlock()
-	forgetColdQueues()
 }
 
-// forgetColdQueues drops, now and then, entries whose transactions have
-// cooled and that no call uses, so that names made up per call do not
-// accumulate.
-func forgetColdQueues() {
-	if queues.n.Load() < 64 {
-		return
+// dispatch gives free turns to waiting attempts, in order. queues.mu is
+// held.
+func (e *queueEntry) dispatch() {
+	for len(e.waiting) > 0 && e.free(e.waiting[0].retry) {
+		w := e.waiting[0]
+		e.waiting = slices.Delete(e.waiting, 0, 1)
+		e.start(w.retry)
+		w.turn <- struct{}{}
 	}
-	now := time.Now().UnixNano()
-	queues.mu.Lock()
-	for k, e := range queues.m {
-		if e.users == 0 && now-e.lastConflict >= int64(hotWindow) {
-			delete(queues.m, k)
-		}
-	}
-	queues.n.Store(int32(len(queues.m)))
-	queues.mu.Unlock()
+}
+
+// start counts an attempt that got its turn; stop one that ended.
+func (e *queueEntry) start(retry bool) {
+	e.running++
+	e.exclusive = retry
+}
+
+func (e *queueEntry) stop() {
+	e.running--
+	e.exclusive = false
 }
 
 // internalPCs caches, per program counter, whether it belongs to txkit's

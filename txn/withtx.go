@@ -110,24 +110,18 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		}
 	}
 	queue := newQueueSlot(opts)
-	defer queue.done()
+	defer queue.done(false) // a panicking fn still gives its turn back
+	lost := false           // the last attempt lost to a conflict
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
 		attempts = attempt
-		if attempt == 1 && queue.hot() {
-			// The transaction lost a conflict moments ago: take turns
-			// from the start, with lock waits bounded.
-			bound.hot = true
+		hot, err := queue.wait(ctx, lost)
+		if err != nil {
+			return err
 		}
-		if bound.conflicts > 0 || bound.hot {
-			if err := queue.wait(ctx); err != nil {
-				return err
-			}
-		}
-		var err error
+		bound.hot = hot
 		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
-		if bound.after(err, policy) {
-			queue.conflicted()
-		}
+		lost = bound.after(err, policy)
+		queue.done(lost)
 		return err
 	})
 	if outcome == Committed {
