@@ -39,3 +39,15 @@ func XIDRequestWire() string {
 
 // XactIDIfAssignedOID is the OID WithTx calls pg_current_xact_id_if_assigned by.
 const XactIDIfAssignedOID = xactIDIfAssignedOID
+
+// QueueWaiting is how many attempts of the transaction named name on db
+// wait for their turn (see queue.go); -1 when the transaction is not hot.
+func QueueWaiting(db Beginner, name string) int {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	e := queues.m[queueKey{db: db, name: name}]
+	if e == nil {
+		return -1
+	}
+	return len(e.waiting)
+}

@@ -35,9 +35,10 @@ const (
 	queueForget = 64.0
 )
 
-// queueKey identifies a transaction for the queue: its Name, or the
-// program counter of its caller when it has none.
+// queueKey identifies a transaction for the queue: the Beginner it runs
+// on, and its Name, or the program counter of its caller when it has none.
 type queueKey struct {
+	db   Beginner
 	name string
 	pc   uintptr
 }
@@ -52,19 +53,24 @@ type queueEntry struct {
 	waiting   []waiter // attempts waiting for their turn, in order
 }
 
-// waiter is an attempt waiting for its turn; a retry waits to run alone.
+// waiter is an attempt waiting for its turn: losses is how many attempts
+// of its call lost to a conflict before it.
 type waiter struct {
-	turn  chan struct{}
-	retry bool
+	turn   chan struct{}
+	losses int
 }
 
-// free reports whether the attempt at the head of the queue, or a newcomer
-// when no one waits (retry says which kind), may start now.
-func (e *queueEntry) free(retry bool) bool {
+// aloneAfter is how many conflicts a call loses before its next attempt
+// runs alone: a repeat loser does not meet the same collision again.
+const aloneAfter = 1
+
+// free reports whether an attempt whose call lost losses times may start
+// now.
+func (e *queueEntry) free(losses int) bool {
 	if e.exclusive {
 		return false
 	}
-	if retry {
+	if losses >= aloneAfter {
 		return e.running == 0
 	}
 	return float64(e.running) < e.limit
@@ -85,8 +91,8 @@ type queueSlot struct {
 	epoch uint64      // the entry's epoch when the turn was given
 }
 
-func newQueueSlot(opts *Options) queueSlot {
-	return queueSlot{off: opts.NoRetryQueue, key: queueKey{name: opts.Name}}
+func newQueueSlot(db Beginner, opts *Options) queueSlot {
+	return queueSlot{off: opts.NoRetryQueue, key: queueKey{db: db, name: opts.Name}}
 }
 
 // ensureKey finds the caller's program counter for a transaction without
@@ -102,8 +108,11 @@ func (q *queueSlot) ensureKey() {
 }
 
 // wait takes a turn for the next attempt if the transaction is hot, and
-// reports whether it is. retrying puts the call ahead of first attempts.
-func (q *queueSlot) wait(ctx context.Context, retrying bool) (hot bool, err error) {
+// reports whether it is. losses is how many attempts of the call lost to a
+// conflict: a retry goes ahead of first attempts, and a repeat loser's
+// attempt runs alone.
+func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) {
+	retrying := losses > 0
 	if q.off || (queues.n.Load() == 0 && !retrying) {
 		return false, nil
 	}
@@ -121,18 +130,18 @@ func (q *queueSlot) wait(ctx context.Context, retrying bool) (hot bool, err erro
 		queues.m[q.key] = e
 		queues.n.Store(int32(len(queues.m)))
 	}
-	if len(e.waiting) == 0 && e.free(retrying) {
-		e.start(retrying)
+	if len(e.waiting) == 0 && e.free(losses) {
+		e.start(losses)
 		q.entry, q.epoch = e, e.epoch
 		queues.mu.Unlock()
 		return true, nil
 	}
 	turn := make(chan struct{}, 1)
-	w := waiter{turn: turn, retry: retrying}
+	w := waiter{turn: turn, losses: losses}
 	if retrying {
 		// Behind the retries already waiting, ahead of first attempts.
 		i := 0
-		for i < len(e.waiting) && e.waiting[i].retry {
+		for i < len(e.waiting) && e.waiting[i].losses > 0 {
 			i++
 		}
 		e.waiting = slices.Insert(e.waiting, i, w)
@@ -191,18 +200,18 @@ func (q *queueSlot) done(conflict bool) {
 // dispatch gives free turns to waiting attempts, in order. queues.mu is
 // held.
 func (e *queueEntry) dispatch() {
-	for len(e.waiting) > 0 && e.free(e.waiting[0].retry) {
+	for len(e.waiting) > 0 && e.free(e.waiting[0].losses) {
 		w := e.waiting[0]
 		e.waiting = slices.Delete(e.waiting, 0, 1)
-		e.start(w.retry)
+		e.start(w.losses)
 		w.turn <- struct{}{}
 	}
 }
 
 // start counts an attempt that got its turn; stop one that ended.
-func (e *queueEntry) start(retry bool) {
+func (e *queueEntry) start(losses int) {
 	e.running++
-	e.exclusive = retry
+	e.exclusive = losses >= aloneAfter
 }
 
 func (e *queueEntry) stop() {

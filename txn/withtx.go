@@ -109,18 +109,21 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 			o.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
 		}
 	}
-	queue := newQueueSlot(opts)
+	queue := newQueueSlot(db, opts)
 	defer queue.done(false) // a panicking fn still gives its turn back
-	lost := false           // the last attempt lost to a conflict
+	losses := 0             // attempts lost to a conflict
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
 		attempts = attempt
-		hot, err := queue.wait(ctx, lost)
+		hot, err := queue.wait(ctx, losses)
 		if err != nil {
 			return err
 		}
 		bound.hot = hot
 		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
-		lost = bound.after(err, policy)
+		lost := bound.after(err, policy)
+		if lost {
+			losses++
+		}
 		queue.done(lost)
 		return err
 	})

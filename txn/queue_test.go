@@ -1,0 +1,190 @@
+package txn_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/txn"
+)
+
+// waitFor polls cond until it holds or ctx ends; it asserts an order of
+// events, not how long they take.
+func waitFor(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return errors.New("condition never held")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// loseOnce makes fn's first attempt lose to a serialization failure; the
+// attempts after it run then.
+func loseOnce(then func(ctx context.Context, tx pgx.Tx) error) func(ctx context.Context, tx pgx.Tx) error {
+	var runs atomic.Int32
+	return func(ctx context.Context, tx pgx.Tx) error {
+		if runs.Add(1) == 1 {
+			_, err := tx.Exec(ctx, raise("40001"))
+			return err
+		}
+		return then(ctx, tx)
+	}
+}
+
+// A call that lost a conflict runs its retry alone among the calls of the
+// same transaction: another call's attempt waits for its turn, holding no
+// transaction, until the retry ends; a call with NoRetryQueue does not wait.
+func TestRetryOfAHotTransactionRunsAlone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	opts := txn.Options{Name: "hot", Retry: fastRetry(3)}
+	free := opts
+	free.NoRetryQueue = true
+
+	var retryRunning, otherRan, freeRan atomic.Bool
+	retryDone := make(chan error, 1)
+	go func() {
+		retryDone <- txn.WithTx(tctx, b.pool, opts, loseOnce(func(ctx context.Context, tx pgx.Tx) error {
+			retryRunning.Store(true)
+			defer retryRunning.Store(false)
+			// Another call of the transaction is now waiting for its turn.
+			if err := waitFor(tctx, func() bool { return txn.QueueWaiting(b.pool, "hot") == 1 }); err != nil {
+				return err
+			}
+			// A call that opted out runs meanwhile (on its own: tctx
+			// carries no transaction).
+			if err := txn.WithTx(tctx, b.pool, free, func(context.Context, pgx.Tx) error {
+				freeRan.Store(true)
+				return nil
+			}); err != nil {
+				return err
+			}
+			return insert(1)(ctx, tx)
+		}))
+	}()
+	require.NoError(t, waitFor(tctx, retryRunning.Load))
+	err := txn.WithTx(tctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+		if retryRunning.Load() {
+			return errors.New("ran alongside the retry")
+		}
+		otherRan.Store(true)
+		return insert(2)(ctx, tx)
+	})
+	require.NoError(t, err)
+	require.NoError(t, <-retryDone)
+	require.True(t, otherRan.Load())
+	require.True(t, freeRan.Load())
+	require.Equal(t, 2, b.count(t))
+	require.Zero(t, pgtest.SettledAcquiredConns(b.pool))
+}
+
+// A call waiting for its turn ends with its ctx, without running fn, and
+// the transaction's later calls still get their turns.
+func TestWaitForTurnEndsWithContext(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	opts := txn.Options{Name: "hot", Retry: fastRetry(3)}
+
+	waiterCtx, stopWaiter := context.WithCancelCause(tctx)
+	errStop := errors.New("caller gave up")
+	var retryRunning atomic.Bool
+	retryDone := make(chan error, 1)
+	go func() {
+		retryDone <- txn.WithTx(tctx, b.pool, opts, loseOnce(func(ctx context.Context, tx pgx.Tx) error {
+			retryRunning.Store(true)
+			if err := waitFor(tctx, func() bool { return txn.QueueWaiting(b.pool, "hot") == 1 }); err != nil {
+				return err
+			}
+			stopWaiter(errStop)
+			if err := waitFor(tctx, func() bool { return txn.QueueWaiting(b.pool, "hot") == 0 }); err != nil {
+				return err
+			}
+			return insert(1)(ctx, tx)
+		}))
+	}()
+	require.NoError(t, waitFor(tctx, retryRunning.Load))
+	var ran atomic.Bool
+	err := txn.WithTx(waiterCtx, b.pool, opts, func(context.Context, pgx.Tx) error {
+		ran.Store(true)
+		return nil
+	})
+	require.ErrorIs(t, err, errStop)
+	require.False(t, ran.Load(), "fn ran although the call never had its turn")
+	require.NoError(t, <-retryDone)
+	require.NoError(t, txn.WithTx(tctx, b.pool, opts, insert(2)))
+	require.Equal(t, 2, b.count(t))
+	require.Zero(t, pgtest.SettledAcquiredConns(b.pool))
+}
+
+// Once a transaction has lost a conflict, the first attempts of its later
+// calls begin with their lock waits bounded, as its retries do; other
+// transactions (another place in the code, no Name) and NoRetryLockTimeout
+// are left alone.
+func TestHotTransactionBoundsFirstAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	setting := func(out *[]string) func(ctx context.Context, tx pgx.Tx) error {
+		return func(ctx context.Context, tx pgx.Tx) error {
+			var s string
+			err := tx.QueryRow(ctx, "SELECT current_setting('lock_timeout')").Scan(&s)
+			*out = append(*out, s)
+			return err
+		}
+	}
+	var firsts []string
+	for i := range 2 {
+		var got []string
+		fn := setting(&got)
+		if i == 0 {
+			fn = loseOnce(fn)
+		}
+		require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(3)}, fn)) // one place, no Name
+		firsts = append(firsts, got[0])
+	}
+	require.Equal(t, []string{"20ms", "20ms"}, firsts, "the retry, then the next call's first attempt")
+
+	var other []string
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, setting(&other)))
+	require.Equal(t, []string{"0"}, other, "another place in the code")
+
+	var named, off []string
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Name: "t", Retry: fastRetry(3)}, loseOnce(func(context.Context, pgx.Tx) error { return nil })))
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Name: "t"}, setting(&named)))
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Name: "t", NoRetryLockTimeout: true}, setting(&off)))
+	require.Equal(t, []string{"20ms"}, named)
+	require.Equal(t, []string{"0"}, off)
+}
+
+// With the defaults only (retry.Default(), no options but the level), the
+// random-order transfers that deadlock and fail serialization give up on
+// no call: money is conserved and the ledger holds exactly the transfers
+// WithTx reported committed.
+func TestHotSpotWithDefaultsGivesUpOnNoCall(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Setup(t, pgtest.Schema(hotSchema))
+	r := runHot(s.Ctx, s.Pool, txn.Options{Isolation: isolation.Serializable}, false, 8, 20, 0)
+	require.Zero(t, r.failed)
+	require.Len(t, r.committed, 8*20)
+	var total, n int64
+	require.NoError(t, s.Pool.QueryRow(s.Ctx, "SELECT sum(balance) FROM accounts").Scan(&total))
+	require.Equal(t, int64(4*1000000), total, "money is conserved")
+	require.NoError(t, s.Pool.QueryRow(s.Ctx, "SELECT count(*) FROM ledger WHERE id = ANY($1)", r.committed).Scan(&n))
+	require.Equal(t, int64(len(r.committed)), n, "every reported commit is in the ledger")
+	require.NoError(t, s.Pool.QueryRow(s.Ctx, "SELECT count(*) FROM ledger").Scan(&n))
+	require.Equal(t, int64(len(r.committed)), n, "nothing else is")
+	require.Zero(t, pgtest.SettledAcquiredConns(s.Pool))
+}
