@@ -118,7 +118,9 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		if err != nil {
 			return err
 		}
-		bound.hot = hot
+		// A hot transaction's first attempt bounds its lock waits as a
+		// retry after a conflict does; a retry follows its own conflicts.
+		bound.hot = hot && attempt == 1
 		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
 		lost := bound.after(err, policy)
 		if lost {
