@@ -71,6 +71,23 @@
 // too, since the two cannot be told apart. A LockTimeout of the caller's
 // own replaces the bound; Options.NoRetryLockTimeout turns it off.
 //
+// The calls of a transaction that has lost a conflict then take turns in
+// the process: the same Options.Name on the same Beginner, or without a
+// Name the same place in the code that calls WithTx. The call that lost
+// runs its next attempt alone (it waits until no other attempt of that
+// transaction runs, and none starts while it does), ahead of the first
+// attempts of newer calls; so a call loses at most once to its own
+// transaction's other calls in this process, and a caller that keeps
+// losing is not overtaken. First attempts run at most a few at a time,
+// under a limit that halves with each conflict and grows back as attempts
+// succeed, and begin with the 20 ms lock bound, so that a first deadlock
+// costs a retry rather than deadlock_timeout. A transaction whose limit has
+// grown back to many is forgotten; until a transaction conflicts, WithTx
+// pays one atomic load for all this. Waiting for a turn holds no
+// connection and ends with ctx (its error is ctx's cause). Calls in other
+// processes do not take turns with these: their conflicts are retried and
+// bounded as above. Options.NoRetryQueue turns turn-taking off.
+//
 // # Repositories: transactions in the context
 //
 // WithTx puts its transaction in the ctx it gives fn. [FromContext] finds

@@ -48,15 +48,16 @@ type Options struct {
 	// deadlock_timeout. A LockTimeout of its own replaces the bound.
 	NoRetryLockTimeout bool
 
-	// NoRetryQueue turns off queueing the retries of a hot transaction.
-	// By default, once an attempt has lost to a serialization failure, a
-	// deadlock or a bounded lock wait, the call runs its further attempts
-	// only in its turn among the calls of the same transaction in this
-	// process (the same Name, or without a Name the same place WithTx is
-	// called from) that lost too, and for a second after such a loss the
-	// first attempts of that transaction take turns as well, with their
-	// lock waits bounded like a retry's. Waiting for a turn holds no
-	// connection and ends with ctx. See the package documentation.
+	// NoRetryQueue turns off turn-taking for hot transactions. By
+	// default, once an attempt has lost to a serialization failure, a
+	// deadlock or a bounded lock wait, the calls of the same transaction
+	// in this process (the same Name on the same Beginner, or without a
+	// Name the same place WithTx is called from) take turns: the call
+	// that lost runs its next attempt alone, ahead of first attempts, and
+	// first attempts run at most a few at a time, a limit that halves on
+	// each conflict and grows back while attempts succeed, with their lock
+	// waits bounded like a retry's. Waiting for a turn holds no connection
+	// and ends with ctx. See the package documentation.
 	NoRetryQueue bool
 
 	// Name labels the transaction in observer events and logs.

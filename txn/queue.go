@@ -11,25 +11,32 @@ import (
 
 // Hot transactions take turns. Once an attempt of a transaction has lost to
 // a serialization failure, a deadlock or a bounded lock wait, this process
-// limits how many attempts of that transaction run at once, and lets the
-// others wait their turn, retries first, in order of arrival. The
-// transaction is known by Options.Name, or without a name by the place
-// WithTx was called from.
+// limits how many attempts of that transaction run at once on the same
+// Beginner, and lets the others wait for their turn in order of arrival.
+// The transaction is known by Options.Name, or without a name by the place
+// WithTx was called from. The call that lost goes ahead of first attempts,
+// and its next attempt runs alone: it waits until no attempt of the
+// transaction runs, and none starts until it ends. So within one process a
+// call loses at most once to its own transaction's other calls, and
+// callers that keep losing are not overtaken by newcomers.
 //
-// The limit adapts as TCP's congestion window does: it starts at
-// queueStart, halves when an attempt that began under the current limit
-// loses to a conflict, and grows by one for every limit's worth of
+// The limit on first attempts adapts as TCP's congestion window does: it
+// starts at queueStart, halves when an attempt that began under the current
+// limit loses to a conflict, and grows by one for every limit's worth of
 // attempts that do not. A transaction whose attempts collide whenever two
 // run at once (transfers among a few hot rows) ends up running one attempt
 // at a time, without the conflicts; one that collides now and then keeps
 // most of its concurrency. Once the limit grows past queueForget with no
 // one waiting, the transaction is forgotten and runs freely, as one that
-// never conflicted does, at the cost of one atomic load per call.
+// never conflicted does: a process with no hot transaction pays one atomic
+// load per call.
 //
-// The wait holds no connection and ends with ctx. Attempts that run while
-// the transaction is known to be hot also begin with their lock waits
-// bounded (lockBoundFirst), so that a first attempt caught in a deadlock
-// retries after milliseconds instead of waiting deadlock_timeout.
+// The wait holds no connection and ends with ctx. The first attempts of a
+// hot transaction also begin with their lock waits bounded
+// (lockBoundFirst), as retries do, so that one caught in a deadlock with a
+// transaction outside the queue (another process, another transaction on
+// the same rows) retries after milliseconds instead of waiting
+// deadlock_timeout.
 const (
 	queueStart  = 4.0
 	queueForget = 64.0
@@ -126,6 +133,9 @@ func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) 
 		}
 		// The first conflict of this transaction: from now on its
 		// attempts take turns.
+		if len(queues.m) >= queueMaxIdle {
+			forgetIdleQueues()
+		}
 		e = &queueEntry{limit: queueStart}
 		queues.m[q.key] = e
 		queues.n.Store(int32(len(queues.m)))
@@ -194,6 +204,20 @@ func (q *queueSlot) done(conflict bool) {
 	if e.limit >= queueForget && e.running == 0 && len(e.waiting) == 0 && queues.m[q.key] == e {
 		delete(queues.m, q.key)
 		queues.n.Store(int32(len(queues.m)))
+	}
+}
+
+// queueMaxIdle bounds the transactions remembered: names made up per call
+// must not accumulate.
+const queueMaxIdle = 1024
+
+// forgetIdleQueues forgets the transactions no attempt runs or waits for;
+// they lose only what their limit learned. queues.mu is held.
+func forgetIdleQueues() {
+	for k, e := range queues.m {
+		if e.running == 0 && len(e.waiting) == 0 {
+			delete(queues.m, k)
+		}
 	}
 }
 
