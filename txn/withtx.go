@@ -83,7 +83,10 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 // top runs an outermost transaction with its retry loop.
 func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error) error {
 	obs := opts.Observer
-	start := time.Now()
+	var start time.Time // read only for TxEnd: an unobserved call skips the clock
+	if _, ok := obs.(TxEndObserver); ok {
+		start = time.Now()
+	}
 	if o, ok := obs.(TxStartObserver); ok {
 		ctx = o.TxStart(ctx, TxStartData{Name: opts.Name, Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
 	}
@@ -143,7 +146,10 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 // it reached COMMIT.
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
 	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
-	start := time.Now()
+	var start time.Time // read only for TxAttemptEnd
+	if _, ok := opts.Observer.(TxAttemptEndObserver); ok {
+		start = time.Now()
+	}
 	b, err := begin(ctx, db, beginSQL)
 	if err != nil {
 		return RolledBack, nil, err
