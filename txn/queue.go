@@ -42,6 +42,11 @@ const (
 	queueForget = 64.0
 )
 
+// queueGrowth is how many limits' worth of attempts that do not conflict
+// raise the limit by one: slower than TCP's one, because here a conflict
+// costs a whole attempt, and in a deadlock a bounded wait too.
+const queueGrowth = 8.0
+
 // queueKey identifies a transaction for the queue: the Beginner it runs
 // on, and its Name, or the program counter of its caller when it has none.
 type queueKey struct {
@@ -198,7 +203,7 @@ func (q *queueSlot) done(conflict bool) {
 		e.limit = max(1, e.limit/2)
 		e.epoch++
 	case !conflict:
-		e.limit += 1 / e.limit
+		e.limit += 1 / (queueGrowth * e.limit)
 	}
 	e.dispatch()
 	if e.limit >= queueForget && e.running == 0 && len(e.waiting) == 0 && queues.m[q.key] == e {
