@@ -20,10 +20,10 @@ import (
 // call loses at most once to its own transaction's other calls, and
 // callers that keep losing are not overtaken by newcomers.
 //
-// The limit on first attempts adapts as TCP's congestion window does: it
-// starts at queueStart, halves when an attempt that began under the current
-// limit loses to a conflict, and grows by one for every limit's worth of
-// attempts that do not. A transaction whose attempts collide whenever two
+// The limit on first attempts adapts much as TCP's congestion window does:
+// it starts at queueStart, halves when an attempt that began under the
+// current limit loses to a conflict, and grows by one for every
+// queueGrowth limits' worth of attempts that do not. A transaction whose attempts collide whenever two
 // run at once (transfers among a few hot rows) ends up running one attempt
 // at a time, without the conflicts; one that collides now and then keeps
 // most of its concurrency. Once the limit grows past queueForget with no
