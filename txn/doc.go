@@ -73,7 +73,9 @@
 //
 // The calls of a transaction that has lost a conflict then take turns in
 // the process: the same Options.Name on the same Beginner, or without a
-// Name the same place in the code that calls WithTx. The call that lost
+// Name the same fn (closures of one function literal are one; a helper
+// that wraps its callers' functions in a literal of its own should set a
+// Name). The call that lost
 // runs its next attempt alone (it waits until no other attempt of that
 // transaction runs, and none starts while it does), ahead of the first
 // attempts of newer calls; so a call loses at most once to its own

@@ -52,12 +52,13 @@ type Options struct {
 	// default, once an attempt has lost to a serialization failure, a
 	// deadlock or a bounded lock wait, the calls of the same transaction
 	// in this process (the same Name on the same Beginner, or without a
-	// Name the same place WithTx is called from) take turns: the call
-	// that lost runs its next attempt alone, ahead of first attempts, and
-	// first attempts run at most a few at a time, a limit that halves on
-	// each conflict and grows back while attempts succeed, with their lock
-	// waits bounded like a retry's. Waiting for a turn holds no connection
-	// and ends with ctx. See the package documentation.
+	// Name the same fn: closures of one function literal) take turns:
+	// the call that lost runs its next attempt alone, ahead of first
+	// attempts, and first attempts run at most a few at a time, a limit
+	// that halves on each conflict and grows back while attempts succeed,
+	// with their lock waits bounded like a retry's. Waiting for a turn
+	// holds no connection and ends with ctx. See the package
+	// documentation.
 	NoRetryQueue bool
 
 	// Name labels the transaction in observer events and logs.

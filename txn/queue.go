@@ -2,9 +2,8 @@ package txn
 
 import (
 	"context"
-	"runtime"
+	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -13,9 +12,12 @@ import (
 // a serialization failure, a deadlock or a bounded lock wait, this process
 // limits how many attempts of that transaction run at once on the same
 // Beginner, and lets the others wait for their turn in order of arrival.
-// The transaction is known by Options.Name, or without a name by the place
-// WithTx was called from. The call that lost goes ahead of first attempts,
-// and its next attempt runs alone: it waits until no attempt of the
+// The transaction is known by Options.Name, or without a name by the code
+// of its fn: every closure made by one function literal, and every call
+// passing the same function, is one transaction. (A helper that wraps the
+// callers' functions in one literal of its own makes them all one
+// transaction: such helpers should set a Name.) The call that lost goes
+// ahead of first attempts, and its next attempt runs alone: it waits until no attempt of the
 // transaction runs, and none starts until it ends. So within one process a
 // call loses at most once to its own transaction's other calls, and
 // callers that keep losing are not overtaken by newcomers.
@@ -48,11 +50,11 @@ const (
 const queueGrowth = 8.0
 
 // queueKey identifies a transaction for the queue: the Beginner it runs
-// on, and its Name, or the program counter of its caller when it has none.
+// on, and its Name, or without one the code of its fn.
 type queueKey struct {
 	db   Beginner
 	name string
-	pc   uintptr
+	code uintptr
 }
 
 // queueEntry is the turn-taking of one hot transaction. Its fields are
@@ -97,26 +99,17 @@ var queues = struct {
 // queueSlot is one call's relation to its transaction's turn-taking.
 type queueSlot struct {
 	off   bool // Options.NoRetryQueue
-	keyed bool
 	key   queueKey
 	entry *queueEntry // set while the running attempt holds a turn
 	epoch uint64      // the entry's epoch when the turn was given
 }
 
-func newQueueSlot(db Beginner, opts *Options) queueSlot {
-	return queueSlot{off: opts.NoRetryQueue, key: queueKey{db: db, name: opts.Name}}
-}
-
-// ensureKey finds the caller's program counter for a transaction without
-// a name; only calls of a process that has a hot transaction pay for it.
-func (q *queueSlot) ensureKey() {
-	if q.keyed {
-		return
+func newQueueSlot(db Beginner, opts *Options, code uintptr) queueSlot {
+	k := queueKey{db: db, name: opts.Name}
+	if k.name == "" {
+		k.code = code
 	}
-	q.keyed = true
-	if q.key.name == "" {
-		q.key.pc = callerPC()
-	}
+	return queueSlot{off: opts.NoRetryQueue, key: k}
 }
 
 // wait takes a turn for the next attempt if the transaction is hot, and
@@ -128,7 +121,6 @@ func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) 
 	if q.off || (queues.n.Load() == 0 && !retrying) {
 		return false, nil
 	}
-	q.ensureKey()
 	queues.mu.Lock()
 	e := queues.m[q.key]
 	if e == nil {
@@ -248,29 +240,12 @@ func (e *queueEntry) stop() {
 	e.exclusive = false
 }
 
-// internalPCs caches, per program counter, whether it belongs to txkit's
-// own txn or retry code, which callerPC skips.
-var internalPCs sync.Map // uintptr -> bool
-
-// callerPC is the program counter of the first caller outside package txn
-// and the retry loop: where WithTx or WithTxValue was called.
-func callerPC() uintptr {
-	var pcs [16]uintptr
-	n := runtime.Callers(2, pcs[:])
-	for _, pc := range pcs[:n] {
-		internal, ok := internalPCs.Load(pc)
-		if !ok {
-			name := ""
-			if f := runtime.FuncForPC(pc - 1); f != nil {
-				name = f.Name()
-			}
-			internal = strings.HasPrefix(name, "github.com/txkit/txkit/txn.") ||
-				strings.HasPrefix(name, "github.com/txkit/txkit/retry.")
-			internalPCs.Store(pc, internal)
-		}
-		if !internal.(bool) {
-			return pc
-		}
+// codeOf identifies fn's code: the same for every closure made by one
+// function literal, and for every call passing the same function.
+func codeOf(fn any) uintptr {
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return 0
 	}
-	return 0
+	return v.Pointer()
 }

@@ -131,12 +131,35 @@ func TestWaitForTurnEndsWithContext(t *testing.T) {
 }
 
 // Once a transaction has lost a conflict, the first attempts of its later
-// calls begin with their lock waits bounded, as its retries do; other
-// transactions (another place in the code, no Name) and NoRetryLockTimeout
-// are left alone.
+// calls begin with their lock waits bounded, as its retries do; another
+// transaction (another function, no Name) and NoRetryLockTimeout are left
+// alone. Without a Name, closures of one function literal are one
+// transaction, also through WithTxValue.
 func TestHotTransactionBoundsFirstAttempts(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	var settings []string
+	runs := 0
+	hot := func(ctx context.Context, tx pgx.Tx) error { // loses its first run
+		runs++
+		if runs == 1 {
+			_, err := tx.Exec(ctx, raise("40001"))
+			return err
+		}
+		var s string
+		err := tx.QueryRow(ctx, "SELECT current_setting('lock_timeout')").Scan(&s)
+		settings = append(settings, s)
+		return err
+	}
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(3)}, hot))
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, hot))
+	_, err := txn.WithTxValue(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) (int, error) {
+		return 0, hot(ctx, tx)
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"20ms", "20ms", "0"}, settings,
+		"the retry, the next call's first attempt, another function")
+
 	setting := func(out *[]string) func(ctx context.Context, tx pgx.Tx) error {
 		return func(ctx context.Context, tx pgx.Tx) error {
 			var s string
@@ -145,28 +168,34 @@ func TestHotTransactionBoundsFirstAttempts(t *testing.T) {
 			return err
 		}
 	}
-	var firsts []string
-	for i := range 2 {
-		var got []string
-		fn := setting(&got)
-		if i == 0 {
-			fn = loseOnce(fn)
-		}
-		require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Retry: fastRetry(3)}, fn)) // one place, no Name
-		firsts = append(firsts, got[0])
-	}
-	require.Equal(t, []string{"20ms", "20ms"}, firsts, "the retry, then the next call's first attempt")
-
-	var other []string
-	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{}, setting(&other)))
-	require.Equal(t, []string{"0"}, other, "another place in the code")
-
-	var named, off []string
+	var named, off, viaValue []string
 	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Name: "t", Retry: fastRetry(3)}, loseOnce(func(context.Context, pgx.Tx) error { return nil })))
 	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Name: "t"}, setting(&named)))
 	require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Name: "t", NoRetryLockTimeout: true}, setting(&off)))
 	require.Equal(t, []string{"20ms"}, named)
 	require.Equal(t, []string{"0"}, off)
+
+	// WithTxValue keys on the caller's function, not on its own wrapper.
+	value := func(ctx context.Context, tx pgx.Tx) (int, error) {
+		if len(viaValue) == 0 {
+			viaValue = append(viaValue, "lost")
+			_, err := tx.Exec(ctx, raise("40001"))
+			return 0, err
+		}
+		return 0, setting(&viaValue)(ctx, tx)
+	}
+	for range 2 {
+		_, err := txn.WithTxValue(b.ctx, b.pool, txn.Options{Retry: fastRetry(3)}, value)
+		require.NoError(t, err)
+	}
+	require.Equal(t, []string{"lost", "20ms", "20ms"}, viaValue)
+	other, err := txn.WithTxValue(b.ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) (string, error) {
+		var s string
+		err := tx.QueryRow(ctx, "SELECT current_setting('lock_timeout')").Scan(&s)
+		return s, err
+	})
+	require.NoError(t, err)
+	require.Equal(t, "0", other, "WithTxValue's own wrapper is not one transaction for all its callers")
 }
 
 // With the defaults only (retry.Default(), no options but the level), the

@@ -43,6 +43,12 @@ import (
 // COMMIT cannot fail, see the package documentation), and otherwise
 // returns an error matching [ErrCommitUnknown].
 func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return withTx(ctx, db, opts, fn, codeOf(fn))
+}
+
+// withTx is WithTx; code identifies the transaction for turn-taking when
+// it has no Name (see queue.go).
+func withTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error, code uintptr) error {
 	if isNil(db) {
 		return errNilBeginner
 	}
@@ -55,7 +61,7 @@ func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.
 	if outer := stateFrom(ctx); outer != nil && !opts.RequiresNew {
 		return nested(ctx, outer, &opts, fn)
 	}
-	return top(ctx, db, &opts, fn)
+	return top(ctx, db, &opts, fn, code)
 }
 
 // WithTxValue is WithTx for a fn that produces a value. The value of the
@@ -65,14 +71,14 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 	if fn == nil {
 		return out, WithTx(ctx, db, opts, nil)
 	}
-	err := WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
+	err := withTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
 		v, err := fn(ctx, tx)
 		if err != nil {
 			return err
 		}
 		out = v
 		return nil
-	})
+	}, codeOf(fn))
 	if err != nil {
 		var zero T
 		return zero, err
@@ -81,7 +87,7 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 }
 
 // top runs an outermost transaction with its retry loop.
-func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error) error {
+func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error, code uintptr) error {
 	obs := opts.Observer
 	var start time.Time // read only for TxEnd: an unobserved call skips the clock
 	if _, ok := obs.(TxEndObserver); ok {
@@ -112,7 +118,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 			o.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
 		}
 	}
-	queue := newQueueSlot(db, opts)
+	queue := newQueueSlot(db, opts, code)
 	defer queue.done(false) // a panicking fn still gives its turn back
 	losses := 0             // attempts lost to a conflict
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
