@@ -45,7 +45,7 @@ const XactIDIfAssignedOID = xactIDIfAssignedOID
 func QueueWaiting(db Beginner, name string) int {
 	queues.mu.Lock()
 	defer queues.mu.Unlock()
-	e := queues.m[queueKey{db: db, name: name}]
+	e := queues.m[queueKey{db: beginnerKey(db), name: name}]
 	if e == nil {
 		return -1
 	}

@@ -8,30 +8,31 @@ import (
 	"sync/atomic"
 )
 
-// Hot transactions take turns. Once an attempt of a transaction has lost to
-// a serialization failure, a deadlock or a bounded lock wait, this process
-// limits how many attempts of that transaction run at once on the same
-// Beginner, and lets the others wait for their turn in order of arrival.
-// The transaction is known by Options.Name, or without a name by the code
-// of its fn: every closure made by one function literal, and every call
-// passing the same function, is one transaction. (A helper that wraps the
-// callers' functions in one literal of its own makes them all one
+// Hot transactions take turns. Once an attempt of a transaction has lost
+// to a serialization failure, a deadlock or a bounded lock wait, this
+// process limits how many attempts of that transaction run at once on the
+// same Beginner, and lets the others wait for their turn in order of
+// arrival. The transaction is known by Options.Name, or without a name by
+// the code of its fn: every closure made by one function literal, and every
+// call passing the same function, is one transaction. (A helper that wraps
+// its callers' functions in one literal of its own makes them all one
 // transaction: such helpers should set a Name.) The call that lost goes
-// ahead of first attempts, and its next attempt runs alone: it waits until no attempt of the
-// transaction runs, and none starts until it ends. So within one process a
-// call loses at most once to its own transaction's other calls, and
-// callers that keep losing are not overtaken by newcomers.
+// ahead of first attempts, and its next attempt runs alone: it waits until
+// no attempt of the transaction runs, and none starts until it ends. So
+// within one process a call loses at most once to its own transaction's
+// other calls, and callers that keep losing are not overtaken by
+// newcomers.
 //
 // The limit on first attempts adapts much as TCP's congestion window does:
 // it starts at queueStart, halves when an attempt that began under the
 // current limit loses to a conflict, and grows by one for every
-// queueGrowth limits' worth of attempts that do not. A transaction whose attempts collide whenever two
-// run at once (transfers among a few hot rows) ends up running one attempt
-// at a time, without the conflicts; one that collides now and then keeps
-// most of its concurrency. Once the limit grows past queueForget with no
-// one waiting, the transaction is forgotten and runs freely, as one that
-// never conflicted does: a process with no hot transaction pays one atomic
-// load per call.
+// queueGrowth limits' worth of attempts that do not. A transaction whose
+// attempts collide whenever two run at once (transfers among a few hot
+// rows) ends up running one attempt at a time, without the conflicts; one
+// that collides now and then keeps more of its concurrency. Once the limit
+// grows past queueForget with no one waiting, the transaction is forgotten
+// and runs freely, as one that never conflicted does: a process with no
+// hot transaction pays one atomic load per call.
 //
 // The wait holds no connection and ends with ctx. The first attempts of a
 // hot transaction also begin with their lock waits bounded
@@ -52,9 +53,19 @@ const queueGrowth = 8.0
 // queueKey identifies a transaction for the queue: the Beginner it runs
 // on, and its Name, or without one the code of its fn.
 type queueKey struct {
-	db   Beginner
+	db   any // see beginnerKey
 	name string
 	code uintptr
+}
+
+// beginnerKey is db as a map key: itself when it is a pointer (*pgxpool.Pool
+// and the like), else its type, since a Beginner of another kind may not be
+// hashable (a struct holding a map).
+func beginnerKey(db Beginner) any {
+	if t := reflect.TypeOf(db); t.Kind() != reflect.Pointer {
+		return t
+	}
+	return db
 }
 
 // queueEntry is the turn-taking of one hot transaction. Its fields are
@@ -105,7 +116,7 @@ type queueSlot struct {
 }
 
 func newQueueSlot(db Beginner, opts *Options, code uintptr) queueSlot {
-	k := queueKey{db: db, name: opts.Name}
+	k := queueKey{db: beginnerKey(db), name: opts.Name}
 	if k.name == "" {
 		k.code = code
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/isolation"
@@ -216,4 +217,28 @@ func TestHotSpotWithDefaultsGivesUpOnNoCall(t *testing.T) {
 	require.NoError(t, s.Pool.QueryRow(s.Ctx, "SELECT count(*) FROM ledger").Scan(&n))
 	require.Equal(t, int64(len(r.committed)), n, "nothing else is")
 	require.Zero(t, pgtest.SettledAcquiredConns(s.Pool))
+}
+
+// valueBeginner is a Beginner that is a struct value holding a map: not a
+// valid map key itself.
+type valueBeginner struct {
+	pool *pgxpool.Pool
+	tags map[string]string
+}
+
+func (v valueBeginner) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
+	return v.pool.BeginTx(ctx, o)
+}
+
+// A transaction on a Beginner that is not a pointer, and not hashable,
+// takes turns too: it is known by its type.
+func TestHotTransactionOnAValueBeginner(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	db := valueBeginner{pool: b.pool, tags: map[string]string{"a": "b"}}
+	opts := txn.Options{Name: "hot", Retry: fastRetry(3)}
+	require.NoError(t, txn.WithTx(b.ctx, db, opts, loseOnce(insert(1))))
+	require.Equal(t, 0, txn.QueueWaiting(db, "hot"), "the transaction is hot")
+	require.NoError(t, txn.WithTx(b.ctx, db, opts, insert(2)))
+	require.Equal(t, 2, b.count(t))
 }
