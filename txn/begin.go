@@ -23,6 +23,7 @@ type begun struct {
 	tx     pgx.Tx
 	conn   *pgx.Conn     // nil for other Beginners
 	pooled *pgxpool.Conn // the pool connection to hand back; nil otherwise
+	turn   *queueEntry   // the hot transaction whose turn the attempt holds; nil if none
 }
 
 func (b *begun) done() {

@@ -51,3 +51,15 @@ func QueueWaiting(db Beginner, name string) int {
 	}
 	return len(e.waiting)
 }
+
+// QueueRunning is how many attempts of the transaction named name on db
+// hold a turn; -1 when the transaction is not hot.
+func QueueRunning(db Beginner, name string) int {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	e := queues.m[queueKey{db: beginnerKey(db), name: name}]
+	if e == nil {
+		return -1
+	}
+	return e.running
+}

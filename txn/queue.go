@@ -215,6 +215,22 @@ func (q *queueSlot) done(conflict bool) {
 	}
 }
 
+// leaveTurn gives up the attempt's turn, if it holds one, without counting
+// the attempt either way: its COMMIT's answer was lost, and asking the
+// server what became of it competes with no other attempt. b.turn is nil
+// afterwards.
+func (b *begun) leaveTurn() {
+	e := b.turn
+	if e == nil {
+		return
+	}
+	b.turn = nil
+	queues.mu.Lock()
+	e.stop()
+	e.dispatch()
+	queues.mu.Unlock()
+}
+
 // queueMaxIdle bounds the transactions remembered: names made up per call
 // must not accumulate.
 const queueMaxIdle = 1024

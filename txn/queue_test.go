@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/tests/faultproxy"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -241,4 +242,38 @@ func TestHotTransactionOnAValueBeginner(t *testing.T) {
 	require.Equal(t, 0, txn.QueueWaiting(db, "hot"), "the transaction is hot")
 	require.NoError(t, txn.WithTx(b.ctx, db, opts, insert(2)))
 	require.Equal(t, 2, b.count(t))
+}
+
+// A call that holds its transaction's turn gives it up while it asks the
+// server what became of a COMMIT whose answer was lost, once: the turn is
+// neither kept nor given back twice, and the next call gets its own.
+func TestLostCommitAnswerGivesTheTurnUpOnce(t *testing.T) {
+	t.Parallel()
+	pool, proxy := proxiedPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+	require.NoError(t, err)
+	obs := &resolutionObserver{}
+	opts := txn.Options{Name: "hot", Retry: fastRetry(3), Observer: obs}
+	runs := 0
+	err = txn.WithTx(ctx, pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+		runs++
+		if runs == 1 {
+			_, err := tx.Exec(ctx, raise("40001"))
+			return err
+		}
+		// The retry, run alone, commits, and its answer is lost.
+		proxy.ArmCommitFault(faultproxy.CutAfterXID)
+		return insert(1)(ctx, tx)
+	})
+	require.NoError(t, err)
+	resolved := obs.take()
+	require.Len(t, resolved, 1)
+	require.Equal(t, txn.Committed, resolved[0].Outcome)
+	require.Equal(t, 0, txn.QueueRunning(pool, "hot"))
+	require.NoError(t, txn.WithTx(ctx, pool, opts, insert(2)))
+	require.Equal(t, 0, txn.QueueRunning(pool, "hot"))
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n))
+	require.Equal(t, 2, n)
 }

@@ -130,7 +130,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		// A hot transaction's first attempt bounds its lock waits as a
 		// retry after a conflict does; a retry follows its own conflicts.
 		bound.hot = hot && attempt == 1
-		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
+		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound, &queue)
 		lost := bound.after(err, policy)
 		if lost {
 			losses++
@@ -151,7 +151,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 // the AfterCommit callbacks registered during it, and tells bound whether
 // it reached COMMIT.
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
-	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
+	fn func(context.Context, pgx.Tx) error, bound *lockBound, queue *queueSlot) (outcome Outcome, callbacks []func(context.Context), err error) {
 	var start time.Time // read only for TxAttemptEnd
 	if _, ok := opts.Observer.(TxAttemptEndObserver); ok {
 		start = time.Now()
@@ -211,7 +211,11 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	bound.atCommit = true
+	b.turn = queue.entry
 	res := commit(ctx, &b, opts)
+	if b.turn == nil {
+		queue.entry = nil // commit gave the turn up to settle a lost answer
+	}
 	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
 		d.Name = opts.Name
