@@ -86,7 +86,8 @@
 // costs a retry rather than deadlock_timeout. A transaction whose limit has
 // grown back to many is forgotten; until a transaction conflicts, WithTx
 // pays one atomic load for all this. Waiting for a turn holds no
-// connection and ends with ctx (its error is ctx's cause). Calls in other
+// connection and ends with ctx (its error is ctx's cause); a call whose
+// COMMIT answer was lost gives its turn up while it asks the server. Calls in other
 // processes do not take turns with these: their conflicts are retried and
 // bounded as above. Options.NoRetryQueue turns turn-taking off.
 //
