@@ -277,3 +277,21 @@ func TestLostCommitAnswerGivesTheTurnUpOnce(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n))
 	require.Equal(t, 2, n)
 }
+
+// A conflict raised by COMMIT makes the transaction hot too: its later
+// first attempts take turns (and bound their lock waits), while the retry
+// after that COMMIT begins as before (see TestTracerSeesEveryStatement).
+func TestConflictAtCommitStartsTurns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	commitFailures(t, b, "40001", 1)
+	opts := txn.Options{Name: "c", Retry: fastRetry(3)}
+	require.Equal(t, -1, txn.QueueWaiting(b.pool, "c"), "not hot before")
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, opts, insert(1)))
+	require.Equal(t, 0, txn.QueueWaiting(b.pool, "c"), "hot after a conflict at COMMIT")
+	var s string
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT current_setting('lock_timeout')").Scan(&s)
+	}))
+	require.Equal(t, "20ms", s)
+}
