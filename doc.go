@@ -31,16 +31,17 @@
 // observers here, OpenTelemetry on top) are written against the hooks.
 //
 // An observer is any value set as an Observer option (txn.Options.Observer,
-// advisory.Options.Observer). It is told about events: things that
+// advisory.Options.Observer, locks.Options.Observer). It is told about events: things that
 // happened to a transaction or a lock, each with a data struct of plain
 // values. Observers are called on the goroutine the package documents for
 // each event, must be quick, must be safe for concurrent use, and must not
 // use the transaction or connection they are told about.
 //
 // Events are named <Subject><Stage>, after pgx's tracers (TraceQueryStart
-// takes TraceQueryStartData): TxStart, TxRetry, TxAttemptEnd, TxEnd,
-// CommitResolved, TxLeak, CallbackPanic in txn; AcquireStart, AcquireEnd,
-// LockReleased, LockLost, LockLeak, LeaderStart, LeaderEnd in advisory. A
+// takes TraceQueryStartData): TxStart, TxRetry, TxAttemptStart,
+// TxAttemptEnd, TxEnd, CommitResolved, TxLeak, CallbackPanic in txn;
+// AcquireStart, AcquireEnd, LockReleased, LockLost, LockLeak, LeaderStart,
+// LeaderEnd in advisory; RowLockStart, RowLockEnd in locks. A
 // span of time is a Start event and an End event; a Start method returns
 // the ctx that is passed to the matching End, so a tracer can carry its
 // span in it. For every event X there is:
@@ -48,7 +49,8 @@
 //   - a method X(ctx, XData) (a ctx-free X(XData) for events raised on a
 //     goroutine of the package's own, such as TxLeak and LockLost);
 //   - a data struct XData, whose first field is Name: the transaction's
-//     Options.Name or the lock's name;
+//     Options.Name or the lock's name (row-lock events have none: a row
+//     has no name, and its key is never carried);
 //   - a one-method interface XObserver.
 //
 // The Observer option is typed any, and the package finds which XObserver
@@ -67,9 +69,14 @@
 // events as func fields of their options, named On<Event>: retry.Hooks
 // has OnRetry(RetryData); optimistic.ModifyOptions has OnConflict, given
 // the *ConflictError that is the event. A new hook is a new field, which
-// breaks no caller either. The locks package has no events of its own:
-// each statement it sends goes through pgx, so pgx's QueryTracer (otelpgx,
-// tracelog) sees it.
+// breaks no caller either.
+//
+// A package whose calls run inside a txn.WithTx transaction may send its
+// events to that transaction's Observer (txn.ObserverFrom) when its own
+// Observer option is nil: locks does, so one observer set on the
+// transaction also sees the row locks taken in it. Each statement locks
+// sends still goes through pgx, so pgx's QueryTracer (otelpgx, tracelog)
+// sees it too.
 //
 // The slog observers, txn.NewSlogObserver and advisory.NewSlogObserver,
 // log each event as one line whose message starts with the package name

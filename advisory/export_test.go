@@ -12,3 +12,6 @@ func UnlockBehind(ctx context.Context, l *Lock) error {
 	_, err := l.h.conn.Exec(ctx, sql, args...)
 	return err
 }
+
+// CapturedStack reports whether l's acquiring stack was captured.
+func CapturedStack(l *Lock) bool { return len(l.h.callers) > 0 }

@@ -1,6 +1,7 @@
 package advisory_test
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -48,4 +49,29 @@ wait:
 	_, rel, _ := rec.snapshot()
 	require.Len(t, rel, 1)
 	require.False(t, rel[0].Discarded)
+}
+
+// acquireEndOnly observes acquisitions but not leaks.
+type acquireEndOnly struct{}
+
+func (acquireEndOnly) AcquireEnd(context.Context, advisory.AcquireEndData) {}
+
+// The acquiring stack costs a capture per lock, so it is taken only when
+// a LockLeakObserver will report it.
+func TestStackCapturedOnlyForLeakObservers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for name, c := range map[string]struct {
+		obs  advisory.Observer
+		want bool
+	}{
+		"no observer":         {nil, false},
+		"not a leak observer": {acquireEndOnly{}, false},
+		"leak observer":       {newRecorder(), true},
+	} {
+		l, err := advisory.Acquire(b.ctx, b.pool, "stack "+name, advisory.Options{Observer: c.obs})
+		require.NoError(t, err, name)
+		require.Equal(t, c.want, advisory.CapturedStack(l), name)
+		release(t, l)
+	}
 }

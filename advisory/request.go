@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/txkit/txkit/internal/serverkind"
 )
 
 // request is one lock call: what to lock, how, and since when. Acquire,
@@ -60,8 +62,8 @@ func (r *request) observeEnd(ctx context.Context, acquired bool, err error, toke
 // CockroachDB says what it is in its startup parameters, so this costs no
 // round trip.
 func checkServer(pc *pgconn.PgConn) error {
-	if v := pc.ParameterStatus("crdb_version"); v != "" {
-		return &serverError{what: "CockroachDB " + v}
+	if serverkind.Of(pc) == serverkind.CockroachDB {
+		return &serverError{what: "CockroachDB " + pc.ParameterStatus("crdb_version")}
 	}
 	return nil
 }

@@ -85,6 +85,19 @@
 // back and the rows are ready again. Each row is processed by exactly one
 // committed transaction, however many workers run.
 //
+// # Observing row-lock waits
+//
+// Every locking read ([Query], [QueryRow], [ByKey], a [Queue]'s claim)
+// reports a RowLockStart and a RowLockEnd event (see [Observer]) to
+// [Options.Observer], or else to the Observer of the txn.WithTx
+// transaction in ctx: an observer set on the transaction sees its row
+// locks too (txotel turns them into spans and a wait-time histogram). The
+// end says how the read went ([RowLockOutcome]: acquired, not available,
+// skipped, failed), how many rows it locked and how long it took, from
+// sending the statement until its rows were read to the end or closed.
+// Events carry the strength and wait policy, never the SQL text, its
+// arguments or the keys locked.
+//
 // # Names and values
 //
 // Table and column names given to this package are quoted with

@@ -53,6 +53,9 @@ type Options struct {
 	// for this call too. So txn.Options.LockTimeout, which costs nothing per
 	// statement, bounds every lock wait of a transaction.
 	LockTimeout time.Duration
+	// Observer receives this call's row-lock events (see [Observer]); nil
+	// means the Observer of the txn.WithTx transaction in ctx, if any.
+	Observer Observer
 }
 
 // validate reports every problem with o at once; the error matches
@@ -65,6 +68,9 @@ func (o Options) validate() error {
 		p.AddErr(names.Check("Of", name))
 	}
 	p.AddErr(pgtimeout.Check("LockTimeout", o.LockTimeout))
+	if o.Observer != nil && !observesAnything(o.Observer) {
+		p.Add("Observer (%T) implements none of the event interfaces (RowLockStartObserver, RowLockEndObserver): it would never be called", o.Observer)
+	}
 	return p.Err(ErrInvalid)
 }
 

@@ -154,13 +154,19 @@ const (
 
 // run sends query, bounded by the lock timeout o and ctx call for.
 func run(ctx context.Context, q txQuerier, o Options, query string, args []any) (pgx.Rows, error) {
-	setting, bounded := pgtimeout.Setting(o.lockTimeout(ctx))
+	timeout := o.lockTimeout(ctx)
+	setting, bounded := pgtimeout.Setting(timeout)
+	if !bounded {
+		timeout = 0
+	}
+	ctx, w := startWait(ctx, o, timeout)
 	if !bounded {
 		rows, err := q.Query(ctx, query, args...)
 		if err != nil {
+			w.finish(err, 0)
 			return nil, Classify(err)
 		}
-		return &lockRows{Rows: rows}, nil
+		return &lockRows{Rows: rows, wait: w}, nil
 	}
 	b := &pgx.Batch{}
 	b.Queue(saveLockTimeout)
@@ -171,15 +177,17 @@ func run(ctx context.Context, q txQuerier, o Options, query string, args []any) 
 	for range 2 {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
+			w.finish(err, 0)
 			return nil, Classify(err)
 		}
 	}
 	rows, err := br.Query()
 	if err != nil {
 		_ = br.Close()
+		w.finish(err, 0)
 		return nil, Classify(err)
 	}
-	return &lockRows{Rows: rows, batch: br}, nil
+	return &lockRows{Rows: rows, batch: br, wait: w}, nil
 }
 
 // A lock_timeout taken from ctx's deadline undercuts it by a margin, so
@@ -222,16 +230,20 @@ func (o Options) lockTimeout(ctx context.Context) time.Duration {
 }
 
 // lockRows classifies errors, and when the query went in a batch, reads the
-// rest of the batch (the lock_timeout restore) when the rows are done.
+// rest of the batch (the lock_timeout restore) when the rows are done. It
+// reports the end of the read to its observer, if any, when closed.
 type lockRows struct {
 	pgx.Rows
 	batch  pgx.BatchResults // nil when the query went alone
+	wait   *lockWait        // nil when nobody observes the read
+	n      int              // rows read
 	closed bool
 	err    error // from finishing the batch
 }
 
 func (r *lockRows) Next() bool {
 	if r.Rows.Next() {
+		r.n++
 		return true
 	}
 	r.Close()
@@ -243,6 +255,13 @@ func (r *lockRows) Close() {
 		return
 	}
 	r.closed = true
+	defer func() {
+		err := r.Rows.Err()
+		if err == nil {
+			err = r.err
+		}
+		r.wait.finish(err, r.n)
+	}()
 	r.Rows.Close()
 	if r.batch == nil {
 		return

@@ -97,11 +97,14 @@ func (q Queue[T]) Claim(ctx context.Context, db txn.Beginner, n int, fn func(ctx
 		if err := checkStandardStrings(pgConnOf(tx)); err != nil {
 			return 0, err
 		}
-		rows, err := tx.Query(ctx, query, args...)
+		qctx, w := startWait(ctx, Options{Strength: ForNoKeyUpdate, Wait: SkipLocked}, 0)
+		rows, err := tx.Query(qctx, query, args...)
 		if err != nil {
+			w.finish(err, 0)
 			return 0, Classify(err)
 		}
 		items, err := pgx.CollectRows(rows, scan)
+		w.finish(err, len(items))
 		if err != nil {
 			return 0, Classify(err)
 		}

@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/optimistic"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
@@ -291,4 +293,48 @@ func TestModifyRetriesAConflictFromChange(t *testing.T) {
 	require.ErrorIs(t, err, retry.ErrExhausted)
 	require.Equal(t, retry.DefaultMaxAttempts, calls)
 	require.Equal(t, item{1, "apple", 3, 2}, b.item(t, 1), "nothing written")
+}
+
+// TestModifyReturnsSerializationFailures: inside a REPEATABLE READ
+// transaction, a row changed since the snapshot fails Modify's save with
+// 40001. Modify does not retry it (a fresh read in the same snapshot would
+// see the same old row): it returns it once, as it is, and WithTx retries
+// the whole transaction from BEGIN.
+func TestModifyReturnsSerializationFailures(t *testing.T) {
+	t.Parallel()
+	b := setup(t, itemsSchema)
+	var attempts, changes, conflicts int
+	mopts := optimistic.ModifyOptions{OnConflict: func(*optimistic.ConflictError) { conflicts++ }}
+	fn := func(ctx context.Context, tx pgx.Tx) error {
+		attempts++
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM items"); err != nil { // takes the snapshot
+			return err
+		}
+		if attempts == 1 {
+			if _, err := b.pool.Exec(ctx, "UPDATE items SET stock = stock - 1, version = version + 1 WHERE id = 1"); err != nil {
+				return err
+			}
+		}
+		_, err := optimistic.Modify(ctx, nil, items, int64(1), mopts, func(it *item) error {
+			changes++
+			it.Stock = 0
+			return nil
+		})
+		return err
+	}
+
+	opts := txn.Options{Isolation: isolation.RepeatableRead, Retry: retry.Never()}
+	err := txn.WithTx(b.ctx, b.pool, opts, fn)
+	require.Equal(t, pgerrcode.SerializationFailure, retry.SQLState(err))
+	require.NotErrorIs(t, err, optimistic.ErrConflict)
+	require.Equal(t, 1, changes, "change ran once: the failure was not retried inside the transaction")
+	require.Zero(t, conflicts)
+	require.Equal(t, item{1, "apple", 9, 2}, b.item(t, 1), "only the other transaction's change")
+
+	attempts, changes = 0, 0
+	opts.Retry = &retry.Policy{MaxAttempts: 3, InitialInterval: time.Millisecond}
+	require.NoError(t, txn.WithTx(b.ctx, b.pool, opts, fn))
+	require.Equal(t, 2, attempts, "WithTx retried from BEGIN")
+	require.Equal(t, 2, changes)
+	require.Equal(t, item{1, "apple", 0, 4}, b.item(t, 1), "the other writer ran again on the first attempt")
 }

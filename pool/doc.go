@@ -44,7 +44,8 @@
 //	                          Open after it with an error matching context.DeadlineExceeded
 //	MaxConnecting             2 connections opened at once when none is idle; negative: no bound
 //	IdlePing                  every 30 s each idle connection is pinged (5 s timeout) and closed
-//	                          if it does not answer; negative: only pgxpool's ping on acquire
+//	                          if it does not answer; negative: only pgxpool's ping on acquire;
+//	                          below MinIdlePing (10 ms): refused
 //	Password                  the DSN's, else PGPASSWORD, else the passfile, which is refused
 //	                          (ErrInsecure) if its group or others may access it, as libpq does
 //	Workers, ConnsPerWorker   no deadlock-floor check

@@ -61,11 +61,15 @@ func TestOpenNegativeOptions(t *testing.T) {
 		"ConnsPerWorker": {Workers: 4, ConnsPerWorker: -1},
 		"ConnectTimeout": {ConnectTimeout: -time.Second},
 		"LockTimeout":    {LockTimeout: -time.Second},
+		"IdlePing":       {IdlePing: 30}, // 30 ns: a lost unit, a ping loop
 	} {
 		_, err := pool.Open(context.Background(), "postgres://127.0.0.1/x", o)
 		require.ErrorIs(t, err, pool.ErrInvalid, name)
 		assert.Contains(t, err.Error(), name)
 	}
+	lazy, err := pool.Open(context.Background(), "postgres://127.0.0.1/x", pool.Options{IdlePing: pool.MinIdlePing, Lazy: true})
+	require.NoError(t, err, "MinIdlePing itself is accepted")
+	require.NoError(t, lazy.Close(context.Background()))
 	p, _ := open(t, pool.Options{AcquireTimeout: -1, LeakThreshold: -1, KeepAlive: -1, IdlePing: -1, MaxConnecting: -1, IdleInTransactionTimeout: -1})
 	assert.Zero(t, p.Config().AcquireTimeout)
 	assert.Zero(t, p.Config().LeakThreshold)

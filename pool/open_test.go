@@ -2,6 +2,8 @@ package pool_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -123,4 +125,15 @@ func TestPgxpoolSettingsDefaults(t *testing.T) {
 	withDSN, _ := openOn(t, pgtest.NewDatabase(t)+"&connect_timeout=3&pool_ping_timeout=1s", pool.Options{})
 	assert.Equal(t, 3*time.Second, withDSN.Pgx().Config().ConnConfig.ConnectTimeout, "the DSN wins")
 	assert.Equal(t, time.Second, withDSN.Pgx().Config().PingTimeout)
+}
+
+// With no ApplicationName and none in the DSN, connections carry the
+// program's name, so pg_stat_activity shows who they belong to.
+func TestOpenNamesConnectionsAfterTheProgram(t *testing.T) {
+	t.Parallel()
+	p, _ := open(t, pool.Options{})
+	var app string
+	require.NoError(t, p.QueryRow(context.Background(), "SELECT current_setting('application_name')").Scan(&app))
+	require.Equal(t, filepath.Base(os.Args[0]), app)
+	require.NotEmpty(t, app)
 }

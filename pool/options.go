@@ -27,6 +27,12 @@ const (
 	DefaultMaxConnIdleTime          = 30 * time.Minute
 )
 
+// MinIdlePing is the shortest [Options.IdlePing] accepted. Each ping is a
+// round trip on every idle connection; a shorter interval would keep the
+// pool and the server busy pinging, and usually means a lost unit (an
+// IdlePing of 30 is 30 nanoseconds, not 30 seconds).
+const MinIdlePing = 10 * time.Millisecond
+
 // Options configure [Open]. The zero value of every field is a safe
 // default; see the package documentation for the table.
 type Options struct {
@@ -82,7 +88,7 @@ type Options struct {
 	// the pool's ping timeout, 5 s unless the DSN's pool_ping_timeout
 	// says otherwise); one that does not answer is closed before a request
 	// gets it. 0 = [DefaultIdlePing]; negative = no pings but pgxpool's own
-	// on acquire.
+	// on acquire; a positive interval below [MinIdlePing] is refused.
 	IdlePing time.Duration
 	// MaxConnecting bounds how many new connections are opened at once
 	// when no connection is idle; further acquires wait for a connection
@@ -130,6 +136,9 @@ func (o Options) check() error {
 	p.AddErr(pgtimeout.Check("IdleInTransactionTimeout", max(o.IdleInTransactionTimeout, 0))) // negative: not sent
 	if o.ConnectTimeout < 0 {
 		p.Add("option ConnectTimeout is negative (%v)", o.ConnectTimeout)
+	}
+	if o.IdlePing > 0 && o.IdlePing < MinIdlePing {
+		p.Add("option IdlePing (%v) is below MinIdlePing (%v); a negative IdlePing turns pings off", o.IdlePing, MinIdlePing)
 	}
 	return p.Err(ErrInvalid)
 }

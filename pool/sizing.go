@@ -6,21 +6,27 @@ import (
 	"runtime"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/txkit/txkit/internal/serverkind"
 )
 
 // Limits are the server's connection limits as this pool's role and
 // database meet them, read when the pool opens.
 type Limits struct {
-	MaxConnections       int // max_connections
-	SuperuserReserved    int // superuser_reserved_connections
-	Reserved             int // reserved_connections (PostgreSQL 16+; 0 before)
-	RoleLimit            int // the role's rolconnlimit; -1 = none
-	DatabaseLimit        int // the database's datconnlimit; -1 = none
-	Superuser            bool
-	InUse                int // client connections to the server, other than Open's own
-	RoleInUse            int // of those, the role's
-	DatabaseInUse        int // of those, the database's
-	BehindPooler         bool
+	MaxConnections    int // max_connections
+	SuperuserReserved int // superuser_reserved_connections
+	Reserved          int // reserved_connections (PostgreSQL 16+; 0 before)
+	RoleLimit         int // the role's rolconnlimit; -1 = none
+	DatabaseLimit     int // the database's datconnlimit; -1 = none
+	Superuser         bool
+	InUse             int // client connections to the server, other than Open's own
+	RoleInUse         int // of those, the role's
+	DatabaseInUse     int // of those, the database's
+	BehindPooler      bool
+	// Server is the kind of server when it is not PostgreSQL
+	// ("CockroachDB", "YugabyteDB"): its limits are not PostgreSQL's and
+	// were not read. "" for PostgreSQL.
+	Server               string
 	serverPID, clientPID uint32
 }
 
@@ -38,6 +44,13 @@ WHERE r.rolname = current_user AND d.datname = current_database()`
 // readLimits reads the limits in one round trip on conn.
 func readLimits(ctx context.Context, conn *pgx.Conn) (Limits, error) {
 	var l Limits
+	if kind := serverkind.Of(conn.PgConn()); kind != serverkind.PostgreSQL {
+		// Their catalogs and settings differ (CockroachDB has neither
+		// superuser_reserved_connections nor backend_type), and their
+		// connection limits are per node, not the catalog's.
+		l.Server = kind.String()
+		return l, nil
+	}
 	var pid int32
 	err := conn.QueryRow(ctx, limitsSQL).Scan(&l.MaxConnections, &l.SuperuserReserved, &l.Reserved,
 		&l.RoleLimit, &l.Superuser, &l.DatabaseLimit, &l.InUse, &l.RoleInUse, &l.DatabaseInUse, &pid)
@@ -106,6 +119,8 @@ func fit(o Options, l *Limits) (sizing, error) {
 	}
 	if l == nil {
 		s.why += "; the server's limits were not read (lazy open)"
+	} else if l.Server != "" {
+		s.why += "; the server is " + l.Server + ", whose connection limits are not read"
 	} else if l.BehindPooler {
 		s.why += "; behind a connection pooler, so the server's limits were not applied"
 		s.warnings = append(s.warnings, "the pool connects through a connection pooler: the server's max_connections bounds the pooler's server connections, not this pool; size the pool against the pooler's client limit (max_client_conn) and per-database pool size instead")

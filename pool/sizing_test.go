@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/pool"
+	"github.com/txkit/txkit/tests/fakepg"
 )
 
 // The sizing tests share the scratch cluster and count its connections, so
@@ -119,4 +120,27 @@ func TestDSNPoolMaxConnsIsAnExplicitSize(t *testing.T) {
 	assert.Equal(t, "MaxConns as configured", p.Config().Sizing)
 	_, err := pool.Open(context.Background(), s.cluster.URL()+"&pool_max_conns=3", pool.Options{Instances: 8})
 	require.ErrorIs(t, err, pool.ErrDoesNotFit, "3 × 8 is more than 17")
+}
+
+// On CockroachDB and YugabyteDB, whose settings and catalogs are not
+// PostgreSQL's, Open does not read the limits (the query would fail or
+// mean something else) and says so in the sizing; the pool works.
+func TestOpenOnServersThatAreNotPostgreSQL(t *testing.T) {
+	t.Parallel()
+	for name, params := range map[string]map[string]string{
+		"CockroachDB": {"server_version": "13.0.0", "crdb_version": "CockroachDB CCL v24.1.0 (fake)"},
+		"YugabyteDB":  {"server_version": "11.2-YB-2.20.1.0-b0"},
+	} {
+		srv, err := fakepg.Start(params, nil)
+		require.NoError(t, err)
+		p, err := pool.Open(context.Background(), srv.URL(), pool.Options{})
+		require.NoError(t, err, name)
+		require.Contains(t, p.Config().Sizing, name)
+		require.NoError(t, p.Ping(context.Background()), name)
+		require.NoError(t, p.Close(context.Background()))
+		for _, m := range srv.Seen() {
+			require.NotContains(t, m, "max_connections", name)
+		}
+		srv.Close()
+	}
 }

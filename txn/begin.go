@@ -10,9 +10,9 @@ import (
 )
 
 // Beginner starts transactions. *pgxpool.Pool, *pgxpool.Conn and *pgx.Conn
-// satisfy it; with those three WithTx also resolves a COMMIT whose answer
-// was lost (see ErrCommitUnknown). Any other Beginner gets ErrCommitUnknown
-// in that case.
+// satisfy it; with those three, and with a [Router], WithTx also resolves
+// a COMMIT whose answer was lost (see ErrCommitUnknown). Any other
+// Beginner gets ErrCommitUnknown in that case.
 type Beginner interface {
 	BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, error)
 }
@@ -23,7 +23,11 @@ type begun struct {
 	tx     pgx.Tx
 	conn   *pgx.Conn     // nil for other Beginners
 	pooled *pgxpool.Conn // the pool connection to hand back; nil otherwise
-	turn   *queueEntry   // the hot transaction whose turn the attempt holds; nil if none
+
+	routed   *Routed         // a Router's connection; see finish
+	position *commitPosition // read after COMMIT when the Router asks
+
+	turn *queueEntry // the hot transaction whose turn the attempt holds; nil if none
 }
 
 func (b *begun) done() {
@@ -51,8 +55,8 @@ func isNil(db Beginner) bool {
 // breaks during BEGIN, is returned as a connLostError: no transaction began,
 // so one on a fresh connection may (a pooled connection cut while idle, a
 // server restarting).
-func begin(ctx context.Context, db Beginner, beginSQL string) (begun, error) {
-	b, err := beginOnce(ctx, db, beginSQL)
+func begin(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (begun, error) {
+	b, err := beginOnce(ctx, db, beginSQL, req)
 	if err == nil || ctx.Err() != nil || isConnLost(err) {
 		return b, err
 	}
@@ -79,7 +83,7 @@ func brokenConn(db Beginner, err error) bool {
 	return false
 }
 
-func beginOnce(ctx context.Context, db Beginner, beginSQL string) (begun, error) {
+func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (begun, error) {
 	txo := pgx.TxOptions{BeginQuery: beginSQL}
 	switch d := db.(type) {
 	case *pgxpool.Pool:
@@ -106,6 +110,12 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string) (begun, error)
 		return beginOn(ctx, d.Conn(), txo)
 	case *pgx.Conn:
 		return beginOn(ctx, d, txo)
+	case Router:
+		b, err := beginRouted(ctx, d, txo, req)
+		if err != nil {
+			return begun{}, err
+		}
+		return *b, nil
 	}
 	tx, err := db.BeginTx(ctx, txo)
 	if err != nil {

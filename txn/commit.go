@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/txkit/txkit/internal/serverkind"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 )
@@ -33,8 +34,8 @@ const xidQuery = "SELECT pg_current_xact_id_if_assigned()::text"
 // commit ends the attempt's transaction with COMMIT. Where it can reach the
 // connection it sends, in one write, a request for the transaction id and
 // COMMIT: a fast-path call of pg_current_xact_id_if_assigned and a simple
-// COMMIT query (see fastpath.go), or, where the server does not report a
-// version of 13 or later, the xid query, a Sync, COMMIT and a Sync. Either way the server answers the
+// COMMIT query (see fastpath.go), or, where the server reports no version,
+// the xid query, a Sync, COMMIT and a Sync. Either way the server answers the
 // request with ReadyForQuery, flushing the xid, before it reads COMMIT, so
 // if the connection breaks during COMMIT WithTx still knows which
 // transaction to ask about.
@@ -60,9 +61,17 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 	if b.conn == nil {
 		return commitPlain(ctx, b.tx)
 	}
+	if why := unresolvable(b.conn.PgConn()); why != "" {
+		res := commitPlain(ctx, b.tx)
+		var unknown *CommitUnknownError
+		if errors.As(res.err, &unknown) {
+			unknown.detail = why
+		}
+		return res
+	}
 	wasClosed := b.conn.IsClosed()
 	cctx, cancel := commitContext(ctx)
-	x, err := tracedCommit(cctx, b.conn)
+	x, err := tracedCommit(cctx, b.conn, b.position)
 	cancel()
 	// With the transaction id's answer in hand COMMIT was certainly
 	// written, so a "conn closed" error after it is a lost answer to ask
@@ -73,6 +82,27 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 	}
 	b.leaveTurn() // settling the outcome competes with no one: others may run
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
+}
+
+// unresolvable says why a lost COMMIT answer on pc's server cannot be
+// asked about, or "" when it can. PostgreSQL before 13 has neither
+// pg_current_xact_id_if_assigned nor pg_xact_status. CockroachDB and
+// YugabyteDB speak the protocol, but their transactions are not
+// PostgreSQL's: CockroachDB has no pg_xact_status and takes no fast-path
+// call, and YugabyteDB's transaction ids cannot be asked about. There
+// COMMIT goes alone, as pgx sends it, and a lost answer is
+// ErrCommitUnknown. A server that reports no version is taken to be a
+// recent PostgreSQL (the pipelined xid query).
+func unresolvable(pc *pgconn.PgConn) string {
+	switch kind := serverkind.Of(pc); kind {
+	case serverkind.PostgreSQL:
+		if v := majorVersion(pc.ParameterStatus("server_version")); v != 0 && v < fastPathMinVersion {
+			return "PostgreSQL " + strconv.Itoa(v) + " cannot be asked about a transaction's outcome; 13 or later can"
+		}
+		return ""
+	default:
+		return kind.String() + " cannot be asked about a transaction's outcome"
+	}
 }
 
 // settled classifies COMMIT's result when it needs no question to the

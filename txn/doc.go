@@ -30,7 +30,13 @@
 // (pg_xact_status): committed is success, aborted is retried, and anything
 // else is [ErrCommitUnknown] — never a silent retry that could apply the
 // work twice. This needs PostgreSQL 13 or later and a Beginner whose
-// connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn).
+// connection WithTx can reach (*pgxpool.Pool, *pgxpool.Conn, *pgx.Conn,
+// or a [Router], which hands WithTx each attempt's pooled connection: a
+// cluster.Cluster of a primary and replicas is one).
+// On CockroachDB, YugabyteDB (recognised by what they report at connect)
+// and PostgreSQL before 13, whose transaction ids cannot be asked about,
+// COMMIT goes alone, as pgx sends it, and a lost answer is ErrCommitUnknown
+// saying which server it was; retries work as on PostgreSQL.
 // A READ ONLY transaction skips the transaction-id query: it can write
 // nothing durable. A lost answer to its COMMIT is a success where COMMIT
 // cannot fail: at READ COMMITTED or REPEATABLE READ, or SERIALIZABLE with
@@ -136,11 +142,14 @@
 //
 // [AfterCommit] registers work to run only once the outermost transaction
 // has certainly committed. An [Observer] (see [NewSlogObserver]) receives
-// start, retry, attempt-end, end and commit-resolution events, and with
+// start, retry, attempt-start, attempt-end, end and commit-resolution
+// events, and with
 // Options.LeakThreshold a report of transactions held open too long, with
 // the stack that opened them. An observer implements only the event
 // interfaces it wants ([TxEndObserver], [TxRetryObserver], ...); the
 // convention every txkit package follows for events, data structs and
 // log keys is described in the documentation of package
-// [github.com/txkit/txkit].
+// [github.com/txkit/txkit]. [ObserverFrom] gives the transaction's
+// Observer to packages that run statements in it (locks sends its
+// row-lock events there).
 package txn

@@ -86,10 +86,11 @@ func (e *CommitUnknownError) Is(target error) bool { return target == ErrCommitU
 func (e *CommitUnknownError) Unwrap() error { return e.Cause }
 
 // rerunnable reports whether err is an unknown commit outcome that is safe
-// to run again (see CommitUnknownError.rerun).
+// to run again (see CommitUnknownError.rerun), or an attempt a Router
+// asked to run again elsewhere.
 func rerunnable(err error) bool {
 	var e *CommitUnknownError
-	return errors.As(err, &e) && e.rerun
+	return (errors.As(err, &e) && e.rerun) || isRerouted(err)
 }
 
 // connLostError is a transaction that certainly did not commit because its

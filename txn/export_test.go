@@ -11,7 +11,7 @@ import (
 // WithTx would, for tests of a BEGIN the server refuses: Options that pass
 // validation never make one.
 func BeginWith(ctx context.Context, db Beginner, beginSQL string) error {
-	b, err := begin(ctx, db, beginSQL)
+	b, err := begin(ctx, db, beginSQL, RouteRequest{})
 	if err != nil {
 		return err
 	}
@@ -63,3 +63,6 @@ func QueueRunning(db Beginner, name string) int {
 	}
 	return e.running
 }
+
+// WALInsertLSNOID is the OID WithTx calls pg_current_wal_insert_lsn by.
+const WALInsertLSNOID = walInsertLSNOID

@@ -37,7 +37,9 @@ var commitQuery = &pgproto3.Query{String: commitSQL}
 const fastPathMinVersion = 13
 
 // useFastPath reports whether the server pc talks to has the function
-// under xactIDIfAssignedOID. Others get the pipelined query.
+// under xactIDIfAssignedOID. A server that reports no version gets the
+// pipelined query; older ones, and servers that are not PostgreSQL, send
+// COMMIT alone (see unresolvable).
 func useFastPath(pc *pgconn.PgConn) bool {
 	return majorVersion(pc.ParameterStatus("server_version")) >= fastPathMinVersion
 }

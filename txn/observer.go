@@ -9,7 +9,7 @@ import (
 
 // Observer is what [Options.Observer] holds: any value that implements one
 // or more of the event interfaces below ([TxStartObserver],
-// [TxRetryObserver], [TxAttemptEndObserver], [TxEndObserver],
+// [TxRetryObserver], [TxAttemptStartObserver], [TxAttemptEndObserver], [TxEndObserver],
 // [CommitResolvedObserver], [TxLeakObserver], [CallbackPanicObserver]).
 // WithTx finds which ones by type assertion, as pgxpool finds
 // pgxpool.AcquireTracer on a pgx.QueryTracer, and sends each event only
@@ -51,7 +51,8 @@ type TxRetryObserver interface {
 
 // TxAttemptEndObserver receives the end of every attempt.
 type TxAttemptEndObserver interface {
-	// TxAttemptEnd is called when an attempt committed or rolled back.
+	// TxAttemptEnd is called when an attempt committed or rolled back,
+	// or its BEGIN failed.
 	TxAttemptEnd(ctx context.Context, d TxAttemptEndData)
 }
 
@@ -188,6 +189,7 @@ type NopObserver struct{}
 type allObserver interface {
 	TxStartObserver
 	TxRetryObserver
+	TxAttemptStartObserver
 	TxAttemptEndObserver
 	TxEndObserver
 	CommitResolvedObserver
@@ -202,8 +204,11 @@ var (
 
 func (NopObserver) TxStart(ctx context.Context, _ TxStartData) context.Context { return ctx }
 func (NopObserver) TxRetry(context.Context, TxRetryData)                       {}
-func (NopObserver) TxAttemptEnd(context.Context, TxAttemptEndData)             {}
-func (NopObserver) TxEnd(context.Context, TxEndData)                           {}
-func (NopObserver) CommitResolved(context.Context, CommitResolvedData)         {}
-func (NopObserver) TxLeak(TxLeakData)                                          {}
-func (NopObserver) CallbackPanic(context.Context, CallbackPanicData)           {}
+func (NopObserver) TxAttemptStart(ctx context.Context, _ TxAttemptStartData) context.Context {
+	return ctx
+}
+func (NopObserver) TxAttemptEnd(context.Context, TxAttemptEndData)     {}
+func (NopObserver) TxEnd(context.Context, TxEndData)                   {}
+func (NopObserver) CommitResolved(context.Context, CommitResolvedData) {}
+func (NopObserver) TxLeak(TxLeakData)                                  {}
+func (NopObserver) CallbackPanic(context.Context, CallbackPanicData)   {}

@@ -97,6 +97,7 @@ func TestSlogObserverImplementsEveryEvent(t *testing.T) {
 	obs := txn.NewSlogObserver(nil)
 	require.Implements(t, (*txn.TxStartObserver)(nil), obs)
 	require.Implements(t, (*txn.TxRetryObserver)(nil), obs)
+	require.Implements(t, (*txn.TxAttemptStartObserver)(nil), obs)
 	require.Implements(t, (*txn.TxAttemptEndObserver)(nil), obs)
 	require.Implements(t, (*txn.TxEndObserver)(nil), obs)
 	require.Implements(t, (*txn.CommitResolvedObserver)(nil), obs)

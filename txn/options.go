@@ -96,7 +96,7 @@ func (o *Options) validate() error {
 		p.Add("LeakThreshold is negative (%v)", o.LeakThreshold)
 	}
 	if o.Observer != nil && !observesAnything(o.Observer) {
-		p.Add("Observer (%T) implements none of the event interfaces (TxStartObserver, TxRetryObserver, TxAttemptEndObserver, TxEndObserver, CommitResolvedObserver, TxLeakObserver, CallbackPanicObserver): it would never be called", o.Observer)
+		p.Add("Observer (%T) implements none of the event interfaces (TxStartObserver, TxRetryObserver, TxAttemptStartObserver, TxAttemptEndObserver, TxEndObserver, CommitResolvedObserver, TxLeakObserver, CallbackPanicObserver): it would never be called", o.Observer)
 	}
 	return p.Err(ErrInvalid)
 }
@@ -107,7 +107,7 @@ func (o *Options) validate() error {
 // signature, a pointer receiver on a value) that would go unnoticed.
 func observesAnything(obs Observer) bool {
 	switch obs.(type) {
-	case TxStartObserver, TxRetryObserver, TxAttemptEndObserver, TxEndObserver,
+	case TxStartObserver, TxRetryObserver, TxAttemptStartObserver, TxAttemptEndObserver, TxEndObserver,
 		CommitResolvedObserver, TxLeakObserver, CallbackPanicObserver:
 		return true
 	}

@@ -300,3 +300,44 @@ func TestCommitUnknownErrorCarriesTheEvidence(t *testing.T) {
 	refuse.Store(false)
 	require.Zero(t, pgtest.SettledAcquiredConns(pool))
 }
+
+// When the connection asking about a lost COMMIT cannot be made, WithTx
+// says so: ErrCommitUnknown with the transaction id, and a CommitResolved
+// event whose Err is that error. It does not guess, though here the
+// transaction did commit.
+func TestLostCommitWithServerUnreachableIsUnknown(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret-pw-do-not-log"
+	pool, proxy := proxiedPoolOn(t, pgtest.NewDatabase(t), func(cfg *pgxpool.Config) {
+		cfg.MaxConns = 1
+		cfg.ConnConfig.Password = password // trust auth ignores it; errors must not show it
+	})
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY)")
+	require.NoError(t, err)
+
+	proxy.Refuse(true) // the open pooled connection stays; new ones fail
+	proxy.ArmCommitFault(faultproxy.CutAfterXID)
+	obs := &resolutionObserver{}
+	err = txn.WithTx(ctx, pool, txn.Options{Retry: retry.Never(), Observer: obs}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO t VALUES (1)")
+		return err
+	})
+	require.ErrorIs(t, err, txn.ErrCommitUnknown)
+	var unknown *txn.CommitUnknownError
+	require.ErrorAs(t, err, &unknown)
+	require.NotZero(t, unknown.XID, "the transaction id arrived before COMMIT was cut")
+	require.NotContains(t, err.Error(), password)
+
+	got := obs.take()
+	require.Len(t, got, 1)
+	require.Equal(t, txn.CommitUnknown, got[0].Outcome)
+	require.Equal(t, unknown.XID, got[0].XID)
+	require.ErrorIs(t, got[0].Err, txn.ErrCommitUnknown)
+	require.Equal(t, err.Error(), got[0].Err.Error())
+
+	proxy.Refuse(false)
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&rows))
+	require.Equal(t, 1, rows, "COMMIT was processed; only its answer was lost")
+}

@@ -40,6 +40,12 @@ func (o slogObserver) TxRetry(ctx context.Context, d TxRetryData) {
 		slog.String(logkeys.SQLState, d.SQLState), slog.Duration(logkeys.Wait, d.Wait), logkeys.Err(d.Err))
 }
 
+// TxAttemptStart logs nothing: an attempt that fails is logged by TxRetry
+// or TxEnd.
+func (o slogObserver) TxAttemptStart(ctx context.Context, _ TxAttemptStartData) context.Context {
+	return ctx
+}
+
 // TxAttemptEnd logs nothing: a failed attempt that is run again is logged
 // by TxRetry, and the last attempt by TxEnd.
 func (o slogObserver) TxAttemptEnd(context.Context, TxAttemptEndData) {}

@@ -37,15 +37,16 @@ func queryTracer(conn *pgx.Conn) pgx.QueryTracer {
 	return qt
 }
 
-// tracedCommit is sendCommitAndXID reported to conn's tracer as one COMMIT.
-func tracedCommit(ctx context.Context, conn *pgx.Conn) (xidAnswer, error) {
+// tracedCommit is sendCommitAndXID (with the WAL position after it when
+// pos is not nil, see Router) reported to conn's tracer as one COMMIT.
+func tracedCommit(ctx context.Context, conn *pgx.Conn, pos *commitPosition) (xidAnswer, error) {
 	qt := queryTracer(conn)
 	if qt == nil {
-		x, _, err := sendCommitAndXID(ctx, conn.PgConn())
+		x, _, err := commitOn(ctx, conn.PgConn(), pos)
 		return x, err
 	}
 	ctx = qt.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: commitSQL})
-	x, tag, err := sendCommitAndXID(ctx, conn.PgConn())
+	x, tag, err := commitOn(ctx, conn.PgConn(), pos)
 	qt.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
 	return x, err
 }

@@ -156,11 +156,17 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	if _, ok := opts.Observer.(TxAttemptEndObserver); ok {
 		start = time.Now()
 	}
-	b, err := begin(ctx, db, beginSQL)
+	ctx = attemptStart(ctx, opts, attempt)
+	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
+		defer func() {
+			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
+		}()
+	}
+	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name})
 	if err != nil {
 		return RolledBack, nil, err
 	}
-	defer b.done()
+	defer func() { err = b.finish(outcome, err) }()
 	if bound.current != 0 {
 		// This attempt's lock waits are bounded, and a wait that runs out
 		// is retried: inside the attempt, 55P03 is a retryable error like
@@ -170,11 +176,6 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		opts = bound.attemptOptions(opts)
 	}
 	st, fnCtx := newState(ctx, b.tx, opts)
-	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
-		defer func() {
-			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
-		}()
-	}
 	finished := false
 	defer func() {
 		// Unset only while fn panics: roll back and let the panic go on,

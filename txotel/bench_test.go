@@ -51,9 +51,11 @@ func BenchmarkWithTx(b *testing.B) {
 }
 
 // BenchmarkObserverOnly is the observer's own cost per transaction (start,
-// end, duration and attempts recorded, span processed by the SDK), without
+// end, duration and attempts recorded, spans processed by the SDK), without
 // the server: a figure that a loaded machine does not drown, to set against
-// the transaction's round trips in BenchmarkWithTx.
+// the transaction's round trips in BenchmarkWithTx. "tx" is the call's span
+// and metrics alone; "tx+attempt" adds the one attempt's span, as WithTx
+// reports it.
 func BenchmarkObserverOnly(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
@@ -66,9 +68,21 @@ func BenchmarkObserverOnly(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		c := obs.TxStart(ctx, txn.TxStartData{Name: "bench"})
-		obs.TxEnd(c, txn.TxEndData{Name: "bench", Attempts: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+	for _, attempt := range []bool{false, true} {
+		name := "tx"
+		if attempt {
+			name = "tx+attempt"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c := obs.TxStart(ctx, txn.TxStartData{Name: "bench"})
+				if attempt {
+					a := obs.TxAttemptStart(c, txn.TxAttemptStartData{Name: "bench", Attempt: 1})
+					obs.TxAttemptEnd(a, txn.TxAttemptEndData{Name: "bench", Attempt: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+				}
+				obs.TxEnd(c, txn.TxEndData{Name: "bench", Attempts: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+			}
+		})
 	}
 }

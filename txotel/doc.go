@@ -4,8 +4,10 @@
 // nothing for it.
 //
 // One [Observer] serves every package: it is a txn observer (set it as
-// txn.Options.Observer), an advisory observer (advisory.Options.Observer),
-// gives optimistic.ModifyOptions.OnConflict a counter ([Observer.OnConflict]),
+// txn.Options.Observer), which also receives the row-lock events of the
+// locking reads (package locks) run in that transaction, an advisory
+// observer (advisory.Options.Observer), gives
+// optimistic.ModifyOptions.OnConflict a counter ([Observer.OnConflict]),
 // and makes pool metrics ([Observer.Pool]):
 //
 //	obs, err := txotel.New(txotel.Options{TracerProvider: tp, MeterProvider: mp})
@@ -21,15 +23,39 @@
 //     (what pg_xact_status said, or "unknown"). Each retry is a span event
 //     "txn.retry" with txn.attempt, db.response.status_code (the SQLSTATE)
 //     and txn.backoff (seconds). A lost COMMIT is a span event
-//     "txn.commit_resolved". A nested WithTx is a child span
-//     "txn.savepoint".
+//     "txn.commit_resolved".
+//   - "txn.attempt": one child of "txn.WithTx" per attempt, from before
+//     its BEGIN to the end of its COMMIT or ROLLBACK; the attempt's
+//     statements (a query tracer's spans) and nested calls nest under it.
+//     Attributes: txn.attempt (from 1), txn.outcome, and for an attempt
+//     that failed db.response.status_code (its SQLSTATE, when the server
+//     gave one) and error.type; txn.commit.resolution on the attempt whose
+//     COMMIT answer was lost.
+//   - "txn.savepoint": a nested WithTx, a child of the attempt it ran in.
+//   - "locks.row_lock": one per locking read (locks.Query, QueryRow,
+//     ByKey, a Queue's claim) in a transaction this Observer observes, or
+//     with it as locks.Options.Observer: from sending the statement until
+//     its rows were read or closed. Attributes: locks.strength ("FOR
+//     UPDATE", ...), locks.wait_policy ("WAIT", "NOWAIT", "SKIP
+//     LOCKED"), locks.lock_timeout (seconds, when the call bounded its
+//     wait), locks.outcome ("acquired", "not_available" for 55P03,
+//     "skipped" for a SKIP LOCKED read that returned no row, "failed"),
+//     locks.rows and error.type. A lock not had is an outcome, not an
+//     error status; "failed" is. Never the SQL, its arguments or the keys.
 //   - "advisory.acquire": one per lock call (Acquire, TryAcquire, LockTx,
 //     TryLockTx, a campaign of Lead), covering the wait. Attributes:
 //     advisory.name, advisory.kind, advisory.shared, advisory.try,
 //     advisory.acquired.
 //   - "advisory.hold": one per released or lost session lock, from the
 //     moment it was acquired until it was released or seen lost, a child
-//     of the span current where Release was called.
+//     of the span current where Release was called (a root when lost:
+//     the loss is seen by the lock's watcher). A lost lock's has
+//     advisory.lost=true and an error status "lock_lost".
+//   - "advisory.leadership": one per leadership of advisory.Lead, from
+//     the won campaign until fn returned, recorded when it ends.
+//     Attributes: advisory.name, advisory.term (the fencing token),
+//     advisory.lost; a lost leadership has error.type "lock_lost" and an
+//     error status, one ended by Lead's ctx has none.
 //
 // Errors are recorded by kind only (error.type: the SQLSTATE, or a
 // txkit error name), never by their text: a server message can quote a
@@ -40,10 +66,15 @@
 //
 // Instrument names start with "txkit." for txkit's own and follow the
 // OpenTelemetry semantic conventions v1.41.0 (database metrics, status
-// "development") for the pool; see README.md for the table. Row locks
-// (package locks) have no events of their own: the pool tracer counts
-// statements that could not take a lock (SQLSTATE 55P03) in
-// txkit.locks.not_available; their waits show as otelpgx's query spans. A transaction
-// name is an attribute only when Options.Name is set; a lock name only
-// when [Options.LockNames] is set, since locks are often named per row.
+// "development") for the pool; see README.md for the table. Row locks:
+// txkit.locks.wait_time, a histogram of the locking reads' times by
+// locks.strength, locks.wait_policy and locks.outcome; the pool tracer
+// also counts every statement that could not take a lock (SQLSTATE
+// 55P03, the caller's own included) in txkit.locks.not_available.
+// Leaders: txkit.advisory.leaderships counts leaderships won (the leader
+// changes this process took part in), and txkit.advisory.leader, an
+// up-down counter, is 1 while this process leads and 0 otherwise (per
+// name with [Options.LockNames]). A transaction name is an attribute only
+// when Options.Name is set; a lock name only when [Options.LockNames] is
+// set, since locks are often named per row.
 package txotel

@@ -26,6 +26,9 @@ type instruments struct {
 	lockNotAcq  metric.Int64Counter
 	lockLeaks   metric.Int64Counter
 	optConflict metric.Int64Counter
+	rowLockWait metric.Float64Histogram
+	leaderships metric.Int64Counter
+	leader      metric.Int64UpDownCounter
 }
 
 func (m *instruments) init(meter metric.Meter) error {
@@ -55,5 +58,10 @@ func (m *instruments) init(meter metric.Meter) error {
 	m.lockNotAcq = ctr("txkit.advisory.not_acquired", "{call}", "Lock calls that returned advisory.ErrNotAcquired.")
 	m.lockLeaks = ctr("txkit.advisory.leaks", "{lock}", "Session advisory locks garbage collected without Release.")
 	m.optConflict = ctr("txkit.optimistic.conflicts", "{conflict}", "Optimistic version conflicts, by table.")
+	m.rowLockWait = fh("txkit.locks.wait_time", "Time locking reads took, from sending the statement until its rows were read, by outcome.")
+	m.leaderships = ctr("txkit.advisory.leaderships", "{leadership}", "Leaderships won by advisory.Lead in this process: the leader changes it took part in.")
+	m.leader, err = meter.Int64UpDownCounter("txkit.advisory.leader", metric.WithUnit("{leadership}"),
+		metric.WithDescription("Leaderships this process holds now: 1 while it leads, 0 otherwise, per name with LockNames."))
+	errs = append(errs, err)
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package txotel_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txotel"
@@ -122,4 +124,51 @@ func ended(spans *tracetest.SpanRecorder) []string {
 // semconvPool is the attributes of a pool named name.
 func semconvPool(name string) []attribute.KeyValue {
 	return []attribute.KeyValue{semconv.DBSystemNamePostgreSQL, semconv.DBClientConnectionPoolName(name)}
+}
+
+// tree draws the ended spans as a tree, one line per span, indented two
+// spaces per level under its parent, children in the order they started;
+// a span whose parent is not among them is a root.
+func tree(spans []sdktrace.ReadOnlySpan) string {
+	ids := map[trace.SpanID]bool{}
+	for _, s := range spans {
+		ids[s.SpanContext().SpanID()] = true
+	}
+	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
+	var roots []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if p := s.Parent().SpanID(); s.Parent().IsValid() && ids[p] {
+			children[p] = append(children[p], s)
+		} else {
+			roots = append(roots, s)
+		}
+	}
+	byStart := func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) }
+	var b strings.Builder
+	var draw func(list []sdktrace.ReadOnlySpan, depth int)
+	draw = func(list []sdktrace.ReadOnlySpan, depth int) {
+		slices.SortStableFunc(list, byStart)
+		for _, s := range list {
+			b.WriteString(strings.Repeat("  ", depth) + s.Name() + "\n")
+			draw(children[s.SpanContext().SpanID()], depth+1)
+		}
+	}
+	draw(roots, 0)
+	return b.String()
+}
+
+// named is the ended spans called name, in the order they ended.
+func named(spans *tracetest.SpanRecorder, name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// slicesIndex is the index of key among s's attributes; it fails if absent.
+func slicesIndex(s sdktrace.ReadOnlySpan, key attribute.Key) int {
+	return slices.IndexFunc(s.Attributes(), func(kv attribute.KeyValue) bool { return kv.Key == key })
 }

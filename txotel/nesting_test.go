@@ -32,7 +32,8 @@ func (q *queryParents) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.T
 func (q *queryParents) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // A query tracer sees BEGIN, fn's statements and COMMIT under the
-// transaction's span, so otelpgx's query spans nest under txn.WithTx.
+// attempt's span, so otelpgx's query spans nest under txn.WithTx, in the
+// txn.attempt they ran in.
 func TestQueriesNestUnderTheTransactionSpan(t *testing.T) {
 	t.Parallel()
 	qp := &queryParents{parents: map[string]trace.SpanID{}}
@@ -43,8 +44,8 @@ func TestQueriesNestUnderTheTransactionSpan(t *testing.T) {
 		_, err := tx.Exec(ctx, update)
 		return err
 	}))
-	require.Equal(t, []string{txotel.SpanTx}, ended(tel.spans))
-	id := tel.spans.Ended()[0].SpanContext().SpanID()
+	require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
+	id := named(tel.spans, txotel.SpanAttempt)[0].SpanContext().SpanID()
 	qp.mu.Lock()
 	defer qp.mu.Unlock()
 	require.Equal(t, id, qp.parents[update])

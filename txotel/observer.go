@@ -3,6 +3,8 @@ package txotel
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -29,16 +31,18 @@ type Options struct {
 }
 
 // Observer turns txkit's events into spans and metrics. It implements
-// every txn and advisory event interface but txn.CallbackPanicObserver
-// (implementing it would make a panic in an AfterCommit callback be
-// swallowed instead of going on), advisory.LeaderStartObserver and
-// LeaderEndObserver; use one Observer for the whole program. It is safe
-// for concurrent use.
+// every txn, locks and advisory event interface but
+// txn.CallbackPanicObserver (implementing it would make a panic in an
+// AfterCommit callback be swallowed instead of going on); use one
+// Observer for the whole program. It is safe for concurrent use.
 type Observer struct {
 	tracer    trace.Tracer
 	meter     metric.Meter
 	lockNames bool
 	m         instruments
+
+	outcomeOpts    sync.Map // outcomeKey → []metric.RecordOption
+	cachedOutcomes atomic.Int64
 }
 
 // New makes an Observer. It fails only if the meter refuses an instrument.

@@ -13,9 +13,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/locks"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
+	"github.com/txkit/txkit/txotel"
 )
 
 // No statement argument, error text, SQL or connection string reaches an
@@ -49,6 +51,16 @@ func TestNoSecretOrArgumentInAnyAttribute(t *testing.T) {
 		return err
 	})
 	require.Error(t, err)
+	// A locking read with it as argument, and one that fails quoting it.
+	err = txn.WithTx(ctx, b.Pool, txn.Options{Observer: tel.obs}, func(ctx context.Context, tx pgx.Tx) error {
+		var v int
+		if err := locks.QueryRow(ctx, tx, locks.Options{}, "SELECT v FROM t WHERE id = 1 AND $1::text <> ''", secret).Scan(&v); err != nil {
+			return err
+		}
+		return locks.QueryRow(ctx, tx, locks.Options{}, "SELECT v FROM t WHERE id = $1::int", secret).Scan(&v)
+	})
+	require.ErrorContains(t, err, secret)
+	require.NotEmpty(t, named(tel.spans, txotel.SpanRowLock))
 	l, err := advisory.Acquire(ctx, b.Pool, "lock", advisory.Options{Observer: tel.obs})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))

@@ -40,6 +40,7 @@ const (
 const (
 	SpanTx        = "txn.WithTx"
 	SpanSavepoint = "txn.savepoint"
+	SpanAttempt   = "txn.attempt"
 	SpanAcquire   = "advisory.acquire"
 	SpanHold      = "advisory.hold"
 	EventRetry    = "txn.retry"
@@ -49,6 +50,8 @@ const (
 var (
 	_ txn.TxStartObserver        = (*Observer)(nil)
 	_ txn.TxRetryObserver        = (*Observer)(nil)
+	_ txn.TxAttemptStartObserver = (*Observer)(nil)
+	_ txn.TxAttemptEndObserver   = (*Observer)(nil)
 	_ txn.TxEndObserver          = (*Observer)(nil)
 	_ txn.CommitResolvedObserver = (*Observer)(nil)
 	_ txn.TxLeakObserver         = (*Observer)(nil)
@@ -57,10 +60,20 @@ var (
 type txKey struct{}
 
 // txState is what TxStart leaves in ctx for the later events of the call.
+// It is the ctx itself, a context that answers txKey with itself: one
+// allocation where context.WithValue and the state would make two.
 type txState struct {
+	context.Context
 	span       trace.Span
 	nested     bool
 	resolution string
+}
+
+func (s *txState) Value(key any) any {
+	if key == (txKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 // TxStart starts the call's span: SpanTx for an outermost call,
@@ -77,7 +90,7 @@ func (o *Observer) TxStart(ctx context.Context, d txn.TxStartData) context.Conte
 		attrs = append(attrs, KeyTxName.String(d.Name))
 	}
 	ctx, span := o.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	return context.WithValue(ctx, txKey{}, &txState{span: span, nested: d.Nested})
+	return &txState{Context: ctx, span: span, nested: d.Nested}
 }
 
 // TxRetry adds a EventRetry span event and counts the retry by SQLSTATE.
@@ -96,13 +109,43 @@ func (o *Observer) TxRetry(ctx context.Context, d txn.TxRetryData) {
 	o.m.txRetries.Add(ctx, 1, metric.WithAttributes(txNameAttrs(d.Name, semconv.DBResponseStatusCode(code))...))
 }
 
-// CommitResolved records how a lost COMMIT was settled, on the span and
-// in a counter.
+// TxAttemptStart starts a SpanAttempt span, a child of the call's span;
+// the attempt's statements nest under it. Its attributes are all set at
+// its end, in one call: a span's attributes cost an allocation each time
+// they are added to.
+func (o *Observer) TxAttemptStart(ctx context.Context, _ txn.TxAttemptStartData) context.Context {
+	ctx, _ = o.tracer.Start(ctx, SpanAttempt)
+	return ctx
+}
+
+// TxAttemptEnd ends the attempt's span with its outcome and, when it
+// failed, the SQLSTATE and error.type.
+func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
+	span := trace.SpanFromContext(ctx)
+	end := [4]attribute.KeyValue{KeyTxAttempt.Int(d.Attempt), KeyTxOutcome.String(d.Outcome.String())}
+	n := 2
+	if d.Err != nil {
+		if code := retry.SQLState(d.Err); code != "" {
+			end[n] = semconv.DBResponseStatusCode(code)
+			n++
+		}
+		et := errorType(d.Err)
+		end[n] = semconv.ErrorTypeKey.String(et)
+		n++
+		span.SetStatus(codes.Error, et)
+	}
+	span.SetAttributes(end[:n]...)
+	span.End()
+}
+
+// CommitResolved records how a lost COMMIT was settled, on the call's
+// and the attempt's spans and in a counter.
 func (o *Observer) CommitResolved(ctx context.Context, d txn.CommitResolvedData) {
 	res := d.Status
 	if res == "" {
 		res = "unknown"
 	}
+	trace.SpanFromContext(ctx).SetAttributes(KeyTxResolution.String(res))
 	if s, ok := ctx.Value(txKey{}).(*txState); ok {
 		s.resolution = res
 		s.span.AddEvent(EventResolved, trace.WithAttributes(
@@ -122,22 +165,52 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 	}
 	outcome := KeyTxOutcome.String(d.Outcome.String())
 	span := s.span
-	span.SetAttributes(KeyTxAttempts.Int(d.Attempts), outcome)
+	// One SetAttributes per span: each call may grow the span's slice.
+	end := [4]attribute.KeyValue{KeyTxAttempts.Int(d.Attempts), outcome}
+	n := 2
 	if s.resolution != "" {
-		span.SetAttributes(KeyTxResolution.String(s.resolution))
+		end[n] = KeyTxResolution.String(s.resolution)
+		n++
 	}
 	if d.Err != nil {
 		et := errorType(d.Err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		end[n] = semconv.ErrorTypeKey.String(et)
+		n++
 		span.SetStatus(codes.Error, et)
 	}
+	span.SetAttributes(end[:n]...)
 	span.End()
 	if s.nested {
 		return
 	}
-	opt := metric.WithAttributes(txNameAttrs(d.Name, outcome)...)
-	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opt)
-	o.m.txAttempts.Record(ctx, int64(d.Attempts), opt)
+	opts := o.txOutcomeOpts(d.Name, d.Outcome)
+	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opts...)
+	o.m.txAttempts.Record(ctx, int64(d.Attempts), opts...)
+}
+
+// outcomeKey identifies the attribute set of a transaction's metrics.
+type outcomeKey struct {
+	name    string
+	outcome txn.Outcome
+}
+
+// maxCachedOutcomes bounds txOutcomeOpts' cache; names past it are
+// served uncached.
+const maxCachedOutcomes = 1024
+
+// txOutcomeOpts is the record options for txn.outcome and txn.name, made
+// once per pair: building an attribute set sorts and allocates, and so
+// does a variadic argument list that is not an existing slice.
+func (o *Observer) txOutcomeOpts(name string, outcome txn.Outcome) []metric.RecordOption {
+	k := outcomeKey{name, outcome}
+	if v, ok := o.outcomeOpts.Load(k); ok {
+		return v.([]metric.RecordOption)
+	}
+	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(txNameAttrs(name, KeyTxOutcome.String(outcome.String()))...))}
+	if o.cachedOutcomes.Add(1) <= maxCachedOutcomes {
+		o.outcomeOpts.Store(k, opts)
+	}
+	return opts
 }
 
 // TxLeak counts transactions open longer than their LeakThreshold.

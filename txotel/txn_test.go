@@ -2,12 +2,14 @@ package txotel_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
 	"github.com/txkit/txkit/isolation"
@@ -46,10 +48,25 @@ func TestRetriedTransactionSpanAndMetrics(t *testing.T) {
 	opts := txn.Options{Name: "transfer", Isolation: isolation.Serializable, Retry: fastRetry(5), Observer: tel.obs}
 	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, opts, failFirst(3, "40001")))
 
-	spans := tel.spans.Ended()
-	require.Equal(t, []string{txotel.SpanTx}, ended(tel.spans), "one span for the call, none per attempt")
-	s := spans[0]
+	require.Equal(t, "txn.WithTx\n  txn.attempt\n  txn.attempt\n  txn.attempt\n  txn.attempt\n", tree(tel.spans.Ended()),
+		"one span for the call, one child per attempt")
+	s := named(tel.spans, txotel.SpanTx)[0]
 	require.False(t, s.Parent().IsValid(), "the call's span is a root here")
+	for i, a := range named(tel.spans, txotel.SpanAttempt) {
+		require.Equal(t, s.SpanContext().SpanID(), a.Parent().SpanID())
+		require.Equal(t, strconv.Itoa(i+1), spanAttr(a, txotel.KeyTxAttempt))
+		if i < 3 {
+			require.Equal(t, "rolled back", spanAttr(a, txotel.KeyTxOutcome))
+			require.Equal(t, "40001", spanAttr(a, semconv.DBResponseStatusCodeKey))
+			require.Equal(t, "40001", spanAttr(a, semconv.ErrorTypeKey))
+			require.Equal(t, codes.Error, a.Status().Code)
+		} else {
+			require.Equal(t, "committed", spanAttr(a, txotel.KeyTxOutcome))
+			require.Empty(t, spanAttr(a, semconv.DBResponseStatusCodeKey))
+			require.Equal(t, codes.Unset, a.Status().Code)
+		}
+		require.Empty(t, a.Events(), "retry events stay on the call's span")
+	}
 	require.Equal(t, "transfer", spanAttr(s, txotel.KeyTxName))
 	require.Equal(t, isolation.Serializable.String(), spanAttr(s, txotel.KeyTxIsolation))
 	require.Equal(t, "false", spanAttr(s, txotel.KeyTxReadOnly))
@@ -107,10 +124,11 @@ func TestNestedTransactionIsAChildSpan(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	require.Equal(t, []string{txotel.SpanSavepoint, txotel.SpanTx}, ended(tel.spans))
-	inner, outer := tel.spans.Ended()[0], tel.spans.Ended()[1]
+	require.Equal(t, "txn.WithTx\n  txn.attempt\n    txn.savepoint\n", tree(tel.spans.Ended()))
+	inner, outer := named(tel.spans, txotel.SpanSavepoint)[0], named(tel.spans, txotel.SpanTx)[0]
+	attempt := named(tel.spans, txotel.SpanAttempt)[0]
 	require.False(t, outer.Parent().IsValid())
-	require.Equal(t, outer.SpanContext().SpanID(), inner.Parent().SpanID())
+	require.Equal(t, attempt.SpanContext().SpanID(), inner.Parent().SpanID(), "the savepoint is part of the attempt")
 	require.Equal(t, outer.SpanContext().TraceID(), inner.SpanContext().TraceID())
 	require.Equal(t, "inner", spanAttr(inner, txotel.KeyTxName))
 	require.Equal(t, "committed", spanAttr(inner, txotel.KeyTxOutcome))
@@ -153,8 +171,11 @@ func TestLostCommitResolutionIsRecorded(t *testing.T) {
 	require.NoError(t, db.QueryRow(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v))
 	require.Equal(t, 1, v, "committed once")
 
-	require.Equal(t, []string{txotel.SpanTx}, ended(tel.spans))
-	s := tel.spans.Ended()[0]
+	require.Equal(t, "txn.WithTx\n  txn.attempt\n", tree(tel.spans.Ended()))
+	s := named(tel.spans, txotel.SpanTx)[0]
+	a := named(tel.spans, txotel.SpanAttempt)[0]
+	require.Equal(t, "committed", spanAttr(a, txotel.KeyTxOutcome))
+	require.Equal(t, "committed", spanAttr(a, txotel.KeyTxResolution), "the attempt whose COMMIT was lost says how it was settled")
 	require.Equal(t, "1", spanAttr(s, txotel.KeyTxAttempts))
 	require.Equal(t, "committed", spanAttr(s, txotel.KeyTxOutcome))
 	require.Equal(t, "committed", spanAttr(s, txotel.KeyTxResolution))

@@ -26,6 +26,11 @@ type Cluster struct {
 	owner   *ServerUser
 	extra   []string // "name=value" server settings given to Start
 
+	// A standby's upstream: the primary's port and the replication slot
+	// it streams from ("" for none). upstream is 0 for a primary.
+	upstream int
+	slot     string
+
 	mu   sync.Mutex
 	proc *exec.Cmd
 	done chan struct{} // closed when proc exits
@@ -43,6 +48,38 @@ type Cluster struct {
 // (for example "max_connections=20"). They are given after the defaults,
 // so they win over them, and they stay in force across Restart.
 func Start(ctx context.Context, settings ...string) (*Cluster, error) {
+	return start(ctx, settings, nil)
+}
+
+// start is Start with prepare run on the data directory between initdb
+// and the server's start.
+func start(ctx context.Context, settings []string, prepare func(*Cluster) error) (*Cluster, error) {
+	c, err := newCluster(settings)
+	if err != nil {
+		return nil, err
+	}
+	root := c.sockDir
+	cmd := commandFor(c, "initdb", "-D", c.dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(root)
+		return nil, fmt.Errorf("devdb: initdb: %w", describeOutput(err, out))
+	}
+	if prepare != nil {
+		if err := prepare(c); err != nil {
+			_ = os.RemoveAll(root)
+			return nil, err
+		}
+	}
+	if err := c.Start(ctx); err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	return c, nil
+}
+
+// newCluster prepares a cluster that is not created yet: its temporary
+// directory, owned by the server user, and the binaries to run.
+func newCluster(settings []string) (*Cluster, error) {
 	binDir, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -55,27 +92,17 @@ func Start(ctx context.Context, settings ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{
+	if err := own.Chown(root); err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	return &Cluster{
 		binDir:  binDir,
 		dataDir: filepath.Join(root, "data"),
 		sockDir: root,
 		owner:   own,
 		extra:   settings,
-	}
-	if err := own.Chown(root); err != nil {
-		_ = os.RemoveAll(root)
-		return nil, err
-	}
-	cmd := commandFor(c, "initdb", "-D", c.dataDir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(root)
-		return nil, fmt.Errorf("devdb: initdb: %w", describeOutput(err, out))
-	}
-	if err := c.Start(ctx); err != nil {
-		_ = os.RemoveAll(root)
-		return nil, err
-	}
-	return c, nil
+	}, nil
 }
 
 // URL is a connection string for the cluster's "postgres" database.
@@ -115,6 +142,12 @@ func (c *Cluster) Start(ctx context.Context) error {
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
+	}
+	if c.upstream != 0 {
+		args = append(args, "-c", "primary_conninfo="+conninfo(c.upstream, c.slot))
+		if c.slot != "" {
+			args = append(args, "-c", "primary_slot_name="+c.slot)
+		}
 	}
 	for _, s := range c.extra {
 		args = append(args, "-c", s)

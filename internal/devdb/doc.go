@@ -16,6 +16,14 @@
 // when this process is root the server runs as the "postgres" user. On
 // Linux the server exits if this process dies without stopping it.
 //
+// [StartReplicated] starts a primary with streaming replicas: hot
+// standbys taken with pg_basebackup -R, each in a directory of its own on
+// a port of its own. [Cluster.Promote] ends a standby's recovery,
+// [Cluster.Follow] points a node at a new primary, and [WaitReplayed]
+// waits until a replica has replayed everything committed on the primary.
+// Replication lag a test needs can be made with a replica setting
+// (recovery_min_apply_delay) or with pg_wal_replay_pause() on the replica.
+//
 // devdb needs neither Docker nor the testing package, so a program that
 // uses it links neither.
 package devdb

@@ -25,6 +25,10 @@ const (
 	soakAccounts  = 4
 	soakTransfers = 3000
 	soakBalance   = 1000
+	// soakMinCalls is how many transfers must finish within the time cap
+	// for the run to count: enough to have met every kind of fault many
+	// times over.
+	soakMinCalls = 300
 )
 
 var errInsufficient = errors.New("insufficient funds")
@@ -122,7 +126,12 @@ func TestBankSoakUnderFaults(t *testing.T) {
 	}
 	t.Logf("transfers: %d committed, %d declined, %d failed, %d unknown (%d of those committed); faults: %v",
 		len(out.committed), out.declined, len(out.failed), len(out.unknown), unknownCommitted, faults)
-	require.Greater(t, len(out.committed), soakTransfers/2, "most transfers should commit despite the faults")
+	// The share that commits, not how many fit in the time cap: a loaded
+	// machine runs fewer calls, and a count against the clock failed there
+	// while every correctness check above held.
+	calls := len(out.committed) + out.declined + len(out.failed) + len(out.unknown)
+	require.GreaterOrEqual(t, calls, soakMinCalls, "too few transfers ran to say anything")
+	require.Greater(t, len(out.committed), (calls-out.declined)/2, "most transfers should commit despite the faults")
 	require.Greater(t, faults["cut"]+faults["terminate"]+faults["commit"], 10, "faults were injected")
 }
 

@@ -57,6 +57,7 @@ type Proxy struct {
 
 	latency     atomic.Int64 // nanoseconds added before forwarding each chunk
 	stalled     atomic.Bool
+	refusing    atomic.Bool
 	commitFault atomic.Int32 // armed CommitFault, consumed by the first COMMIT
 
 	mu     sync.Mutex
@@ -91,6 +92,11 @@ func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
 
 // Stall stops (true) or resumes (false) forwarding; bytes wait meanwhile.
 func (p *Proxy) Stall(on bool) { p.stalled.Store(on) }
+
+// Refuse makes the proxy close new connections at once (true), as a server
+// that has gone away would, or accept them again (false). Connections
+// already open are not touched.
+func (p *Proxy) Refuse(on bool) { p.refusing.Store(on) }
 
 // ArmCommitFault makes the next COMMIT sent through the proxy meet f.
 func (p *Proxy) ArmCommitFault(f CommitFault) { p.commitFault.Store(int32(f)) }
@@ -136,6 +142,10 @@ func (p *Proxy) accept() {
 		c, err := p.ln.Accept()
 		if err != nil {
 			return
+		}
+		if p.refusing.Load() {
+			_ = c.Close()
+			continue
 		}
 		s, err := net.Dial("tcp", p.target)
 		if err != nil {

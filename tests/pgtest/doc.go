@@ -44,4 +44,13 @@
 // max_connections, ssl=on, its own hba_file) starts one with
 // [StartClusterWith]; one shared by several tests of a package is stopped
 // by a function given to [AtExit].
+//
+// A test of replica reads or failover starts a primary with streaming hot
+// standbys with [NewReplicated] (closed when the test ends, skipped with
+// the reason when the machine has no server binaries), and waits for a
+// replica to catch up with [WaitReplayed]:
+//
+//	r := pgtest.NewReplicated(t, pgtest.ReplicationOptions{Replicas: 2})
+//	// write on r.Primary.URL(), then
+//	err := pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0])
 package pgtest

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -95,4 +96,33 @@ func TestSetupAppliesSchemaAndConfigAndBoundsCtx(t *testing.T) {
 		require.NoError(t, s.Ctx.Err())
 	})
 	require.Error(t, ctx.Err(), "Ctx ends with the test")
+}
+
+// TestNewReplicated: a write on the primary reaches the replica, which
+// is a hot standby; the nodes are closed when the test ends.
+func TestNewReplicated(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var r *pgtest.Replicated
+	t.Run("inner", func(t *testing.T) {
+		r = pgtest.NewReplicated(t, pgtest.ReplicationOptions{})
+		primary := pgtest.Connect(t, r.Primary.URL())
+		_, err := primary.Exec(ctx, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+		require.NoError(t, err)
+		require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+		replica := pgtest.Connect(t, r.Replicas[0].URL())
+		var n int
+		require.NoError(t, replica.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n))
+		require.Equal(t, 1, n)
+		var standby bool
+		require.NoError(t, replica.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby))
+		require.True(t, standby)
+	})
+	for _, c := range r.Nodes() {
+		conn, err := pgx.Connect(ctx, c.URL())
+		if err == nil {
+			_ = conn.Close(ctx)
+			t.Fatalf("a node still accepts connections on port %d after the test that started it ended", c.Port())
+		}
+	}
 }
