@@ -54,23 +54,31 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 	if fn == nil {
 		return errNilFn
 	}
-	l := newLoop(p, h)
+	// The loop's state lives on the stack, and the hooks are not stored
+	// in it, so that a call whose first attempt succeeds allocates
+	// nothing here, nor makes the caller's hook closures escape.
+	l := loop{q: p.withDefaults(), start: now()}
+	retryable := h.Retryable
+	if retryable == nil {
+		retryable = l.q.Retryable
+	}
+	var last error // the last attempt's error
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
-			return stopped(ctx, attempt-1, l.last)
+			return stopped(ctx, attempt-1, last)
 		}
 		err := fn(ctx, attempt)
 		if err == nil {
 			return nil
 		}
-		if !l.retryable(err) {
+		if !retryable(err) {
 			return err
 		}
-		l.last = err
+		last = err
 		if ctx.Err() != nil {
 			return stopped(ctx, attempt, err)
 		}
-		d, stop := l.nextWait(ctx, attempt)
+		d, stop := l.nextWait(ctx, attempt, last)
 		if stop != nil {
 			return stop
 		}
@@ -83,27 +91,17 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 
 // loop is the state of one DoWith between attempts.
 type loop struct {
-	q         Policy // p with the defaults filled in
-	retryable func(error) bool
-	schedule  backoff.BackOff // made on the first retry: most calls never need one
-	start     time.Time
-	last      error // the last attempt's error
-}
-
-func newLoop(p *Policy, h Hooks) *loop {
-	l := &loop{q: p.withDefaults(), retryable: h.Retryable, start: now()}
-	if l.retryable == nil {
-		l.retryable = l.q.Retryable
-	}
-	return l
+	q        Policy          // p with the defaults filled in
+	schedule backoff.BackOff // made on the first retry: most calls never need one
+	start    time.Time
 }
 
 // nextWait is how long to wait after the failed attempt before the next
 // one, or, when the policy or ctx's deadline leaves no room for another
 // attempt, the ExhaustedError that says why.
-func (l *loop) nextWait(ctx context.Context, attempt int) (time.Duration, error) {
+func (l *loop) nextWait(ctx context.Context, attempt int, last error) (time.Duration, error) {
 	if l.q.MaxAttempts > 0 && attempt >= l.q.MaxAttempts {
-		return 0, l.exhausted(attempt, fmt.Sprintf("the policy allows %d", l.q.MaxAttempts))
+		return 0, l.exhausted(attempt, fmt.Sprintf("the policy allows %d", l.q.MaxAttempts), last)
 	}
 	if l.schedule == nil {
 		l.schedule = l.q.schedule()
@@ -114,19 +112,19 @@ func (l *loop) nextWait(ctx context.Context, attempt int) (time.Duration, error)
 	// counting the wait, as the deadline is below: an attempt that would
 	// start after the bound is not made.
 	if d == backoff.Stop || (l.q.MaxElapsedTime > 0 && now().Sub(l.start)+d > l.q.MaxElapsedTime) {
-		return 0, l.exhausted(attempt, fmt.Sprintf("the policy allows %v in all", l.q.MaxElapsedTime))
+		return 0, l.exhausted(attempt, fmt.Sprintf("the policy allows %v in all", l.q.MaxElapsedTime), last)
 	}
 	// withDefaults keeps every wait in range; this is the last guard
 	// against sleeping, and reporting, a negative one.
 	d = max(d, 0)
 	if deadline, ok := ctx.Deadline(); ok && now().Add(d).After(deadline) {
-		return 0, l.exhausted(attempt, "the next wait would pass the context deadline")
+		return 0, l.exhausted(attempt, "the next wait would pass the context deadline", last)
 	}
 	return d, nil
 }
 
-func (l *loop) exhausted(attempt int, reason string) error {
-	return &ExhaustedError{Attempts: attempt, Elapsed: now().Sub(l.start), Reason: reason, Err: l.last}
+func (l *loop) exhausted(attempt int, reason string, last error) error {
+	return &ExhaustedError{Attempts: attempt, Elapsed: now().Sub(l.start), Reason: reason, Err: last}
 }
 
 // now is the loop's clock; tests replace it to play out elapsed time.

@@ -20,17 +20,19 @@ type Beginner interface {
 // begun is a transaction WithTx started: pgx's tx, and when WithTx can
 // reach it, the connection under it, which lets WithTx send COMMIT itself.
 type begun struct {
-	tx      pgx.Tx
-	conn    *pgx.Conn // nil for other Beginners
-	release func()    // hands a pool connection back; nil otherwise
+	tx     pgx.Tx
+	conn   *pgx.Conn     // nil for other Beginners
+	pooled *pgxpool.Conn // the pool connection to hand back; nil otherwise
 
 	routed   *Routed         // a Router's connection; see finish
 	position *commitPosition // read after COMMIT when the Router asks
+
+	turn *queueEntry // the hot transaction whose turn the attempt holds; nil if none
 }
 
 func (b *begun) done() {
-	if b.release != nil {
-		b.release()
+	if b.pooled != nil {
+		b.pooled.Release()
 	}
 }
 
@@ -53,7 +55,7 @@ func isNil(db Beginner) bool {
 // breaks during BEGIN, is returned as a connLostError: no transaction began,
 // so one on a fresh connection may (a pooled connection cut while idle, a
 // server restarting).
-func begin(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (*begun, error) {
+func begin(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (begun, error) {
 	b, err := beginOnce(ctx, db, beginSQL, req)
 	if err == nil || ctx.Err() != nil || isConnLost(err) {
 		return b, err
@@ -61,9 +63,9 @@ func begin(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) 
 	var pgErr *pgconn.PgError
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) || (!errors.As(err, &pgErr) && brokenConn(db, err)) {
-		return nil, &connLostError{when: "at BEGIN", err: err}
+		return begun{}, &connLostError{when: "at BEGIN", err: err}
 	}
-	return nil, err
+	return begun{}, err
 }
 
 // brokenConn reports whether err came from a connection that is now closed.
@@ -81,13 +83,13 @@ func brokenConn(db Beginner, err error) bool {
 	return false
 }
 
-func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (*begun, error) {
+func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteRequest) (begun, error) {
 	txo := pgx.TxOptions{BeginQuery: beginSQL}
 	switch d := db.(type) {
 	case *pgxpool.Pool:
 		c, err := d.Acquire(ctx)
 		if err != nil {
-			return nil, err
+			return begun{}, err
 		}
 		idle := c.Conn().PgConn().TxStatus() == 'I'
 		tx, err := c.Conn().BeginTx(ctx, txo)
@@ -101,31 +103,35 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 				err = &connLostError{when: "at BEGIN", err: err}
 			}
 			c.Release()
-			return nil, err
+			return begun{}, err
 		}
-		return &begun{tx: tx, conn: c.Conn(), release: c.Release}, nil
+		return begun{tx: tx, conn: c.Conn(), pooled: c}, nil
 	case *pgxpool.Conn:
 		return beginOn(ctx, d.Conn(), txo)
 	case *pgx.Conn:
 		return beginOn(ctx, d, txo)
 	case Router:
-		return beginRouted(ctx, d, txo, req)
+		b, err := beginRouted(ctx, d, txo, req)
+		if err != nil {
+			return begun{}, err
+		}
+		return *b, nil
 	}
 	tx, err := db.BeginTx(ctx, txo)
 	if err != nil {
-		return nil, err
+		return begun{}, err
 	}
-	return &begun{tx: tx}, nil
+	return begun{tx: tx}, nil
 }
 
-func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (*begun, error) {
+func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (begun, error) {
 	idle := conn.PgConn().TxStatus() == 'I'
 	tx, err := conn.BeginTx(ctx, txo)
 	if err != nil {
 		endFailedBegin(ctx, conn, idle)
-		return nil, err
+		return begun{}, err
 	}
-	return &begun{tx: tx, conn: conn}, nil
+	return begun{tx: tx, conn: conn}, nil
 }
 
 // endFailedBegin rolls back the transaction block a failed BEGIN left open.

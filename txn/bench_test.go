@@ -98,7 +98,8 @@ func BenchmarkTx(b *testing.B) {
 // the transaction-id request. The two runners alternate in rounds of 100
 // transactions within one benchmark, so drift on a shared machine falls on
 // both alike; it reports each one's time per transaction and
-// txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as pgx). Run:
+// txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as pgx), and the
+// client process's CPU time per transaction for each. Run:
 //
 //	go test -run '^$' -bench BenchmarkTxWorkers -count 6 ./txn
 func BenchmarkTxWorkers(b *testing.B) {
@@ -129,17 +130,19 @@ func BenchmarkTxWorkers(b *testing.B) {
 				}
 				return tx.Commit(ctx)
 			}
-			var spent [2]time.Duration
+			var spent, cpu [2]time.Duration
 			var done [2]int
 			b.ResetTimer()
 			for round := 0; done[0] < b.N || done[1] < b.N; round++ {
 				k := round % 2
 				op := [2]func(int) error{txkit, manual}[k]
 				n := min(100, b.N-done[k])
+				c := cpuTime()
 				d, err := concurrently(workers, n, op)
 				if err != nil {
 					b.Fatal(err)
 				}
+				cpu[k] += cpuTime() - c
 				spent[k] += d
 				done[k] += n
 			}
@@ -147,6 +150,11 @@ func BenchmarkTxWorkers(b *testing.B) {
 			b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "txkit-ns/op")
 			b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "pgx-ns/op")
 			b.ReportMetric(spent[1].Seconds()/spent[0].Seconds(), "txkit-vs-pgx")
+			// The client's own CPU time per transaction (user and system,
+			// the benchmark process only): what WithTx adds, less
+			// dependent on what else runs on the machine than the times.
+			b.ReportMetric(float64(cpu[0].Nanoseconds())/float64(b.N), "txkit-cpu-ns/op")
+			b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(b.N), "pgx-cpu-ns/op")
 		})
 	}
 }

@@ -80,6 +80,7 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 	if res, ok := settled(err, wasClosed || !x.received); ok {
 		return res
 	}
+	b.leaveTurn() // settling the outcome competes with no one: others may run
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
 }
 
@@ -142,6 +143,9 @@ const commitGrace = 2 * time.Second
 // commitContext is ctx for sending COMMIT and reading its answer: not
 // cancelled with ctx, and ending commitGrace after ctx's deadline, if any.
 func commitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Done() == nil {
+		return ctx, func() {} // never cancelled: nothing to detach from
+	}
 	detached := context.WithoutCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
 		return context.WithDeadline(detached, deadline.Add(commitGrace))

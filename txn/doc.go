@@ -77,6 +77,27 @@
 // too, since the two cannot be told apart. A LockTimeout of the caller's
 // own replaces the bound; Options.NoRetryLockTimeout turns it off.
 //
+// The calls of a transaction that has lost a conflict (at a statement or at
+// COMMIT) then take turns in the process: the same Options.Name on the same
+// Beginner, or without a Name the same fn (closures of one function literal
+// are one; a helper that wraps its callers' functions in a literal of its
+// own should set a Name). The call that lost runs its next attempt alone (it
+// waits until no other attempt of that transaction runs, and none starts
+// while it does), ahead of the first attempts of newer calls; so a call
+// loses at most once to its own transaction's other calls in this process,
+// and a caller that keeps losing is not overtaken. First attempts run at
+// most a few at a time, under a limit that halves with each conflict and
+// grows back as attempts succeed, and begin with the 20 ms lock bound
+// (unless NoRetryLockTimeout or a LockTimeout of the caller's says
+// otherwise), so that a first deadlock costs a retry rather than
+// deadlock_timeout. A transaction whose limit has grown back to many is
+// forgotten; until a transaction conflicts, WithTx pays one atomic load for
+// all this. Waiting for a turn holds no connection and ends with ctx (its
+// error is ctx's cause); a call whose COMMIT answer was lost gives its turn
+// up while it asks the server. Calls in other processes do not take turns
+// with these: their conflicts are retried and bounded as above.
+// Options.NoRetryQueue turns turn-taking off.
+//
 // # Repositories: transactions in the context
 //
 // WithTx puts its transaction in the ctx it gives fn. [FromContext] finds

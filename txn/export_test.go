@@ -40,5 +40,29 @@ func XIDRequestWire() string {
 // XactIDIfAssignedOID is the OID WithTx calls pg_current_xact_id_if_assigned by.
 const XactIDIfAssignedOID = xactIDIfAssignedOID
 
+// QueueWaiting is how many attempts of the transaction named name on db
+// wait for their turn (see queue.go); -1 when the transaction is not hot.
+func QueueWaiting(db Beginner, name string) int {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	e := queues.m[queueKey{db: beginnerKey(db), name: name}]
+	if e == nil {
+		return -1
+	}
+	return len(e.waiting)
+}
+
+// QueueRunning is how many attempts of the transaction named name on db
+// hold a turn; -1 when the transaction is not hot.
+func QueueRunning(db Beginner, name string) int {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	e := queues.m[queueKey{db: beginnerKey(db), name: name}]
+	if e == nil {
+		return -1
+	}
+	return e.running
+}
+
 // WALInsertLSNOID is the OID WithTx calls pg_current_wal_insert_lsn by.
 const WALInsertLSNOID = walInsertLSNOID

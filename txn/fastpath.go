@@ -28,6 +28,10 @@ const xactIDIfAssignedOID = 5060
 // its xid8 answer in binary: 8 bytes, or NULL when no id is assigned.
 var xidCall = &pgproto3.FunctionCall{Function: xactIDIfAssignedOID, ResultFormatCode: 1}
 
+// commitQuery is COMMIT as a simple query. Send encodes a message into the
+// write buffer at once and never changes it, so one serves every call.
+var commitQuery = &pgproto3.Query{String: commitSQL}
+
 // fastPathMinVersion is the first server major version that has
 // pg_current_xact_id_if_assigned.
 const fastPathMinVersion = 13
@@ -72,7 +76,7 @@ func (e *answerLostError) SafeToRetry() bool { return false }
 func fastPathCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pgconn.CommandTag, err error) {
 	f := pc.Frontend()
 	f.Send(xidCall)
-	f.Send(&pgproto3.Query{String: commitSQL})
+	f.Send(commitQuery)
 	if err := f.Flush(); err != nil {
 		// pgproto3's error says whether any byte left (SafeToRetry).
 		closeConn(ctx, pc)
@@ -141,7 +145,7 @@ func readSimpleCommit(ctx context.Context, pc *pgconn.PgConn) (tag pgconn.Comman
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CommandComplete:
-			tag = pgconn.NewCommandTag(string(m.CommandTag))
+			tag = commandTag(m.CommandTag)
 		case *pgproto3.ErrorResponse:
 			pgErr := pgconn.ErrorResponseToPgError(m)
 			if !serverRefused(pgErr) {
@@ -152,6 +156,24 @@ func readSimpleCommit(ctx context.Context, pc *pgconn.PgConn) (tag pgconn.Comman
 			return tag, commitErr, nil
 		}
 	}
+}
+
+// The two answers COMMIT can have, made once.
+var (
+	commitTag   = pgconn.NewCommandTag("COMMIT")
+	rollbackTag = pgconn.NewCommandTag("ROLLBACK")
+)
+
+// commandTag is COMMIT's command tag, without copying the usual ones: the
+// message's bytes belong to the connection's read buffer.
+func commandTag(b []byte) pgconn.CommandTag {
+	switch string(b) {
+	case "COMMIT":
+		return commitTag
+	case "ROLLBACK":
+		return rollbackTag
+	}
+	return pgconn.NewCommandTag(string(b))
 }
 
 // receive is pgconn's ReceiveMessage with its error marked as not safe to

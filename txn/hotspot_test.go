@@ -74,6 +74,13 @@ type hotRun struct {
 // accounts at SERIALIZABLE until each has made perWorker calls or d has
 // passed (d > 0).
 func runHot(ctx context.Context, pool *pgxpool.Pool, opts txn.Options, keyOrder bool, workers, perWorker int, d time.Duration) *hotRun {
+	return runHotWith(ctx, func(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+		return txn.WithTx(ctx, pool, opts, fn)
+	}, keyOrder, workers, perWorker, d)
+}
+
+// runHotWith is runHot with each transfer run by call.
+func runHotWith(ctx context.Context, call func(context.Context, func(context.Context, pgx.Tx) error) error, keyOrder bool, workers, perWorker int, d time.Duration) *hotRun {
 	r := &hotRun{}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -89,7 +96,7 @@ func runHot(ctx context.Context, pool *pgxpool.Pool, opts txn.Options, keyOrder 
 				id := int64(w)<<32 | int64(i)
 				amount := int64(1 + rng.IntN(100))
 				t0 := time.Now()
-				err := txn.WithTx(ctx, pool, opts, hotTransfer(id, from, to, amount, keyOrder))
+				err := call(ctx, hotTransfer(id, from, to, amount, keyOrder))
 				lat := time.Since(t0)
 				r.mu.Lock()
 				r.latencies = append(r.latencies, lat)

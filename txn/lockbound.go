@@ -27,6 +27,7 @@ const (
 // lockBound is one call's state for bounding lock waits on retries.
 type lockBound struct {
 	conflicts int           // attempts lost to a conflict so far
+	hot       bool          // the transaction lost a conflict recently: bound the first attempt too
 	current   time.Duration // the bound the running attempt began with; 0 for none
 	atCommit  bool          // the running attempt reached COMMIT
 }
@@ -35,10 +36,13 @@ type lockBound struct {
 // a conflict, BEGIN with the lock_timeout bound.
 func (l *lockBound) begin(opts *Options, beginSQL string) string {
 	l.current, l.atCommit = 0, false
-	if l.conflicts == 0 || opts.NoRetryLockTimeout || opts.LockTimeout != 0 {
+	if (l.conflicts == 0 && !l.hot) || opts.NoRetryLockTimeout || opts.LockTimeout != 0 {
 		return beginSQL
 	}
-	l.current = min(lockBoundFirst<<(l.conflicts-1), lockBoundMax)
+	l.current = lockBoundFirst
+	if l.conflicts > 0 {
+		l.current = min(lockBoundFirst<<(l.conflicts-1), lockBoundMax)
+	}
 	o := *opts
 	o.LockTimeout = l.current
 	return o.beginSQL()
@@ -48,13 +52,18 @@ func (l *lockBound) begin(opts *Options, beginSQL string) string {
 // met by one of fn's statements, where row-lock waits happen, or a bounded
 // wait that ran out, starts or continues the bound. One raised by COMMIT
 // does not: the commit-time serializable check involves no lock wait.
-func (l *lockBound) after(err error, policy *retry.Policy) {
-	if err == nil || l.atCommit {
-		return
+//
+// It reports whether the attempt lost to any conflict, COMMIT's included:
+// the call then queues behind its transaction's other losers.
+func (l *lockBound) after(err error, policy *retry.Policy) (conflict bool) {
+	if err == nil {
+		return false
 	}
-	if l.ranOut(err) || policy.Retryable(err) {
+	conflict = l.ranOut(err) || policy.Retryable(err)
+	if conflict && !l.atCommit {
 		l.conflicts++
 	}
+	return conflict
 }
 
 // ranOut reports whether err is the bounded attempt's lock wait running

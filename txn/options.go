@@ -48,6 +48,19 @@ type Options struct {
 	// deadlock_timeout. A LockTimeout of its own replaces the bound.
 	NoRetryLockTimeout bool
 
+	// NoRetryQueue turns off turn-taking for hot transactions. By
+	// default, once an attempt has lost to a serialization failure, a
+	// deadlock or a bounded lock wait, the calls of the same transaction
+	// in this process (the same Name on the same Beginner, or without a
+	// Name the same fn: closures of one function literal) take turns:
+	// the call that lost runs its next attempt alone, ahead of first
+	// attempts, and first attempts run at most a few at a time, a limit
+	// that halves on each conflict and grows back while attempts succeed,
+	// with their lock waits bounded like a retry's. Waiting for a turn
+	// holds no connection and ends with ctx. See the package
+	// documentation.
+	NoRetryQueue bool
+
 	// Name labels the transaction in observer events and logs.
 	Name string
 
@@ -105,6 +118,36 @@ func observesAnything(obs Observer) bool {
 // modes, then any SET LOCAL timeouts, sent together as one simple-protocol
 // query so that they cost no extra round trip.
 func (o *Options) beginSQL() string {
+	if o.StatementTimeout == 0 && o.LockTimeout == 0 && o.IdleInTransactionTimeout == 0 &&
+		o.Isolation >= isolation.Default && o.Isolation <= isolation.Serializable {
+		return plainBegins[o.Isolation][b2i(o.ReadOnly)][b2i(o.Deferrable)]
+	}
+	return o.buildBeginSQL()
+}
+
+// plainBegins holds the BEGIN of every Options without timeouts, built
+// once, so that a call does not build the same string each time.
+var plainBegins = func() (t [isolation.Serializable + 1][2][2]string) {
+	for l := range t {
+		for ro := range 2 {
+			for d := range 2 {
+				o := Options{Isolation: isolation.Level(l), ReadOnly: ro == 1, Deferrable: d == 1}
+				t[l][ro][d] = o.buildBeginSQL()
+			}
+		}
+	}
+	return t
+}()
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// buildBeginSQL is beginSQL built afresh.
+func (o *Options) buildBeginSQL() string {
 	if o.Isolation == isolation.Default && !o.ReadOnly && !o.Deferrable &&
 		o.StatementTimeout == 0 && o.LockTimeout == 0 && o.IdleInTransactionTimeout == 0 {
 		return "begin"

@@ -27,19 +27,44 @@ type txState struct {
 
 	mu        sync.Mutex
 	callbacks []func(context.Context)
+
+	// tx, rec and the ctx fn gets live here, so that an attempt makes one
+	// allocation for all of them.
+	txv  recordingTx
+	recv recorder
+	ctx  stateContext
 }
 
-func newState(tx pgx.Tx, opts *Options) *txState {
-	rec := &recorder{policy: opts.Retry}
-	return &txState{
-		tx:       &recordingTx{inner: tx, rec: rec, managed: true},
-		rec:      rec,
+// stateContext is the ctx WithTx gives fn: its parent with the state
+// under ctxKey, as context.WithValue would make it.
+type stateContext struct {
+	context.Context
+	st *txState
+}
+
+func (c *stateContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c.st
+	}
+	return c.Context.Value(key)
+}
+
+// newState returns the state of an attempt of tx, and the ctx for fn:
+// parent carrying the state.
+func newState(parent context.Context, tx pgx.Tx, opts *Options) (*txState, context.Context) {
+	s := &txState{
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
 		policy:   opts.Retry,
 		obs:      opts.Observer,
 		name:     opts.Name,
 	}
+	s.recv.policy = opts.Retry
+	s.rec = &s.recv
+	s.txv = recordingTx{inner: tx, rec: s.rec, managed: true}
+	s.tx = &s.txv
+	s.ctx = stateContext{Context: parent, st: s}
+	return s, &s.ctx
 }
 
 func (s *txState) close() { s.closed.Store(true) }

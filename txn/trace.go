@@ -2,9 +2,6 @@ package txn
 
 import (
 	"context"
-	"runtime"
-	"sync"
-	"weak"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -20,38 +17,24 @@ import (
 // the text pgx's Tx.Commit sends and traces.
 const commitSQL = "commit"
 
-// tracers caches each connection's query tracer. pgx gives it only through
+// tracerKey is where queryTracer keeps a connection's query tracer in
+// the connection's pgconn CustomData. pgx gives the tracer only through
 // Conn.Config, which copies the whole configuration; a commit should not
-// pay for that. The keys are weak, and an entry goes when its connection
-// is collected.
-var tracers = struct {
-	sync.RWMutex
-	m map[weak.Pointer[pgx.Conn]]pgx.QueryTracer
-}{m: map[weak.Pointer[pgx.Conn]]pgx.QueryTracer{}}
+// pay for that. The entry lives and dies with its connection.
+const tracerKey = "github.com/txkit/txkit/txn.queryTracer"
 
 // queryTracer returns the pgx.QueryTracer configured on conn, or nil.
 func queryTracer(conn *pgx.Conn) pgx.QueryTracer {
-	key := weak.Make(conn)
-	tracers.RLock()
-	qt, ok := tracers.m[key]
-	tracers.RUnlock()
-	if ok {
+	data := conn.PgConn().CustomData()
+	if v, ok := data[tracerKey]; ok {
+		qt, _ := v.(pgx.QueryTracer)
 		return qt
 	}
-	qt = conn.Config().Tracer
-	tracers.Lock()
-	if _, ok := tracers.m[key]; !ok {
-		tracers.m[key] = qt
-		runtime.AddCleanup(conn, forgetTracer, key)
+	qt := conn.Config().Tracer
+	if data != nil {
+		data[tracerKey] = qt // WithTx holds conn: no one else uses it now
 	}
-	tracers.Unlock()
 	return qt
-}
-
-func forgetTracer(key weak.Pointer[pgx.Conn]) {
-	tracers.Lock()
-	delete(tracers.m, key)
-	tracers.Unlock()
 }
 
 // tracedCommit is sendCommitAndXID (with the WAL position after it when

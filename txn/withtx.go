@@ -43,6 +43,12 @@ import (
 // COMMIT cannot fail, see the package documentation), and otherwise
 // returns an error matching [ErrCommitUnknown].
 func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return withTx(ctx, db, opts, fn, codeOf(fn))
+}
+
+// withTx is WithTx; code identifies the transaction for turn-taking when
+// it has no Name (see queue.go).
+func withTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.Context, tx pgx.Tx) error, code uintptr) error {
 	if isNil(db) {
 		return errNilBeginner
 	}
@@ -55,7 +61,7 @@ func WithTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.
 	if outer := stateFrom(ctx); outer != nil && !opts.RequiresNew {
 		return nested(ctx, outer, &opts, fn)
 	}
-	return top(ctx, db, &opts, fn)
+	return top(ctx, db, &opts, fn, code)
 }
 
 // WithTxValue is WithTx for a fn that produces a value. The value of the
@@ -65,14 +71,14 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 	if fn == nil {
 		return out, WithTx(ctx, db, opts, nil)
 	}
-	err := WithTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
+	err := withTx(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) error {
 		v, err := fn(ctx, tx)
 		if err != nil {
 			return err
 		}
 		out = v
 		return nil
-	})
+	}, codeOf(fn))
 	if err != nil {
 		var zero T
 		return zero, err
@@ -81,9 +87,12 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 }
 
 // top runs an outermost transaction with its retry loop.
-func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error) error {
+func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error, code uintptr) error {
 	obs := opts.Observer
-	start := time.Now()
+	var start time.Time // read only for TxEnd: an unobserved call skips the clock
+	if _, ok := obs.(TxEndObserver); ok {
+		start = time.Now()
+	}
 	if o, ok := obs.(TxStartObserver); ok {
 		ctx = o.TxStart(ctx, TxStartData{Name: opts.Name, Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
 	}
@@ -109,11 +118,24 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 			o.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
 		}
 	}
+	queue := newQueueSlot(db, opts, code)
+	defer queue.done(false) // a panicking fn still gives its turn back
+	losses := 0             // attempts lost to a conflict
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
 		attempts = attempt
-		var err error
-		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound)
-		bound.after(err, policy)
+		hot, err := queue.wait(ctx, losses)
+		if err != nil {
+			return err
+		}
+		// A hot transaction's first attempt bounds its lock waits as a
+		// retry after a conflict does; a retry follows its own conflicts.
+		bound.hot = hot && attempt == 1
+		outcome, callbacks, err = runAttempt(ctx, db, opts, bound.begin(opts, beginSQL), attempt, fn, &bound, &queue)
+		lost := bound.after(err, policy)
+		if lost {
+			losses++
+		}
+		queue.done(lost)
 		return err
 	})
 	if outcome == Committed {
@@ -129,8 +151,11 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 // the AfterCommit callbacks registered during it, and tells bound whether
 // it reached COMMIT.
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
-	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
-	start := time.Now()
+	fn func(context.Context, pgx.Tx) error, bound *lockBound, queue *queueSlot) (outcome Outcome, callbacks []func(context.Context), err error) {
+	var start time.Time // read only for TxAttemptEnd
+	if _, ok := opts.Observer.(TxAttemptEndObserver); ok {
+		start = time.Now()
+	}
 	ctx = attemptStart(ctx, opts, attempt)
 	if o, ok := opts.Observer.(TxAttemptEndObserver); ok {
 		defer func() {
@@ -150,7 +175,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// committing without the work the server refused.
 		opts = bound.attemptOptions(opts)
 	}
-	st := newState(b.tx, opts)
+	st, fnCtx := newState(ctx, b.tx, opts)
 	finished := false
 	defer func() {
 		// Unset only while fn panics: roll back and let the panic go on,
@@ -160,7 +185,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		}
 	}()
 
-	fnErr := fn(context.WithValue(ctx, ctxKey{}, st), st.tx)
+	fnErr := fn(fnCtx, st.tx)
 	finished = true // fn returned: every path below ends the transaction itself
 	st.close()
 	if fnErr != nil {
@@ -187,7 +212,11 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	bound.atCommit = true
-	res := commit(ctx, b, opts)
+	b.turn = queue.entry
+	res := commit(ctx, &b, opts)
+	if b.turn == nil {
+		queue.entry = nil // commit gave the turn up to settle a lost answer
+	}
 	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
 		d.Name = opts.Name

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 )
 
 // BenchmarkContention runs the bank workload (random transfers among a few
-// hot accounts at SERIALIZABLE) under the default retry policy and under an
-// immediate-retry loop, at 8 and 32 workers, and reports commits/s, retries
+// hot accounts at SERIALIZABLE) under the default retry policy, the same
+// with txn.Options.NoRetryQueue, and an immediate-retry loop, at 8 and 32
+// workers, and reports commits/s, retries
 // per commit, p99 latency and calls that failed. One run per case:
 //
 //	go test -run '^$' -bench Contention -benchtime 1x ./examples/bank
@@ -26,10 +28,11 @@ func BenchmarkContention(b *testing.B) {
 	if s := benchDuration(); s > 0 {
 		d = s
 	}
-	for _, policy := range []string{"default", "immediate"} {
+	for _, policy := range []string{"default", "default+no-retry-queue", "immediate"} {
 		for _, workers := range []int{8, 32} {
 			b.Run(policy+"/workers="+itoa(workers), func(b *testing.B) {
-				cfg := config{Workers: workers, Accounts: 4, Duration: d, Isolation: isolation.Serializable, Retry: retryPolicies[policy]}
+				cfg := config{Workers: workers, Accounts: 4, Duration: d, Isolation: isolation.Serializable,
+					Retry: retryPolicies[strings.TrimSuffix(policy, "+no-retry-queue")], NoRetryQueue: strings.HasSuffix(policy, "+no-retry-queue")}
 				ctx := context.Background()
 				pool := pgtest.NewPool(b, func(c *pgxpool.Config) { c.MaxConns = int32(workers) })
 				if err := setup(ctx, pool, cfg.Accounts); err != nil {

@@ -43,6 +43,9 @@ type config struct {
 	Isolation isolation.Level
 	// Retry is the retry policy of each transfer; nil is retry.Default().
 	Retry *retry.Policy
+	// NoRetryQueue sets txn.Options.NoRetryQueue (-no-retry-queue): the
+	// transfers do not take turns after a conflict.
+	NoRetryQueue bool
 }
 
 // retryPolicies are the -retry choices: the library's default, and the
@@ -71,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long to keep transferring")
 	level := fs.String("isolation", "serializable", "isolation level: serializable, repeatable read, read committed")
 	policy := fs.String("retry", "default", "retry policy: default (jittered exponential backoff) or immediate")
+	fs.BoolVar(&cfg.NoRetryQueue, "no-retry-queue", false, "transfers do not take turns after a conflict (txn.Options.NoRetryQueue)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}

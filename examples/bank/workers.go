@@ -89,7 +89,7 @@ func runWorkers(ctx context.Context, pool *pgxpool.Pool, cfg config) *results {
 
 func work(ctx context.Context, pool *pgxpool.Pool, cfg config, until time.Time, s *stats) {
 	obs := &retryCounter{bySQLState: s.retries}
-	opts := txn.Options{Isolation: cfg.Isolation, Name: "bank.transfer", Observer: obs, Retry: cfg.Retry}
+	opts := txn.Options{Isolation: cfg.Isolation, Name: "bank.transfer", Observer: obs, Retry: cfg.Retry, NoRetryQueue: cfg.NoRetryQueue}
 	for ctx.Err() == nil && time.Now().Before(until) {
 		r := randomTransfer(cfg.Accounts)
 		start := time.Now()
