@@ -210,13 +210,16 @@ func (c *Cluster) Primary(ctx context.Context) (*pool.Pool, error) {
 
 // BeginTx starts a transaction, on a replica within the lag bound (and
 // caught up with ctx's Session, as far as the checker knows) when o is
-// READ ONLY, else on the primary. WithTx does not use it (it calls Route);
+// READ ONLY and not SERIALIZABLE, else on the primary. WithTx does not use it (it calls Route);
 // it is for code that manages its transactions itself.
 func (c *Cluster) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	if o.AccessMode == pgx.ReadOnly && c.opts.Reads != PrimaryOnly {
+	if o.AccessMode == pgx.ReadOnly && o.IsoLevel == pgx.Serializable && c.opts.Reads == ReplicasOnly {
+		return nil, errSerializableRead
+	}
+	if o.AccessMode == pgx.ReadOnly && o.IsoLevel != pgx.Serializable && c.opts.Reads != PrimaryOnly {
 		var need Position
 		if s := SessionFrom(ctx); s != nil {
 			need = s.Position()

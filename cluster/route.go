@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/pool"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/txn"
@@ -23,13 +25,38 @@ func (c *Cluster) Route(ctx context.Context, req txn.RouteRequest) (*txn.Routed,
 		return nil, err
 	}
 	if req.ReadOnly && c.opts.Reads != PrimaryOnly {
+		if req.Isolation == isolation.Serializable {
+			return c.routeSerializableRead(ctx)
+		}
 		return c.routeRead(ctx)
 	}
 	n, conn, err := c.acquirePrimary(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return c.routed(ctx, n, conn, false), nil
+	// A READ ONLY transaction stays one on the primary (PrimaryOnly): it
+	// records no commit position, and a write in it refused with 25006 is
+	// the caller's error, not a sign that the primary became a standby.
+	return c.routed(ctx, n, conn, req.ReadOnly), nil
+}
+
+// errSerializableRead is ErrNoReplica for a SERIALIZABLE read under
+// ReplicasOnly.
+var errSerializableRead = fmt.Errorf("%w: a hot standby cannot run a SERIALIZABLE transaction (a read on a replica takes RepeatableRead)", ErrNoReplica)
+
+// routeSerializableRead sends a SERIALIZABLE READ ONLY transaction to the
+// primary: a hot standby refuses SERIALIZABLE (0A000). Under ReplicasOnly
+// it fails with ErrNoReplica instead.
+func (c *Cluster) routeSerializableRead(ctx context.Context) (*txn.Routed, error) {
+	if c.opts.Reads == ReplicasOnly {
+		return nil, errSerializableRead
+	}
+	n, conn, err := c.acquirePrimary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.fallbacks.Add(1)
+	return c.routed(ctx, n, conn, true), nil
 }
 
 // acquirePrimary takes a connection to the primary, waiting for one to be
@@ -234,7 +261,7 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 			if e.Err == nil {
 				return false
 			}
-			if retry.SQLState(e.Err) == pgerrcode.ReadOnlySQLTransaction && !read {
+			if retry.SQLState(e.Err) == pgerrcode.ReadOnlySQLTransaction && !read && c.isStandby(ctx, conn) {
 				c.markDown(n, "refused a write as a standby (25006)")
 				return true
 			}
@@ -244,6 +271,24 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 			return false
 		},
 	}
+}
+
+// isStandby asks, on the connection that got 25006, whether its server is
+// in recovery. 25006 also answers a write in a transaction that fn made
+// READ ONLY itself (SET TRANSACTION READ ONLY) or that a server's
+// default_transaction_read_only made so: on a primary that is fn's
+// error, returned as it is, and the primary stays in routing. When the
+// question gets no answer, nothing shows that the node is a standby: the
+// error is returned as it is, and a connection that broke asks for a
+// check (see routed).
+func (c *Cluster) isStandby(ctx context.Context, conn *pgxpool.Conn) bool {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CheckTimeout)
+	defer cancel()
+	var rec bool
+	if err := conn.QueryRow(qctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+		return false
+	}
+	return rec
 }
 
 // unknownPosition is a Session position no replica reaches: its reads go

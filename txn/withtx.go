@@ -131,7 +131,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string, attempt int,
 	fn func(context.Context, pgx.Tx) error, bound *lockBound) (outcome Outcome, callbacks []func(context.Context), err error) {
 	start := time.Now()
-	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name})
+	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name, Isolation: opts.Isolation})
 	if err != nil {
 		return RolledBack, nil, err
 	}

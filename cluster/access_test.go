@@ -1,0 +1,148 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/cluster"
+	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/pgtest"
+	"github.com/txkit/txkit/txn"
+)
+
+// logBuffer is a Logger's output, safe for the checker's goroutine.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// A write refused with 25006 on the primary (fn made its transaction READ
+// ONLY, or a ReadOnly transaction ran there under PrimaryOnly) is the
+// caller's error: it is returned after one attempt and the primary stays
+// in routing. A ReadOnly transaction on the primary records no Session
+// position and counts as a read.
+func TestAWriteRefusedOnThePrimaryIsNotRerouted(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	for _, reads := range []cluster.Reads{cluster.ReplicasOrPrimary, cluster.PrimaryOnly} {
+		t.Run(reads.String(), func(t *testing.T) {
+			var logs logBuffer
+			c := open(t, urls(r), cluster.Options{Reads: reads, Logger: logs.logger()})
+			_, err := c.Exec(ctx, "CREATE TABLE IF NOT EXISTS refused (id int)")
+			require.NoError(t, err)
+
+			var calls atomic.Int64
+			err = txn.WithTx(ctx, c, txn.Options{Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
+				calls.Add(1)
+				if _, err := tx.Exec(ctx, "SET TRANSACTION READ ONLY"); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, "INSERT INTO refused VALUES (1)")
+				return err
+			})
+			require.Equal(t, pgerrcode.ReadOnlySQLTransaction, retry.SQLState(err), "%v", err)
+			require.False(t, errors.Is(err, retry.ErrExhausted), "%v", err)
+			require.EqualValues(t, 1, calls.Load(), "a write refused on the primary runs once")
+
+			if reads == cluster.PrimaryOnly {
+				s := cluster.NewSession(0)
+				before, _ := nodeByRole(c, cluster.Primary)
+				calls.Store(0)
+				err = txn.WithTx(cluster.WithSession(ctx, s), c, txn.Options{ReadOnly: true, Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
+					calls.Add(1)
+					_, err := tx.Exec(ctx, "INSERT INTO refused VALUES (1)")
+					return err
+				})
+				require.Equal(t, pgerrcode.ReadOnlySQLTransaction, retry.SQLState(err), "%v", err)
+				require.EqualValues(t, 1, calls.Load(), "a ReadOnly transaction that writes runs once")
+				require.NoError(t, txn.WithTx(cluster.WithSession(ctx, s), c, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+					rec, err := inRecovery(ctx, tx)
+					require.False(t, rec, "PrimaryOnly reads on the primary")
+					return err
+				}))
+				require.Zero(t, s.Position(), "a read records no commit position")
+				after, _ := nodeByRole(c, cluster.Primary)
+				require.Equal(t, before.Writes, after.Writes)
+				require.Equal(t, before.Reads+1, after.Reads)
+			}
+			require.NotContains(t, logs.String(), "out of routing", "the primary stayed in routing")
+		})
+	}
+}
+
+// A hot standby refuses SERIALIZABLE: a SERIALIZABLE READ ONLY transaction
+// (DEFERRABLE or not) runs on the primary, and under ReplicasOnly fails
+// with ErrNoReplica without reaching a server.
+func TestASerializableReadRunsOnThePrimary(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond})
+	only := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond, Reads: cluster.ReplicasOnly})
+	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
+	eventually(t, "the replica is routable", func() bool {
+		n, ok := nodeByRole(c, cluster.Replica)
+		m, ok2 := nodeByRole(only, cluster.Replica)
+		return ok && n.Routable && ok2 && m.Routable
+	})
+	for _, deferrable := range []bool{false, true} {
+		o := txn.Options{ReadOnly: true, Deferrable: deferrable, Isolation: isolation.Serializable, Retry: retry.Never()}
+		require.NoError(t, txn.WithTx(ctx, c, o, func(ctx context.Context, tx pgx.Tx) error {
+			rec, err := inRecovery(ctx, tx)
+			require.False(t, rec, "a SERIALIZABLE read runs on the primary")
+			return err
+		}))
+		called := false
+		err := txn.WithTx(ctx, only, o, func(ctx context.Context, tx pgx.Tx) error {
+			called = true
+			return nil
+		})
+		require.ErrorIs(t, err, cluster.ErrNoReplica)
+		require.False(t, called)
+		require.True(t, strings.Contains(err.Error(), "SERIALIZABLE"), "%v", err)
+	}
+	// A RepeatableRead read still runs on a replica.
+	require.NoError(t, txn.WithTx(ctx, only, txn.Options{ReadOnly: true, Isolation: isolation.RepeatableRead}, func(ctx context.Context, tx pgx.Tx) error {
+		rec, err := inRecovery(ctx, tx)
+		require.True(t, rec)
+		return err
+	}))
+	// BeginTx does the same.
+	tx, err := c.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.Serializable})
+	require.NoError(t, err)
+	rec, err := inRecovery(ctx, tx)
+	require.NoError(t, err)
+	require.False(t, rec)
+	require.NoError(t, tx.Rollback(ctx))
+	_, err = only.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.Serializable})
+	require.ErrorIs(t, err, cluster.ErrNoReplica)
+}
