@@ -19,7 +19,11 @@
 // the primary; ReadOnly ones on a healthy replica within the lag bound,
 // spread over the replicas that qualify, and on the primary when none does
 // (Options.Reads: ReplicasOrPrimary, the default; ReplicasOnly fails them
-// with [ErrNoReplica]; PrimaryOnly sends everything to the primary). The
+// with [ErrNoReplica]; PrimaryOnly sends everything to the primary). A
+// hot standby refuses SERIALIZABLE: a ReadOnly transaction with Isolation
+// Serializable runs on the primary (under ReplicasOnly it fails with
+// ErrNoReplica); a read on a replica takes RepeatableRead. A write in a
+// ReadOnly transaction gets the server's 25006 and is not run again. The
 // node is chosen from the checker's last findings: routing sends nothing
 // to the server, so a transaction costs the round trips it costs on a
 // pool (BEGIN, its statements, COMMIT).
@@ -93,8 +97,10 @@
 // When the primary fails, its connections break. A transaction whose
 // connection broke before COMMIT is run again by WithTx, as on a pool; a
 // node that refuses a connection leaves routing and a check runs at once;
-// a write refused with 25006 (read_only_sql_transaction: the node is now a
-// standby) takes the node out of routing and is run again. The new
+// a write refused with 25006 (read_only_sql_transaction) by a node that
+// answers, on that connection, that it is in recovery (it is now a
+// standby) takes the node out of routing and is run again; a 25006 from a
+// node not in recovery (fn set its transaction READ ONLY) is fn's error. The new
 // attempt waits, up to PrimaryWait (10 s) and ctx, for the checker to find
 // a primary, then runs there. A COMMIT whose answer was lost is settled as
 // on a pool: by asking the server, and when that server is gone, with
