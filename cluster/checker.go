@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -105,6 +106,10 @@ func (c *Cluster) apply(probes []probe) {
 	}
 	now := time.Now()
 	old := c.snap.Load()
+	prev := make(map[*node]bool, len(c.nodes)) // was a former primary
+	for _, n := range c.nodes {
+		prev[n] = n.st.former
+	}
 	for i, n := range c.nodes {
 		p := probes[i]
 		prev := n.st
@@ -119,9 +124,13 @@ func (c *Cluster) apply(probes []probe) {
 			continue
 		}
 		n.st.healthy, n.st.err, n.st.role, n.st.pos = true, "", p.role, p.pos
+		n.st.timeline, n.st.former = p.timeline, false
 		if p.role == Primary && prev.role != Primary {
 			c.seq++
 			n.st.promoted = c.seq
+		}
+		if p.role == Primary {
+			c.timeline = max(c.timeline, p.timeline)
 		}
 		if p.role == Replica {
 			n.replay.Store(uint64(p.pos))
@@ -130,10 +139,25 @@ func (c *Cluster) apply(probes []probe) {
 			c.opts.Logger.Info("cluster: node checked", "node", n.name, "role", p.role.String())
 		}
 	}
+	// Writes must not split between two nodes that both claim to be
+	// primary. A promotion starts a later timeline, so a node writing on an
+	// earlier timeline than one already seen is a former primary that came
+	// back without being rewound: it never takes writes, also while the
+	// promoted node is down. Among primaries on the same timeline, the one
+	// seen turning primary last wins.
+	for _, n := range c.nodes {
+		if n.st.healthy && n.st.role == Primary && n.st.timeline < c.timeline {
+			n.st.former = true
+			n.st.err = fmt.Sprintf("a former primary: writes on timeline %d, behind timeline %d", n.st.timeline, c.timeline)
+			if !prev[n] {
+				c.opts.Logger.Warn("cluster: node out of routing", "node", n.name, "err", n.st.err)
+			}
+		}
+	}
 	var primary *node
 	var primaryProbe probe
 	for i, n := range c.nodes {
-		if !n.st.healthy || n.st.role != Primary {
+		if !n.st.healthy || n.st.role != Primary || n.st.former {
 			continue
 		}
 		if primary == nil || n.st.promoted > primary.st.promoted {
@@ -198,6 +222,9 @@ func (c *Cluster) publish() {
 		}
 		switch n.st.role {
 		case Primary:
+			if n.st.former {
+				continue
+			}
 			if s.primary == nil || n.st.promoted > s.primary.st.promoted {
 				s.primary = n
 			}

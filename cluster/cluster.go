@@ -28,9 +28,11 @@ type Cluster struct {
 	opts  Options
 	nodes []*node
 
-	mu   sync.Mutex // serializes changes of state and snap
-	seq  int64      // numbers promotions seen
-	hist history    // the primary's WAL positions over time
+	mu  sync.Mutex // serializes changes of state and snap
+	seq int64      // numbers promotions seen
+	// timeline is the latest timeline a primary was seen writing on.
+	timeline int64
+	hist     history // the primary's WAL positions over time
 	// lastPrimary is the last node found primary, also while none is.
 	lastPrimary *node
 	snap        atomic.Pointer[snapshot]

@@ -105,8 +105,14 @@
 // a primary, then runs there. A COMMIT whose answer was lost is settled as
 // on a pool: by asking the server, and when that server is gone, with
 // ErrCommitUnknown; it is never run again blindly. When two nodes both
-// claim to be primary, writes go to the one most recently seen turning
-// primary.
+// claim to be primary, writes never split between them: a promotion starts
+// a later timeline, and a node writing on a timeline earlier than one the
+// Cluster has seen (a former primary started again without being rewound)
+// takes no writes, also while the promoted node is down (writes then wait
+// PrimaryWait and fail with ErrNoPrimary); [NodeStats].Err says so. Among
+// primaries on the same timeline, writes go to the one most recently seen
+// turning primary. A Cluster remembers the latest timeline until Close:
+// after rebuilding the servers from scratch (initdb), open a new one.
 //
 // After the primary changes, the old primary's positions are forgotten and
 // every replica gets no reads until it is seen streaming (a WAL receiver

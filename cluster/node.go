@@ -42,7 +42,7 @@ type NodeStats struct {
 	// Routable says whether the node takes work now: the primary for
 	// writes, a replica for reads (healthy and within the lag bound).
 	Routable bool
-	Err      string        // why it is not healthy; no password in it
+	Err      string        // why it is not healthy (or, a former primary, not routable); no password in it
 	Position Position      // primary: WAL insert position; replica: replayed position
 	LagBytes int64         // replica: WAL behind the primary as of the check
 	Lag      time.Duration // replica: the staleness bound now (see the package documentation)
@@ -81,6 +81,11 @@ type state struct {
 	freshAsOf time.Time // a replica has every commit made before this
 	checkedAt time.Time
 	promoted  int64 // Cluster.seq when seen turning primary
+	timeline  int64 // a primary's timeline
+	// former is set on a node that claims to be primary on a timeline
+	// earlier than one already seen: a former primary back without being
+	// rewound. It takes no writes.
+	former bool
 	// held is set when the primary changed: the node gets no reads until
 	// it streams and has replayed past heldAt.
 	held   bool
@@ -103,11 +108,15 @@ func newNode(p *pool.Pool, own bool) *node {
 // last transaction it replayed committed on the primary: a bound used only
 // when no primary position is known (see history); and whether it has a
 // WAL receiver running (the view shows a running receiver's row to every
-// user).
+// user). On a primary it also reads the timeline it writes on (the first
+// eight hex digits of the current WAL file's name): a promotion starts a
+// later one.
 const checkSQL = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text,
 	extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8,
-	pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver)`
+	pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver),
+	CASE WHEN pg_is_in_recovery() THEN 0
+		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::bigint END`
 
 type probe struct {
 	role Role
@@ -116,7 +125,8 @@ type probe struct {
 	// replayedAt is, for a standby, when the last transaction it replayed
 	// committed, by the hosts' clocks; zero if unknown.
 	replayedAt time.Time
-	streaming  bool // a standby with its WAL receiver running
+	streaming  bool  // a standby with its WAL receiver running
+	timeline   int64 // a primary's timeline; 0 on a standby
 	err        error
 }
 
@@ -134,7 +144,7 @@ func (n *node) probe(ctx context.Context) probe {
 	var recovery bool
 	var lsn *string
 	var age *float64
-	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming); err != nil {
+	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming, &p.timeline); err != nil {
 		n.closeCheckConn()
 		p.err = err
 		return p
