@@ -60,4 +60,28 @@ func TestReturningOldPrimaryGetsNoWrites(t *testing.T) {
 			require.Contains(t, n.Err, "timeline")
 		}
 	}
+
+	// A Cluster opened now, the old primary listed first, picks the
+	// promoted node too; with the promoted node down, writes wait for it
+	// and fail rather than go to the former primary.
+	fresh := open(t, []string{r.Primary.URL(), r.Replicas[0].URL()}, cluster.Options{CheckInterval: 20 * time.Millisecond, PrimaryWait: 100 * time.Millisecond})
+	p, err := fresh.Primary(ctx)
+	require.NoError(t, err)
+	require.Equal(t, r.Replicas[0].Port(), portOf(t, p.Config().Hosts[0]))
+	r.Replicas[0].Stop()
+	eventually(t, "the promoted node is seen down", func() bool {
+		for _, n := range fresh.Nodes() {
+			if portOf(t, n.Name) == r.Replicas[0].Port() && !n.Healthy {
+				return true
+			}
+		}
+		return false
+	})
+	called := 0
+	err = txn.WithTx(ctx, fresh, txn.Options{Retry: fastRetry(3)}, func(ctx context.Context, tx pgx.Tx) error {
+		called++
+		return nil
+	})
+	require.ErrorIs(t, err, cluster.ErrNoPrimary)
+	require.Zero(t, called, "no write reached the former primary")
 }
