@@ -123,6 +123,9 @@ func (c *Cluster) apply(probes []probe) {
 			}
 			continue
 		}
+		if p.walBlock > 0 {
+			c.walBlock.Store(p.walBlock)
+		}
 		n.st.healthy, n.st.err, n.st.role, n.st.pos = true, "", p.role, p.pos
 		n.st.timeline, n.st.former = p.timeline, false
 		if p.role == Primary && prev.role != Primary {
@@ -186,7 +189,7 @@ func (c *Cluster) apply(probes []probe) {
 		c.lastPrimary = primary
 	}
 	if primary != nil {
-		c.hist.add(sample{at: primaryProbe.sent, pos: primaryProbe.pos})
+		c.hist.add(sample{at: primaryProbe.sent, pos: c.settled(primaryProbe.pos)})
 	}
 	for i, n := range c.nodes {
 		if !n.st.healthy || n.st.role != Replica {
@@ -206,8 +209,8 @@ func (c *Cluster) apply(probes []probe) {
 			n.st.freshAsOf = probes[i].replayedAt
 		}
 		n.st.lagBytes = 0
-		if primary != nil && primaryProbe.pos > replayed {
-			n.st.lagBytes = int64(primaryProbe.pos - replayed)
+		if at := c.settled(primaryProbe.pos); primary != nil && at > replayed {
+			n.st.lagBytes = int64(at - replayed)
 		}
 	}
 	c.publish()

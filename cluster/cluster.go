@@ -32,6 +32,9 @@ type Cluster struct {
 	seq int64      // numbers promotions seen
 	// timeline is the latest timeline a primary was seen writing on.
 	timeline int64
+	// walBlock is the WAL page size, from the checks (0 until one
+	// answers: the default is assumed). See settled.
+	walBlock atomic.Int64
 	hist     history // the primary's WAL positions over time
 	// lastPrimary is the last node found primary, also while none is.
 	lastPrimary *node
@@ -224,7 +227,7 @@ func (c *Cluster) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) 
 	if o.AccessMode == pgx.ReadOnly && o.IsoLevel != pgx.Serializable && c.opts.Reads != PrimaryOnly {
 		var need Position
 		if s := SessionFrom(ctx); s != nil {
-			need = s.Position()
+			need = c.settled(s.Position())
 		}
 		if r := c.pickReplica(time.Now(), need, true); r != nil {
 			return r.pool.BeginTx(ctx, o)
@@ -314,5 +317,8 @@ type Stats struct {
 func (c *Cluster) Stats() Stats {
 	return Stats{Fallbacks: c.fallbacks.Load(), SessionWaits: c.sessionWaits.Load(), SessionCaughtUp: c.sessionCaughtUp.Load()}
 }
+
+// settled is p as a replica must have replayed it (see settled).
+func (c *Cluster) settled(p Position) Position { return settled(p, c.walBlock.Load()) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -68,7 +68,9 @@
 // before the next check. Unlike now() - pg_last_xact_replay_timestamp(),
 // it does not grow while the primary is idle: an idle primary's position
 // does not move, the replica has replayed it, and the bound is the time
-// since the last check. While no primary position is known (no primary
+// since the last check. (A primary position just past a WAL page header,
+// as after a switch to a new segment, counts as the page boundary, where
+// a replica that replayed everything stops: no record lies in between.) While no primary position is known (no primary
 // found yet, or a new one not yet sampled), the commit time of the last
 // transaction the replica replayed is used instead: that overstates the
 // lag when the primary is idle and trusts the hosts' clocks to agree.

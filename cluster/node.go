@@ -116,7 +116,8 @@ const checkSQL = `SELECT pg_is_in_recovery(),
 	extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8,
 	pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver),
 	CASE WHEN pg_is_in_recovery() THEN 0
-		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::bigint END`
+		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::bigint END,
+	current_setting('wal_block_size')::bigint`
 
 type probe struct {
 	role Role
@@ -127,6 +128,7 @@ type probe struct {
 	replayedAt time.Time
 	streaming  bool  // a standby with its WAL receiver running
 	timeline   int64 // a primary's timeline; 0 on a standby
+	walBlock   int64 // the server's WAL page size (wal_block_size)
 	err        error
 }
 
@@ -144,7 +146,7 @@ func (n *node) probe(ctx context.Context) probe {
 	var recovery bool
 	var lsn *string
 	var age *float64
-	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming, &p.timeline); err != nil {
+	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming, &p.timeline, &p.walBlock); err != nil {
 		n.closeCheckConn()
 		p.err = err
 		return p

@@ -35,6 +35,27 @@ func ParsePosition(s string) (Position, error) {
 	return Position(h<<32 | l), nil
 }
 
+// walLongPageHeader is the size of the header that starts a WAL segment
+// (SizeOfXLogLongPHD); other pages start with a shorter one (24 bytes).
+const walLongPageHeader = 40
+
+// settled is how far a replica must have replayed to have everything
+// before p, a primary's WAL insert position, given the WAL page size
+// (0: the default, 8 kB). When the last record ended exactly at a page
+// boundary, the insert position is past the next page's header, while a
+// replica's replay position stays at the boundary: no record ends inside a
+// header, so the boundary is as good as p. Without this, a replica of a
+// primary idle after a segment switch would never look caught up.
+func settled(p Position, walBlock int64) Position {
+	if walBlock <= 0 {
+		walBlock = 8192
+	}
+	if off := uint64(p) % uint64(walBlock); off != 0 && off <= walLongPageHeader {
+		return p - Position(off)
+	}
+	return p
+}
+
 // show shortens a caller's string for an error message.
 func show(s string) string {
 	if len(s) > 40 {

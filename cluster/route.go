@@ -125,7 +125,7 @@ func (c *Cluster) waitPrimary(ctx context.Context) (*node, error) {
 func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
 	var need Position
 	if s := SessionFrom(ctx); s != nil {
-		need = s.Position()
+		need = c.settled(s.Position())
 	}
 	now := time.Now()
 	for tries := 0; tries < len(c.nodes); tries++ {
