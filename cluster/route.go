@@ -69,6 +69,10 @@ func (c *Cluster) acquirePrimary(ctx context.Context) (*node, *pgxpool.Conn, err
 	}
 	conn, err := n.pool.Acquire(ctx)
 	if err != nil {
+		if c.closed.Load() {
+			// Close closed the pool after the check in Route.
+			return nil, nil, ErrClosed
+		}
 		if c.acquireFailed(ctx, n, err) {
 			err = txn.RouteAgain(err)
 		}
@@ -135,6 +139,9 @@ func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
 		}
 		conn, err := r.pool.Acquire(ctx)
 		if err != nil {
+			if c.closed.Load() {
+				return nil, ErrClosed
+			}
 			if !c.acquireFailed(ctx, r, err) {
 				return nil, err
 			}
