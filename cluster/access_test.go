@@ -146,3 +146,38 @@ func TestASerializableReadRunsOnThePrimary(t *testing.T) {
 	_, err = only.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.Serializable})
 	require.ErrorIs(t, err, cluster.ErrNoReplica)
 }
+
+// A token is not authenticated: a forged one that parses (a position far
+// past anything written, as from another cluster or an old timeline) only
+// moves that Session's reads to the primary, after SessionWait, and under
+// ReplicasOnly fails them with ErrNoReplica; a read without it still runs
+// on the replica.
+func TestForgedTokenSendsOnlyItsReadsToThePrimary(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond})
+	only := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, Reads: cluster.ReplicasOnly})
+	eventually(t, "the replica is routable", func() bool {
+		n, ok := nodeByRole(c, cluster.Replica)
+		m, ok2 := nodeByRole(only, cluster.Replica)
+		return ok && n.Routable && ok2 && m.Routable
+	})
+	s, err := cluster.ResumeSession("7FFFFFFF/FFFFFF00")
+	require.NoError(t, err)
+	sctx := cluster.WithSession(ctx, s)
+	require.NoError(t, txn.WithTx(sctx, c, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+		rec, err := inRecovery(ctx, tx)
+		require.False(t, rec, "the forged Session's read runs on the primary")
+		return err
+	}))
+	require.EqualValues(t, 1, c.Stats().Fallbacks)
+	require.EqualValues(t, 1, c.Stats().SessionWaits)
+	require.ErrorIs(t, txn.WithTx(sctx, only, txn.Options{ReadOnly: true}, func(context.Context, pgx.Tx) error { return nil }), cluster.ErrNoReplica)
+	require.NoError(t, txn.WithTx(ctx, only, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+		rec, err := inRecovery(ctx, tx)
+		require.True(t, rec)
+		return err
+	}))
+	require.Equal(t, "7FFFFFFF/FFFFFF00", s.Token(), "reads do not move a Session")
+}

@@ -93,6 +93,14 @@
 // (or, under ReplicasOnly, it fails with ErrNoReplica). [Session.Token]
 // and [ResumeSession] carry a Session between requests as a string (a
 // cookie or a header); a malformed token is refused with ErrInvalid.
+// A token is not signed: one forged or corrupted that still parses only
+// changes where its own Session's reads go. A position no replica has
+// replayed (forged, from another cluster, or written on a primary that
+// failed before its replicas received it) sends them to the primary
+// after SessionWait (under ReplicasOnly: ErrNoReplica) until the primary's
+// WAL passes it, which may be never for a forged one; sign the token if
+// clients must not be able to do that. A token only means something to
+// the cluster that made it.
 //
 // # Failover
 //
