@@ -159,3 +159,48 @@ func TestReplicaStoppedMidRead(t *testing.T) {
 	err := txn.WithTx(ctx, only, txn.Options{ReadOnly: true, Retry: fastRetry(5)}, func(context.Context, pgx.Tx) error { return nil })
 	require.ErrorIs(t, err, cluster.ErrNoReplica)
 }
+
+// One Session shared by goroutines that each write and then read their
+// own row, on a replica that applies WAL late: no read misses a write the
+// Session made before it (every goroutine finds its rows), under -race.
+func TestSessionSharedByGoroutines(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1, "recovery_min_apply_delay=200ms")
+	ctx := context.Background()
+	// SessionWait long enough for most reads to wait on the replica.
+	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, SessionWait: 5 * time.Second})
+	s := cluster.NewSession(0)
+	sctx := cluster.WithSession(ctx, s)
+	require.NoError(t, txn.WithTx(sctx, c, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "CREATE TABLE mine (g int, i int)")
+		return err
+	}))
+	var wg sync.WaitGroup
+	var missed, onReplica atomic.Int64
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 8 {
+				require.NoError(t, txn.WithTx(sctx, c, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, "INSERT INTO mine VALUES ($1, $2)", g, i)
+					return err
+				}))
+				require.NoError(t, txn.WithTx(sctx, c, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+					var n int
+					if err := tx.QueryRow(ctx, "SELECT count(*) FROM mine WHERE g = $1", g).Scan(&n); err != nil {
+						return err
+					}
+					if n != i+1 {
+						missed.Add(1)
+					}
+					if rec, err := inRecovery(ctx, tx); err == nil && rec {
+						onReplica.Add(1)
+					}
+					return nil
+				}))
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, missed.Load())
+	t.Logf("%d of 32 reads on the replica", onReplica.Load())
+}
