@@ -269,6 +269,7 @@ func (c *Cluster) Nodes() []NodeStats {
 			Name: n.name, Role: n.st.role, Healthy: n.st.healthy, Err: n.st.err,
 			Position: n.st.pos, CheckedAt: n.st.checkedAt,
 			Reads: n.reads.Load(), Writes: n.writes.Load(),
+			SerializableDefault: n.serializableDefault.Load(),
 		}
 		if n.st.role == Replica {
 			ns.AwaitingPrimary = n.st.held

@@ -229,7 +229,7 @@ func (c *Cluster) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) 
 		if s := SessionFrom(ctx); s != nil {
 			need = c.settled(s.Position())
 		}
-		if r := c.pickReplica(time.Now(), need, true); r != nil {
+		if r := c.pickReplica(time.Now(), need, true, o.IsoLevel == ""); r != nil {
 			return r.pool.BeginTx(ctx, o)
 		}
 		if c.opts.Reads == ReplicasOnly {

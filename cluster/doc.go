@@ -22,7 +22,11 @@
 // with [ErrNoReplica]; PrimaryOnly sends everything to the primary). A
 // hot standby refuses SERIALIZABLE: a ReadOnly transaction with Isolation
 // Serializable runs on the primary (under ReplicasOnly it fails with
-// ErrNoReplica); a read on a replica takes RepeatableRead. A write in a
+// ErrNoReplica); a read on a replica takes RepeatableRead. Likewise a
+// replica whose sessions default to SERIALIZABLE
+// (default_transaction_isolation; [NodeStats].SerializableDefault) takes
+// only reads that set a lower Isolation: reads at the default level go
+// elsewhere. A write in a
 // ReadOnly transaction gets the server's 25006 and is not run again. The
 // node is chosen from the checker's last findings: routing sends nothing
 // to the server, so a transaction costs the round trips it costs on a

@@ -50,8 +50,12 @@ type NodeStats struct {
 	// it is seen streaming and replaying past where it was: until then it
 	// may be on the old primary's timeline, and gets no reads.
 	AwaitingPrimary bool
-	CheckedAt       time.Time
-	Reads, Writes   int64 // transactions committed on it through the Cluster
+	// SerializableDefault is set when the node's sessions default to
+	// SERIALIZABLE: a hot standby refuses that, so as a replica it takes
+	// only reads that set a lower Isolation.
+	SerializableDefault bool
+	CheckedAt           time.Time
+	Reads, Writes       int64 // transactions committed on it through the Cluster
 }
 
 // node is one server: its pool, the checker's connection to it, and what
@@ -65,8 +69,11 @@ type node struct {
 
 	check *pgx.Conn // the checker's own connection; only the checker uses it
 
-	replay        atomic.Uint64 // highest replayed position known (replicas)
-	reads, writes atomic.Int64
+	replay atomic.Uint64 // highest replayed position known (replicas)
+	// serializableDefault: the node's sessions default to SERIALIZABLE
+	// (default_transaction_isolation), as read by the checker.
+	serializableDefault atomic.Bool
+	reads, writes       atomic.Int64
 
 	// under Cluster.mu
 	st state
@@ -141,6 +148,11 @@ func (n *node) probe(ctx context.Context) probe {
 			return p
 		}
 		n.check = conn
+		if err := n.readDefaultIsolation(ctx); err != nil {
+			n.closeCheckConn()
+			p.err = err
+			return p
+		}
 	}
 	p.sent = time.Now()
 	var recovery bool
@@ -167,6 +179,27 @@ func (n *node) probe(ctx context.Context) probe {
 		p.pos = pos
 	}
 	return p
+}
+
+// readDefaultIsolation reads, on a new check connection, the isolation
+// level the node's sessions default to. On a hot standby, a session whose
+// default is SERIALIZABLE fails every statement that takes a snapshot
+// (0A000): such a replica takes only reads that ask for a lower level, and
+// the checker's own session is moved to REPEATABLE READ so that its check
+// works. SHOW takes no snapshot.
+func (n *node) readDefaultIsolation(ctx context.Context) error {
+	var iso string
+	if err := n.check.QueryRow(ctx, "SHOW default_transaction_isolation").Scan(&iso); err != nil {
+		return err
+	}
+	serializable := iso == "serializable"
+	n.serializableDefault.Store(serializable)
+	if serializable {
+		if _, err := n.check.Exec(ctx, "SET default_transaction_isolation = 'repeatable read'"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n *node) closeCheckConn() {

@@ -28,7 +28,7 @@ func (c *Cluster) Route(ctx context.Context, req txn.RouteRequest) (*txn.Routed,
 		if req.Isolation == isolation.Serializable {
 			return c.routeSerializableRead(ctx)
 		}
-		return c.routeRead(ctx)
+		return c.routeRead(ctx, req.Isolation == isolation.Default)
 	}
 	n, conn, err := c.acquirePrimary(ctx)
 	if err != nil {
@@ -126,14 +126,14 @@ func (c *Cluster) waitPrimary(ctx context.Context) (*node, error) {
 // routeRead chooses a replica for read-only work: within the lag bound,
 // and for a Session, one that has replayed the Session's position, waiting
 // up to SessionWait for one to; else the primary, or ErrNoReplica.
-func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
+func (c *Cluster) routeRead(ctx context.Context, byDefault bool) (*txn.Routed, error) {
 	var need Position
 	if s := SessionFrom(ctx); s != nil {
 		need = c.settled(s.Position())
 	}
 	now := time.Now()
 	for tries := 0; tries < len(c.nodes); tries++ {
-		r := c.pickReplica(now, need, true)
+		r := c.pickReplica(now, need, true, byDefault)
 		if r == nil {
 			break
 		}
@@ -150,7 +150,7 @@ func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
 		return c.routed(ctx, r, conn, true), nil
 	}
 	if need != 0 {
-		if r := c.pickReplica(now, need, false); r != nil {
+		if r := c.pickReplica(now, need, false, byDefault); r != nil {
 			if conn := c.waitReplay(ctx, r, need); conn != nil {
 				return c.routed(ctx, r, conn, true), nil
 			}
@@ -172,13 +172,15 @@ func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
 
 // pickReplica returns a replica within the lag bound: with caughtUp, one
 // known to have replayed need, spreading reads over those that qualify;
-// without, the one furthest ahead. nil if none.
-func (c *Cluster) pickReplica(now time.Time, need Position, caughtUp bool) *node {
+// without, the one furthest ahead. nil if none. byDefault (the read takes
+// the server's default isolation) leaves out replicas whose sessions
+// default to SERIALIZABLE, which a hot standby refuses.
+func (c *Cluster) pickReplica(now time.Time, need Position, caughtUp, byDefault bool) *node {
 	s := c.snap.Load()
 	var ok []*node
 	var best *node
 	for _, r := range s.replicas {
-		if !c.withinBound(r, now) {
+		if !c.withinBound(r, now) || (byDefault && r.n.serializableDefault.Load()) {
 			continue
 		}
 		replayed := Position(r.n.replay.Load())
