@@ -184,3 +184,45 @@ func TestForgedTokenSendsOnlyItsReadsToThePrimary(t *testing.T) {
 	}))
 	require.Equal(t, "7FFFFFFF/FFFFFF00", s.Token(), "reads do not move a Session")
 }
+
+// A Session whose position is unknown (a lost commit position, or a token
+// at UnknownPosition) reads on the primary without waiting for a replica,
+// and its next write through the Cluster replaces the unknown position
+// with that commit's: its reads go back to the replica.
+func TestUnknownSessionHealsAtItsNextWrite(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, SessionWait: 5 * time.Second})
+	eventually(t, "the replica is routable", func() bool {
+		n, ok := nodeByRole(c, cluster.Replica)
+		return ok && n.Routable
+	})
+	s, err := cluster.ResumeSession(cluster.UnknownPosition.String())
+	require.NoError(t, err)
+	require.True(t, s.Unknown())
+	sctx := cluster.WithSession(ctx, s)
+	read := func() bool {
+		var rec bool
+		require.NoError(t, txn.WithTx(sctx, c, txn.Options{ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+			var err error
+			rec, err = inRecovery(ctx, tx)
+			return err
+		}))
+		return rec
+	}
+	require.False(t, read(), "an unknown Session reads on the primary")
+	require.Zero(t, c.Stats().SessionWaits, "without waiting for a replica")
+	require.NoError(t, txn.WithTx(sctx, c, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "CREATE TABLE healed (id int)")
+		return err
+	}))
+	require.False(t, s.Unknown())
+	require.Less(t, s.Position(), cluster.UnknownPosition)
+	require.True(t, read(), "after its next write, on the replica")
+
+	// Observe never lowers a position, unknown included.
+	s.Observe(cluster.UnknownPosition)
+	s.Observe(1)
+	require.True(t, s.Unknown())
+}

@@ -89,7 +89,8 @@
 // commit record. (When COMMIT's answer is lost and the commit is settled
 // by asking the server, the position's answer is lost with it: the Session
 // then takes the primary's insert position, one query, or if even that
-// fails, a position no replica reaches, so its reads go to the primary.)
+// fails, [UnknownPosition], so its reads go to the primary, without
+// waiting for a replica, until its next write: see [Session.Unknown].)
 // A read-only transaction with the Session runs only on a
 // replica that has replayed that position: one the checker already knows
 // to be past it, else the replica furthest ahead, asked for its replay

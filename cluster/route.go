@@ -149,7 +149,7 @@ func (c *Cluster) routeRead(ctx context.Context, byDefault bool) (*txn.Routed, e
 		}
 		return c.routed(ctx, r, conn, true), nil
 	}
-	if need != 0 {
+	if need != 0 && need < UnknownPosition {
 		if r := c.pickReplica(now, need, false, byDefault); r != nil {
 			if conn := c.waitReplay(ctx, r, need); conn != nil {
 				return c.routed(ctx, r, conn, true), nil
@@ -252,6 +252,11 @@ func (c *Cluster) waitReplay(ctx context.Context, r *node, need Position) *pgxpo
 // a broken connection asks for a check now.
 func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read bool) *txn.Routed {
 	sess := SessionFrom(ctx)
+	var mark uint64
+	wasUnknown := false
+	if sess != nil && !read {
+		mark, wasUnknown = sess.mark()
+	}
 	return &txn.Routed{
 		Conn:           conn,
 		CommitPosition: !read && sess != nil,
@@ -262,7 +267,7 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 				} else {
 					n.writes.Add(1)
 					if sess != nil {
-						sess.Observe(c.commitPosition(ctx, n, Position(e.Position)))
+						sess.observeAfter(c.commitPosition(ctx, n, Position(e.Position)), mark, wasUnknown)
 					}
 				}
 				return false
@@ -300,10 +305,6 @@ func (c *Cluster) isStandby(ctx context.Context, conn *pgxpool.Conn) bool {
 	return rec
 }
 
-// unknownPosition is a Session position no replica reaches: its reads go
-// to the primary.
-const unknownPosition = Position(1<<63 - 1)
-
 // commitPosition is a write's commit position for a Session: the one read
 // in COMMIT's write, else (its answer was lost, and the commit was settled
 // by asking the server) the primary's insert position now, which is past
@@ -322,7 +323,7 @@ func (c *Cluster) commitPosition(ctx context.Context, n *node, p Position) Posit
 			return pos
 		}
 	}
-	return unknownPosition
+	return UnknownPosition
 }
 
 func raise(a interface {
