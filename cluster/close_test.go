@@ -204,3 +204,31 @@ func TestSessionSharedByGoroutines(t *testing.T) {
 	require.Zero(t, missed.Load())
 	t.Logf("%d of 32 reads on the replica", onReplica.Load())
 }
+
+// Close while a Session read waits (SessionWait of 30 days) for a replica
+// to replay a position it never reaches: the wait gives its connection
+// back, Close closes the pools without error, and the read fails with
+// ErrClosed.
+func TestCloseEndsASessionWait(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := cluster.Open(ctx, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, SessionWait: 30 * 24 * time.Hour})
+	require.NoError(t, err)
+	eventually(t, "the replica is routable", func() bool {
+		n, ok := nodeByRole(c, cluster.Replica)
+		return ok && n.Routable
+	})
+	s, err := cluster.ResumeSession("7FFFFFFF/FFFFFF00")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		done <- txn.WithTx(cluster.WithSession(ctx, s), c, txn.Options{ReadOnly: true}, func(context.Context, pgx.Tx) error { return nil })
+	}()
+	eventually(t, "the read waits", func() bool { return c.Stats().SessionWaits == 1 })
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	require.NoError(t, c.Close(cctx))
+	require.ErrorIs(t, <-done, cluster.ErrClosed)
+}

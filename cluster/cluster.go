@@ -172,8 +172,10 @@ func start(pools []*pool.Pool, own bool, opts Options) *Cluster {
 }
 
 // Close stops the checker and closes the pools Open opened, within ctx's
-// deadline. It is safe to call more than once; later calls return the
-// first call's error.
+// deadline. Work waiting for a primary or for a replica to catch up with
+// a Session stops waiting and fails with ErrClosed, as does every later
+// call. It is safe to call more than once; later calls return the first
+// call's error.
 func (c *Cluster) Close(ctx context.Context) error {
 	if c == nil {
 		return invalid.Errorf(ErrInvalid, "nil *Cluster")

@@ -157,6 +157,9 @@ func (c *Cluster) routeRead(ctx context.Context, byDefault bool) (*txn.Routed, e
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
 			}
+			if c.closed.Load() {
+				return nil, ErrClosed
+			}
 		}
 	}
 	if c.opts.Reads == ReplicasOnly {
@@ -238,6 +241,10 @@ func (c *Cluster) waitReplay(ctx context.Context, r *node, need Position) *pgxpo
 		}
 		select {
 		case <-ctx.Done():
+			conn.Release()
+			return nil
+		case <-c.life.Done():
+			// Close: give the connection back so that the pool can close.
 			conn.Release()
 			return nil
 		case <-time.After(replayPollInterval):
