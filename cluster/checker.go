@@ -196,7 +196,16 @@ func (c *Cluster) apply(probes []probe) {
 			continue
 		}
 		replayed := Position(n.replay.Load())
-		if n.st.held && probes[i].streaming && replayed > n.st.heldAt {
+		// A replica streaming an earlier timeline than the primary's
+		// follows a former primary: its data has diverged from the
+		// primary's, however far it has replayed.
+		stray := probes[i].receivedTLI != 0 && probes[i].receivedTLI < c.timeline
+		if stray && !n.st.held {
+			n.st.held, n.st.heldAt = true, replayed
+			c.opts.Logger.Warn("cluster: replica follows a former primary", "node", n.name,
+				"timeline", probes[i].receivedTLI, "primary_timeline", c.timeline)
+		}
+		if n.st.held && !stray && probes[i].streaming && replayed > n.st.heldAt {
 			n.st.held = false
 			c.opts.Logger.Info("cluster: replica follows the new primary", "node", n.name)
 		}

@@ -136,7 +136,13 @@
 // promoted node is numerically ahead of the new primary's positions while
 // it lacks the new commits, and one still pointed at the old primary
 // never catches up. A replica re-pointed at the new primary (by Patroni,
-// or by hand) serves reads again after the new primary's next write.
+// or by hand) serves reads again after the new primary's next write. A
+// replica seen streaming an earlier timeline than the primary's follows a
+// former primary (one started again without a rewind) and gets no reads
+// however far it replays, also in a Cluster opened after the failover;
+// seeing a replica's timeline takes the pg_read_all_stats role (or
+// superuser) for the checker's user, without which only the rule above
+// applies.
 //
 // # Defaults
 //

@@ -48,7 +48,9 @@ type NodeStats struct {
 	Lag      time.Duration // replica: the staleness bound now (see the package documentation)
 	// AwaitingPrimary is set on a replica after the primary changed, until
 	// it is seen streaming and replaying past where it was: until then it
-	// may be on the old primary's timeline, and gets no reads.
+	// may be on the old primary's timeline, and gets no reads. It is set
+	// too, for as long as it lasts, on a replica seen streaming an earlier
+	// timeline than the primary's (following a former primary).
 	AwaitingPrimary bool
 	// SerializableDefault is set when the node's sessions default to
 	// SERIALIZABLE: a hot standby refuses that, so as a replica it takes
@@ -124,7 +126,8 @@ const checkSQL = `SELECT pg_is_in_recovery(),
 	pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver),
 	CASE WHEN pg_is_in_recovery() THEN 0
 		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::bigint END,
-	current_setting('wal_block_size')::bigint`
+	current_setting('wal_block_size')::bigint,
+	(SELECT received_tli FROM pg_stat_wal_receiver)::bigint`
 
 type probe struct {
 	role Role
@@ -136,7 +139,11 @@ type probe struct {
 	streaming  bool  // a standby with its WAL receiver running
 	timeline   int64 // a primary's timeline; 0 on a standby
 	walBlock   int64 // the server's WAL page size (wal_block_size)
-	err        error
+	// receivedTLI is the timeline a standby's WAL receiver streams; 0 when
+	// it runs none, or the checker's role may not see it (it needs
+	// pg_read_all_stats).
+	receivedTLI int64
+	err         error
 }
 
 func (n *node) probe(ctx context.Context) probe {
@@ -158,10 +165,14 @@ func (n *node) probe(ctx context.Context) probe {
 	var recovery bool
 	var lsn *string
 	var age *float64
-	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming, &p.timeline, &p.walBlock); err != nil {
+	var tli *int64
+	if err := n.check.QueryRow(ctx, checkSQL).Scan(&recovery, &lsn, &age, &p.streaming, &p.timeline, &p.walBlock, &tli); err != nil {
 		n.closeCheckConn()
 		p.err = err
 		return p
+	}
+	if tli != nil {
+		p.receivedTLI = *tli
 	}
 	p.role = Primary
 	if recovery {
