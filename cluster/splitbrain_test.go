@@ -85,3 +85,27 @@ func TestReturningOldPrimaryGetsNoWrites(t *testing.T) {
 	require.ErrorIs(t, err, cluster.ErrNoPrimary)
 	require.Zero(t, called, "no write reached the former primary")
 }
+
+// Two replicas promoted one after the other both write on the same new
+// timeline: writes go to the one seen turning primary last.
+func TestSameTimelinePrimariesWritesGoToTheLastPromoted(t *testing.T) {
+	t.Parallel()
+	r := replicated(t, 2)
+	ctx := context.Background()
+	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond})
+	r.Primary.Stop()
+	writesTo := func() int {
+		var port int
+		require.NoError(t, txn.WithTx(ctx, c, txn.Options{Retry: fastRetry(50)}, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port)
+		}))
+		return port
+	}
+	require.NoError(t, r.Replicas[0].Promote(ctx))
+	eventually(t, "the first promoted node takes the writes", func() bool { return writesTo() == r.Replicas[0].Port() })
+	require.NoError(t, r.Replicas[1].Promote(ctx))
+	eventually(t, "the last promoted node takes the writes", func() bool { return writesTo() == r.Replicas[1].Port() })
+	for range 5 {
+		require.Equal(t, r.Replicas[1].Port(), writesTo())
+	}
+}
