@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -105,6 +106,10 @@ func (c *Cluster) apply(probes []probe) {
 	}
 	now := time.Now()
 	old := c.snap.Load()
+	prev := make(map[*node]bool, len(c.nodes)) // was a former primary
+	for _, n := range c.nodes {
+		prev[n] = n.st.former
+	}
 	for i, n := range c.nodes {
 		p := probes[i]
 		prev := n.st
@@ -118,10 +123,17 @@ func (c *Cluster) apply(probes []probe) {
 			}
 			continue
 		}
+		if p.walBlock > 0 {
+			c.walBlock.Store(p.walBlock)
+		}
 		n.st.healthy, n.st.err, n.st.role, n.st.pos = true, "", p.role, p.pos
+		n.st.timeline, n.st.former = p.timeline, false
 		if p.role == Primary && prev.role != Primary {
 			c.seq++
 			n.st.promoted = c.seq
+		}
+		if p.role == Primary {
+			c.timeline = max(c.timeline, p.timeline)
 		}
 		if p.role == Replica {
 			n.replay.Store(uint64(p.pos))
@@ -130,10 +142,25 @@ func (c *Cluster) apply(probes []probe) {
 			c.opts.Logger.Info("cluster: node checked", "node", n.name, "role", p.role.String())
 		}
 	}
+	// Writes must not split between two nodes that both claim to be
+	// primary. A promotion starts a later timeline, so a node writing on an
+	// earlier timeline than one already seen is a former primary that came
+	// back without being rewound: it never takes writes, also while the
+	// promoted node is down. Among primaries on the same timeline, the one
+	// seen turning primary last wins.
+	for _, n := range c.nodes {
+		if n.st.healthy && n.st.role == Primary && n.st.timeline < c.timeline {
+			n.st.former = true
+			n.st.err = fmt.Sprintf("a former primary: writes on timeline %d, behind timeline %d", n.st.timeline, c.timeline)
+			if !prev[n] {
+				c.opts.Logger.Warn("cluster: node out of routing", "node", n.name, "err", n.st.err)
+			}
+		}
+	}
 	var primary *node
 	var primaryProbe probe
 	for i, n := range c.nodes {
-		if !n.st.healthy || n.st.role != Primary {
+		if !n.st.healthy || n.st.role != Primary || n.st.former {
 			continue
 		}
 		if primary == nil || n.st.promoted > primary.st.promoted {
@@ -162,14 +189,23 @@ func (c *Cluster) apply(probes []probe) {
 		c.lastPrimary = primary
 	}
 	if primary != nil {
-		c.hist.add(sample{at: primaryProbe.sent, pos: primaryProbe.pos})
+		c.hist.add(sample{at: primaryProbe.sent, pos: c.settled(primaryProbe.pos)})
 	}
 	for i, n := range c.nodes {
 		if !n.st.healthy || n.st.role != Replica {
 			continue
 		}
 		replayed := Position(n.replay.Load())
-		if n.st.held && probes[i].streaming && replayed > n.st.heldAt {
+		// A replica streaming an earlier timeline than the primary's
+		// follows a former primary: its data has diverged from the
+		// primary's, however far it has replayed.
+		stray := probes[i].receivedTLI != 0 && probes[i].receivedTLI < c.timeline
+		if stray && !n.st.held {
+			n.st.held, n.st.heldAt = true, replayed
+			c.opts.Logger.Warn("cluster: replica follows a former primary", "node", n.name,
+				"timeline", probes[i].receivedTLI, "primary_timeline", c.timeline)
+		}
+		if n.st.held && !stray && probes[i].streaming && replayed > n.st.heldAt {
 			n.st.held = false
 			c.opts.Logger.Info("cluster: replica follows the new primary", "node", n.name)
 		}
@@ -182,8 +218,8 @@ func (c *Cluster) apply(probes []probe) {
 			n.st.freshAsOf = probes[i].replayedAt
 		}
 		n.st.lagBytes = 0
-		if primary != nil && primaryProbe.pos > replayed {
-			n.st.lagBytes = int64(primaryProbe.pos - replayed)
+		if at := c.settled(primaryProbe.pos); primary != nil && at > replayed {
+			n.st.lagBytes = int64(at - replayed)
 		}
 	}
 	c.publish()
@@ -198,6 +234,9 @@ func (c *Cluster) publish() {
 		}
 		switch n.st.role {
 		case Primary:
+			if n.st.former {
+				continue
+			}
 			if s.primary == nil || n.st.promoted > s.primary.st.promoted {
 				s.primary = n
 			}
@@ -239,6 +278,7 @@ func (c *Cluster) Nodes() []NodeStats {
 			Name: n.name, Role: n.st.role, Healthy: n.st.healthy, Err: n.st.err,
 			Position: n.st.pos, CheckedAt: n.st.checkedAt,
 			Reads: n.reads.Load(), Writes: n.writes.Load(),
+			SerializableDefault: n.serializableDefault.Load(),
 		}
 		if n.st.role == Replica {
 			ns.AwaitingPrimary = n.st.held

@@ -28,9 +28,14 @@ type Cluster struct {
 	opts  Options
 	nodes []*node
 
-	mu   sync.Mutex // serializes changes of state and snap
-	seq  int64      // numbers promotions seen
-	hist history    // the primary's WAL positions over time
+	mu  sync.Mutex // serializes changes of state and snap
+	seq int64      // numbers promotions seen
+	// timeline is the latest timeline a primary was seen writing on.
+	timeline int64
+	// walBlock is the WAL page size, from the checks (0 until one
+	// answers: the default is assumed). See settled.
+	walBlock atomic.Int64
+	hist     history // the primary's WAL positions over time
 	// lastPrimary is the last node found primary, also while none is.
 	lastPrimary *node
 	snap        atomic.Pointer[snapshot]
@@ -167,8 +172,10 @@ func start(pools []*pool.Pool, own bool, opts Options) *Cluster {
 }
 
 // Close stops the checker and closes the pools Open opened, within ctx's
-// deadline. It is safe to call more than once; later calls return the
-// first call's error.
+// deadline. Work waiting for a primary or for a replica to catch up with
+// a Session stops waiting and fails with ErrClosed, as does every later
+// call. It is safe to call more than once; later calls return the first
+// call's error.
 func (c *Cluster) Close(ctx context.Context) error {
 	if c == nil {
 		return invalid.Errorf(ErrInvalid, "nil *Cluster")
@@ -210,18 +217,21 @@ func (c *Cluster) Primary(ctx context.Context) (*pool.Pool, error) {
 
 // BeginTx starts a transaction, on a replica within the lag bound (and
 // caught up with ctx's Session, as far as the checker knows) when o is
-// READ ONLY, else on the primary. WithTx does not use it (it calls Route);
+// READ ONLY and not SERIALIZABLE, else on the primary. WithTx does not use it (it calls Route);
 // it is for code that manages its transactions itself.
 func (c *Cluster) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
-	if o.AccessMode == pgx.ReadOnly && c.opts.Reads != PrimaryOnly {
+	if o.AccessMode == pgx.ReadOnly && o.IsoLevel == pgx.Serializable && c.opts.Reads == ReplicasOnly {
+		return nil, errSerializableRead
+	}
+	if o.AccessMode == pgx.ReadOnly && o.IsoLevel != pgx.Serializable && c.opts.Reads != PrimaryOnly {
 		var need Position
 		if s := SessionFrom(ctx); s != nil {
-			need = s.Position()
+			need = c.settled(s.Position())
 		}
-		if r := c.pickReplica(time.Now(), need, true); r != nil {
+		if r := c.pickReplica(time.Now(), need, true, o.IsoLevel == ""); r != nil {
 			return r.pool.BeginTx(ctx, o)
 		}
 		if c.opts.Reads == ReplicasOnly {
@@ -309,5 +319,8 @@ type Stats struct {
 func (c *Cluster) Stats() Stats {
 	return Stats{Fallbacks: c.fallbacks.Load(), SessionWaits: c.sessionWaits.Load(), SessionCaughtUp: c.sessionCaughtUp.Load()}
 }
+
+// settled is p as a replica must have replayed it (see settled).
+func (c *Cluster) settled(p Position) Position { return settled(p, c.walBlock.Load()) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

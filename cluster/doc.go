@@ -19,7 +19,15 @@
 // the primary; ReadOnly ones on a healthy replica within the lag bound,
 // spread over the replicas that qualify, and on the primary when none does
 // (Options.Reads: ReplicasOrPrimary, the default; ReplicasOnly fails them
-// with [ErrNoReplica]; PrimaryOnly sends everything to the primary). The
+// with [ErrNoReplica]; PrimaryOnly sends everything to the primary). A
+// hot standby refuses SERIALIZABLE: a ReadOnly transaction with Isolation
+// Serializable runs on the primary (under ReplicasOnly it fails with
+// ErrNoReplica); a read on a replica takes RepeatableRead. Likewise a
+// replica whose sessions default to SERIALIZABLE
+// (default_transaction_isolation; [NodeStats].SerializableDefault) takes
+// only reads that set a lower Isolation: reads at the default level go
+// elsewhere. A write in a
+// ReadOnly transaction gets the server's 25006 and is not run again. The
 // node is chosen from the checker's last findings: routing sends nothing
 // to the server, so a transaction costs the round trips it costs on a
 // pool (BEGIN, its statements, COMMIT).
@@ -64,7 +72,9 @@
 // before the next check. Unlike now() - pg_last_xact_replay_timestamp(),
 // it does not grow while the primary is idle: an idle primary's position
 // does not move, the replica has replayed it, and the bound is the time
-// since the last check. While no primary position is known (no primary
+// since the last check. (A primary position just past a WAL page header,
+// as after a switch to a new segment, counts as the page boundary, where
+// a replica that replayed everything stops: no record lies in between.) While no primary position is known (no primary
 // found yet, or a new one not yet sampled), the commit time of the last
 // transaction the replica replayed is used instead: that overstates the
 // lag when the primary is idle and trusts the hosts' clocks to agree.
@@ -79,7 +89,8 @@
 // commit record. (When COMMIT's answer is lost and the commit is settled
 // by asking the server, the position's answer is lost with it: the Session
 // then takes the primary's insert position, one query, or if even that
-// fails, a position no replica reaches, so its reads go to the primary.)
+// fails, [UnknownPosition], so its reads go to the primary, without
+// waiting for a replica, until its next write: see [Session.Unknown].)
 // A read-only transaction with the Session runs only on a
 // replica that has replayed that position: one the checker already knows
 // to be past it, else the replica furthest ahead, asked for its replay
@@ -87,20 +98,36 @@
 // (or, under ReplicasOnly, it fails with ErrNoReplica). [Session.Token]
 // and [ResumeSession] carry a Session between requests as a string (a
 // cookie or a header); a malformed token is refused with ErrInvalid.
+// A token is not signed: one forged or corrupted that still parses only
+// changes where its own Session's reads go. A position no replica has
+// replayed (forged, from another cluster, or written on a primary that
+// failed before its replicas received it) sends them to the primary
+// after SessionWait (under ReplicasOnly: ErrNoReplica) until the primary's
+// WAL passes it, which may be never for a forged one; sign the token if
+// clients must not be able to do that. A token only means something to
+// the cluster that made it.
 //
 // # Failover
 //
 // When the primary fails, its connections break. A transaction whose
 // connection broke before COMMIT is run again by WithTx, as on a pool; a
 // node that refuses a connection leaves routing and a check runs at once;
-// a write refused with 25006 (read_only_sql_transaction: the node is now a
-// standby) takes the node out of routing and is run again. The new
+// a write refused with 25006 (read_only_sql_transaction) by a node that
+// answers, on that connection, that it is in recovery (it is now a
+// standby) takes the node out of routing and is run again; a 25006 from a
+// node not in recovery (fn set its transaction READ ONLY) is fn's error. The new
 // attempt waits, up to PrimaryWait (10 s) and ctx, for the checker to find
 // a primary, then runs there. A COMMIT whose answer was lost is settled as
 // on a pool: by asking the server, and when that server is gone, with
 // ErrCommitUnknown; it is never run again blindly. When two nodes both
-// claim to be primary, writes go to the one most recently seen turning
-// primary.
+// claim to be primary, writes never split between them: a promotion starts
+// a later timeline, and a node writing on a timeline earlier than one the
+// Cluster has seen (a former primary started again without being rewound)
+// takes no writes, also while the promoted node is down (writes then wait
+// PrimaryWait and fail with ErrNoPrimary); [NodeStats].Err says so. Among
+// primaries on the same timeline, writes go to the one most recently seen
+// turning primary. A Cluster remembers the latest timeline until Close:
+// after rebuilding the servers from scratch (initdb), open a new one.
 //
 // After the primary changes, the old primary's positions are forgotten and
 // every replica gets no reads until it is seen streaming (a WAL receiver
@@ -109,7 +136,13 @@
 // promoted node is numerically ahead of the new primary's positions while
 // it lacks the new commits, and one still pointed at the old primary
 // never catches up. A replica re-pointed at the new primary (by Patroni,
-// or by hand) serves reads again after the new primary's next write.
+// or by hand) serves reads again after the new primary's next write. A
+// replica seen streaming an earlier timeline than the primary's follows a
+// former primary (one started again without a rewind) and gets no reads
+// however far it replays, also in a Cluster opened after the failover;
+// seeing a replica's timeline takes the pg_read_all_stats role (or
+// superuser) for the checker's user, without which only the rule above
+// applies.
 //
 // # Defaults
 //

@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/pool"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/txn"
@@ -23,13 +25,38 @@ func (c *Cluster) Route(ctx context.Context, req txn.RouteRequest) (*txn.Routed,
 		return nil, err
 	}
 	if req.ReadOnly && c.opts.Reads != PrimaryOnly {
-		return c.routeRead(ctx)
+		if req.Isolation == isolation.Serializable {
+			return c.routeSerializableRead(ctx)
+		}
+		return c.routeRead(ctx, req.Isolation == isolation.Default)
 	}
 	n, conn, err := c.acquirePrimary(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return c.routed(ctx, n, conn, false), nil
+	// A READ ONLY transaction stays one on the primary (PrimaryOnly): it
+	// records no commit position, and a write in it refused with 25006 is
+	// the caller's error, not a sign that the primary became a standby.
+	return c.routed(ctx, n, conn, req.ReadOnly), nil
+}
+
+// errSerializableRead is ErrNoReplica for a SERIALIZABLE read under
+// ReplicasOnly.
+var errSerializableRead = fmt.Errorf("%w: a hot standby cannot run a SERIALIZABLE transaction (a read on a replica takes RepeatableRead)", ErrNoReplica)
+
+// routeSerializableRead sends a SERIALIZABLE READ ONLY transaction to the
+// primary: a hot standby refuses SERIALIZABLE (0A000). Under ReplicasOnly
+// it fails with ErrNoReplica instead.
+func (c *Cluster) routeSerializableRead(ctx context.Context) (*txn.Routed, error) {
+	if c.opts.Reads == ReplicasOnly {
+		return nil, errSerializableRead
+	}
+	n, conn, err := c.acquirePrimary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.fallbacks.Add(1)
+	return c.routed(ctx, n, conn, true), nil
 }
 
 // acquirePrimary takes a connection to the primary, waiting for one to be
@@ -42,6 +69,10 @@ func (c *Cluster) acquirePrimary(ctx context.Context) (*node, *pgxpool.Conn, err
 	}
 	conn, err := n.pool.Acquire(ctx)
 	if err != nil {
+		if c.closed.Load() {
+			// Close closed the pool after the check in Route.
+			return nil, nil, ErrClosed
+		}
 		if c.acquireFailed(ctx, n, err) {
 			err = txn.RouteAgain(err)
 		}
@@ -95,19 +126,22 @@ func (c *Cluster) waitPrimary(ctx context.Context) (*node, error) {
 // routeRead chooses a replica for read-only work: within the lag bound,
 // and for a Session, one that has replayed the Session's position, waiting
 // up to SessionWait for one to; else the primary, or ErrNoReplica.
-func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
+func (c *Cluster) routeRead(ctx context.Context, byDefault bool) (*txn.Routed, error) {
 	var need Position
 	if s := SessionFrom(ctx); s != nil {
-		need = s.Position()
+		need = c.settled(s.Position())
 	}
 	now := time.Now()
 	for tries := 0; tries < len(c.nodes); tries++ {
-		r := c.pickReplica(now, need, true)
+		r := c.pickReplica(now, need, true, byDefault)
 		if r == nil {
 			break
 		}
 		conn, err := r.pool.Acquire(ctx)
 		if err != nil {
+			if c.closed.Load() {
+				return nil, ErrClosed
+			}
 			if !c.acquireFailed(ctx, r, err) {
 				return nil, err
 			}
@@ -115,13 +149,16 @@ func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
 		}
 		return c.routed(ctx, r, conn, true), nil
 	}
-	if need != 0 {
-		if r := c.pickReplica(now, need, false); r != nil {
+	if need != 0 && need < UnknownPosition {
+		if r := c.pickReplica(now, need, false, byDefault); r != nil {
 			if conn := c.waitReplay(ctx, r, need); conn != nil {
 				return c.routed(ctx, r, conn, true), nil
 			}
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
+			}
+			if c.closed.Load() {
+				return nil, ErrClosed
 			}
 		}
 	}
@@ -138,13 +175,15 @@ func (c *Cluster) routeRead(ctx context.Context) (*txn.Routed, error) {
 
 // pickReplica returns a replica within the lag bound: with caughtUp, one
 // known to have replayed need, spreading reads over those that qualify;
-// without, the one furthest ahead. nil if none.
-func (c *Cluster) pickReplica(now time.Time, need Position, caughtUp bool) *node {
+// without, the one furthest ahead. nil if none. byDefault (the read takes
+// the server's default isolation) leaves out replicas whose sessions
+// default to SERIALIZABLE, which a hot standby refuses.
+func (c *Cluster) pickReplica(now time.Time, need Position, caughtUp, byDefault bool) *node {
 	s := c.snap.Load()
 	var ok []*node
 	var best *node
 	for _, r := range s.replicas {
-		if !c.withinBound(r, now) {
+		if !c.withinBound(r, now) || (byDefault && r.n.serializableDefault.Load()) {
 			continue
 		}
 		replayed := Position(r.n.replay.Load())
@@ -204,6 +243,10 @@ func (c *Cluster) waitReplay(ctx context.Context, r *node, need Position) *pgxpo
 		case <-ctx.Done():
 			conn.Release()
 			return nil
+		case <-c.life.Done():
+			// Close: give the connection back so that the pool can close.
+			conn.Release()
+			return nil
 		case <-time.After(replayPollInterval):
 		}
 	}
@@ -216,6 +259,11 @@ func (c *Cluster) waitReplay(ctx context.Context, r *node, need Position) *pgxpo
 // a broken connection asks for a check now.
 func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read bool) *txn.Routed {
 	sess := SessionFrom(ctx)
+	var mark uint64
+	wasUnknown := false
+	if sess != nil && !read {
+		mark, wasUnknown = sess.mark()
+	}
 	return &txn.Routed{
 		Conn:           conn,
 		CommitPosition: !read && sess != nil,
@@ -226,7 +274,7 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 				} else {
 					n.writes.Add(1)
 					if sess != nil {
-						sess.Observe(c.commitPosition(ctx, n, Position(e.Position)))
+						sess.observeAfter(c.commitPosition(ctx, n, Position(e.Position)), mark, wasUnknown)
 					}
 				}
 				return false
@@ -234,7 +282,7 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 			if e.Err == nil {
 				return false
 			}
-			if retry.SQLState(e.Err) == pgerrcode.ReadOnlySQLTransaction && !read {
+			if retry.SQLState(e.Err) == pgerrcode.ReadOnlySQLTransaction && !read && c.isStandby(ctx, conn) {
 				c.markDown(n, "refused a write as a standby (25006)")
 				return true
 			}
@@ -246,9 +294,23 @@ func (c *Cluster) routed(ctx context.Context, n *node, conn *pgxpool.Conn, read 
 	}
 }
 
-// unknownPosition is a Session position no replica reaches: its reads go
-// to the primary.
-const unknownPosition = Position(1<<63 - 1)
+// isStandby asks, on the connection that got 25006, whether its server is
+// in recovery. 25006 also answers a write in a transaction that fn made
+// READ ONLY itself (SET TRANSACTION READ ONLY) or that a server's
+// default_transaction_read_only made so: on a primary that is fn's
+// error, returned as it is, and the primary stays in routing. When the
+// question gets no answer, nothing shows that the node is a standby: the
+// error is returned as it is, and a connection that broke asks for a
+// check (see routed).
+func (c *Cluster) isStandby(ctx context.Context, conn *pgxpool.Conn) bool {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CheckTimeout)
+	defer cancel()
+	var rec bool
+	if err := conn.QueryRow(qctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+		return false
+	}
+	return rec
+}
 
 // commitPosition is a write's commit position for a Session: the one read
 // in COMMIT's write, else (its answer was lost, and the commit was settled
@@ -268,7 +330,7 @@ func (c *Cluster) commitPosition(ctx context.Context, n *node, p Position) Posit
 			return pos
 		}
 	}
-	return unknownPosition
+	return UnknownPosition
 }
 
 func raise(a interface {

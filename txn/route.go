@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txkit/txkit/isolation"
 )
 
 // Router is a Beginner that chooses, for each attempt of WithTx, the pooled
@@ -36,6 +38,9 @@ type RouteRequest struct {
 	ReadOnly bool   // the transaction is READ ONLY (Options.ReadOnly)
 	Attempt  int    // 1 for the first attempt of a WithTx call
 	Name     string // Options.Name
+	// Isolation is Options.Isolation: a hot standby refuses SERIALIZABLE,
+	// so a Router sends such a transaction to a primary.
+	Isolation isolation.Level
 }
 
 // Routed is a Router's answer: the connection, and what to do after.

@@ -184,3 +184,70 @@ func TestPositionOIDMatchesTheCatalog(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT 'pg_catalog.pg_current_wal_insert_lsn()'::regprocedure::oid").Scan(&oid))
 	require.Equal(t, uint32(txn.WALInsertLSNOID), oid)
 }
+
+// A Router that asks for a retry after every attempt (Done always true)
+// still never gets an attempt run again once something may have
+// committed: under every COMMIT fault, no transaction commits twice, a nil
+// error means it committed once, and Done is called exactly once per
+// Route, also when fn panics.
+func TestRouterRetryNeverRerunsAMaybeCommittedAttempt(t *testing.T) {
+	t.Parallel()
+	pool, proxy := proxiedPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, "CREATE TABLE once (id int NOT NULL)")
+	require.NoError(t, err)
+	r := &router{pool: pool, position: true, retry: func(txn.AttemptEnd) bool { return true }}
+	faults := []faultproxy.CommitFault{faultproxy.NoFault, faultproxy.DropCommit, faultproxy.CutAfterXID, faultproxy.CutBeforeAnswer, faultproxy.DropAll}
+	for i := range 40 {
+		fault := faults[i%len(faults)]
+		proxy.ArmCommitFault(fault)
+		before := len(r.reqs)
+		attempts := 0
+		fnErr := errors.New("fn failed")
+		run := func() error {
+			return txn.WithTx(ctx, r, txn.Options{Retry: fastRetry(3)}, func(ctx context.Context, tx pgx.Tx) error {
+				attempts++
+				if _, err := tx.Exec(ctx, "INSERT INTO once VALUES ($1)", i); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return fnErr
+				case 2:
+					if attempts == 1 {
+						panic("fn panics")
+					}
+				}
+				return nil
+			})
+		}
+		if i%3 == 2 {
+			require.PanicsWithValue(t, "fn panics", func() { _ = run() })
+		} else {
+			err = run()
+		}
+		proxy.ArmCommitFault(faultproxy.NoFault)
+		var rows int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM once WHERE id = $1", i).Scan(&rows))
+		r.mu.Lock()
+		routes, ends := len(r.reqs)-before, len(r.ends)-before
+		r.mu.Unlock()
+		require.Equal(t, routes, ends, "iteration %d (%v): Done once per Route", i, fault)
+		require.Equal(t, attempts, routes, "iteration %d (%v): one Route per attempt", i, fault)
+		require.LessOrEqual(t, rows, 1, "iteration %d (%v): committed twice", i, fault)
+		switch {
+		case i%3 == 2:
+			require.Zero(t, rows, "iteration %d: a panic commits nothing", i)
+			require.Equal(t, 1, attempts, "iteration %d: a panic is not retried", i)
+		case i%3 == 1:
+			require.ErrorIs(t, err, fnErr)
+			require.Zero(t, rows)
+		case err == nil:
+			require.Equal(t, 1, rows, "iteration %d (%v)", i, fault)
+		case errors.Is(err, txn.ErrCommitUnknown):
+		default:
+			require.Zero(t, rows, "iteration %d (%v): %v", i, fault, err)
+		}
+	}
+	require.Zero(t, pgtest.SettledAcquiredConns(pool))
+}

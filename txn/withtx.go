@@ -162,7 +162,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 			o.TxAttemptEnd(ctx, TxAttemptEndData{Name: opts.Name, Attempt: attempt, Outcome: outcome, Duration: time.Since(start), Err: err})
 		}()
 	}
-	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name})
+	b, err := begin(ctx, db, beginSQL, RouteRequest{ReadOnly: opts.ReadOnly, Attempt: attempt, Name: opts.Name, Isolation: opts.Isolation})
 	if err != nil {
 		return RolledBack, nil, err
 	}
