@@ -11,7 +11,15 @@
 //     transaction at a chosen isolation level and retries serialization
 //     failures and deadlocks from BEGIN;
 //   - locks, advisory and optimistic: row locks, named advisory locks and
-//     versioned updates built on the above.
+//     versioned updates built on the above;
+//   - [github.com/txkit/txkit/pool]: the connection side: a pool sized to the
+//     server's limits, bounded acquires, leak reports, a bounded Close, and
+//     secrets kept out of everything it returns or logs;
+//   - [github.com/txkit/txkit/cluster]: a primary and its streaming replicas
+//     behind WithTx: read-only work on a replica within a lag bound,
+//     read-your-writes sessions, and failover at the cost of a retry;
+//   - [github.com/txkit/txkit/txotel]: OpenTelemetry traces and metrics for
+//     all of the above, on the OpenTelemetry API only.
 //
 // A typical call:
 //
