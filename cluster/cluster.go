@@ -61,8 +61,9 @@ var (
 
 // Open opens a pool on each node and starts the checker. dsns name the
 // nodes, primary and replicas in any order: the checker finds each one's
-// role. A single DSN naming several hosts (libpq's multi-host form,
-// "postgres://u@h1:5432,h2:5432/db") is one node per host. A node that
+// role. A single DSN naming several hosts (libpq's multi-host form, as a
+// URL, "postgres://u@h1:5432,h2:5432/db", or keywords, "host=h1,h2
+// port=5432") is one node per host, with every other setting kept. A node that
 // cannot be reached at Open is opened lazily and joins routing when the
 // checker finds it healthy; Open fails only if none can be reached. Open
 // returns after one round of checks, so routing knows the primary at once

@@ -161,8 +161,10 @@
 //
 // # Nodes
 //
-// [Open] takes one DSN per node, or one DSN in libpq's multi-host URL form
-// (postgres://app@db1:5432,db2:5432/app), which is one node per host;
+// [Open] takes one DSN per node, or one DSN in libpq's multi-host form
+// (postgres://app@db1:5432,db2:5432/app, or host=db1,db2 port=5432 in
+// keyword form), which is one node per host with every other setting kept
+// and target_session_attrs set to any;
 // [New] takes pools opened with [pool.Open]. The roles come from the
 // servers, not from the order.
 package cluster

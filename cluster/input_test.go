@@ -53,15 +53,13 @@ func TestBadInputIsInvalid(t *testing.T) {
 	for _, dsn := range []string{
 		"postgres://u:" + secret + "@127.0.0.1:1/db?sslmode=disable&bogus_option==",
 		"postgres://u:" + secret + "@127.0.0.1:1,127.0.0.1:2/db?sslmode=disable&connect_timeout=x",
-		"host=127.0.0.1,127.0.0.2 password=" + secret + " sslmode=disable",
+		"host=127.0.0.1,127.0.0.2 port=1 password=" + secret + " sslmode=disable connect_timeout=1",
 		"postgres://u:" + secret + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=1",
 	} {
 		_, err := cluster.Open(ctx, []string{dsn}, cluster.Options{})
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), secret)
 	}
-	_, err = cluster.Open(ctx, []string{"host=127.0.0.1,127.0.0.2 sslmode=disable"}, cluster.Options{})
-	require.ErrorIs(t, err, cluster.ErrInvalid)
 
 	var nilCluster *cluster.Cluster
 	err = txn.WithTx(ctx, nilCluster, txn.Options{}, func(context.Context, pgx.Tx) error { return nil })
