@@ -301,11 +301,21 @@ func (n *Node) URL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", n.pgPort)
 }
 
-// Running reports whether the node's Patroni is running.
+// Running reports whether the node's Patroni is running: started, and
+// neither stopped nor exited on its own.
 func (n *Node) Running() bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.proc != nil
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // Start runs the node's Patroni if it is not running. Patroni starts
@@ -391,6 +401,9 @@ func (n *Node) WaitStreaming(ctx context.Context) error {
 		if apiStatus(ctx, n.apiPort, "/replica") == http.StatusOK && streaming(ctx, n.URL()) {
 			return nil
 		}
+		if !n.Running() {
+			return fmt.Errorf("patroni: %s is not running", n.name)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("patroni: %s is not streaming from the leader: %w", n.name, ctx.Err())
@@ -420,16 +433,23 @@ func (c *Cluster) WaitLeader(ctx context.Context) (*Node, error) {
 	}
 }
 
-// Logs returns the tail of every member's Patroni log, for a failure
-// message.
+// Logs returns the tail of every member's Patroni log, and whether its
+// Patroni runs, for a failure message.
 func (c *Cluster) Logs() string {
 	var b strings.Builder
 	for _, n := range c.nodes {
 		log, _ := os.ReadFile(filepath.Join(n.dir, "patroni.log"))
-		if len(log) > 3000 {
-			log = log[len(log)-3000:]
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
 		}
-		fmt.Fprintf(&b, "--- %s patroni.log (tail)\n%s\n", n.name, log)
+		fmt.Fprintf(&b, "--- %s (Patroni running: %v) patroni.log (tail)\n%s\n", n.name, n.Running(), log)
+	}
+	if c.witness != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "witness.log"))
+		if len(log) > 2000 {
+			log = log[len(log)-2000:]
+		}
+		fmt.Fprintf(&b, "--- Raft witness log (tail)\n%s\n", log)
 	}
 	return b.String()
 }
