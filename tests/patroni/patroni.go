@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
@@ -140,7 +140,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	raftPorts := make([]int, raftMembers)
 	for i := range raftPorts {
-		if raftPorts[i], err = freePort(); err != nil {
+		if raftPorts[i], err = devdb.FreePort(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -193,11 +193,11 @@ func (c *Cluster) writeNode(i int, raftPorts []int, params []string) (*Node, err
 	if err := c.owner.Chown(dir); err != nil {
 		return nil, err
 	}
-	pgPort, err := freePort()
+	pgPort, err := devdb.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
+	apiPort, err := devdb.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -575,13 +575,4 @@ func writeOwned(path string, own *pgtest.ServerUser, content string) error {
 		return err
 	}
 	return own.Chown(path)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
