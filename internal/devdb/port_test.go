@@ -26,3 +26,20 @@ func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
 		_ = l.Close()
 	}
 }
+
+// TestFreePortNeverRepeats: ports given out in one process are distinct,
+// even while nothing listens on them.
+func TestFreePortNeverRepeats(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for range 300 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[port] {
+			t.Fatalf("FreePort returned %d twice", port)
+		}
+		seen[port] = true
+	}
+}

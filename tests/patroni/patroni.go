@@ -181,6 +181,20 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatalf("%v\n%s", err, c.Logs())
 		}
 	}
+	// Every node must hold the same cluster: a server of another test on
+	// a node's port would show another system identifier.
+	var want int64
+	for i, node := range c.nodes {
+		var id int64
+		if err := query(ctx, node.URL(), "SELECT system_identifier FROM pg_control_system()", &id); err != nil {
+			t.Fatalf("patroni: %s: %v", node.name, err)
+		}
+		if i == 0 {
+			want = id
+		} else if id != want {
+			t.Fatalf("patroni: %s has system identifier %d, %s has %d: not one cluster\n%s", node.name, id, c.nodes[0].name, want, c.Logs())
+		}
+	}
 	return c
 }
 
@@ -202,7 +216,9 @@ func (c *Cluster) writeNode(i int, raftPorts []int, params []string) (*Node, err
 		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "scope: txkit\nname: %s\n", name)
+	// A scope of its own: clusters of concurrent tests never take each
+	// other's keys, whatever their Raft members see.
+	fmt.Fprintf(&b, "scope: %s\nname: %s\n", filepath.Base(c.dir), name)
 	fmt.Fprintf(&b, "log:\n  level: INFO\n")
 	fmt.Fprintf(&b, "restapi:\n  listen: 127.0.0.1:%d\n  connect_address: 127.0.0.1:%d\n", apiPort, apiPort)
 	b.WriteString(raftSection(c.dir, name, raftPorts, i))
