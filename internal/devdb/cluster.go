@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,7 +122,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return nil
 	}
 	if c.port == 0 {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return err
 		}
@@ -221,13 +220,4 @@ func (c *Cluster) Restart(ctx context.Context) error {
 func (c *Cluster) Close() error {
 	c.Stop()
 	return os.RemoveAll(c.sockDir)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -177,8 +177,8 @@ func (r *Replicated) Nodes() []*Cluster {
 	return append([]*Cluster{r.Primary}, r.Replicas...)
 }
 
-// Close stops every node and removes their files. It returns the first
-// error, after trying all nodes.
+// Close stops every node and removes their files. It tries every node
+// and returns their errors joined.
 func (r *Replicated) Close() error {
 	var errs []error
 	for _, c := range r.Replicas {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/txkit/txkit/internal/devdb"
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
@@ -140,7 +140,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	raftPorts := make([]int, raftMembers)
 	for i := range raftPorts {
-		if raftPorts[i], err = freePort(); err != nil {
+		if raftPorts[i], err = devdb.FreePort(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,6 +181,20 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatalf("%v\n%s", err, c.Logs())
 		}
 	}
+	// Every node must hold the same cluster: a server of another test on
+	// a node's port would show another system identifier.
+	var want int64
+	for i, node := range c.nodes {
+		var id int64
+		if err := query(ctx, node.URL(), "SELECT system_identifier FROM pg_control_system()", &id); err != nil {
+			t.Fatalf("patroni: %s: %v", node.name, err)
+		}
+		if i == 0 {
+			want = id
+		} else if id != want {
+			t.Fatalf("patroni: %s has system identifier %d, %s has %d: not one cluster\n%s", node.name, id, c.nodes[0].name, want, c.Logs())
+		}
+	}
 	return c
 }
 
@@ -193,16 +207,18 @@ func (c *Cluster) writeNode(i int, raftPorts []int, params []string) (*Node, err
 	if err := c.owner.Chown(dir); err != nil {
 		return nil, err
 	}
-	pgPort, err := freePort()
+	pgPort, err := devdb.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
+	apiPort, err := devdb.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "scope: txkit\nname: %s\n", name)
+	// A scope of its own: clusters of concurrent tests never take each
+	// other's keys, whatever their Raft members see.
+	fmt.Fprintf(&b, "scope: %s\nname: %s\n", filepath.Base(c.dir), name)
 	fmt.Fprintf(&b, "log:\n  level: INFO\n")
 	fmt.Fprintf(&b, "restapi:\n  listen: 127.0.0.1:%d\n  connect_address: 127.0.0.1:%d\n", apiPort, apiPort)
 	b.WriteString(raftSection(c.dir, name, raftPorts, i))
@@ -301,11 +317,21 @@ func (n *Node) URL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", n.pgPort)
 }
 
-// Running reports whether the node's Patroni is running.
+// Running reports whether the node's Patroni is running: started, and
+// neither stopped nor exited on its own.
 func (n *Node) Running() bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.proc != nil
+	p := n.proc
+	n.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // Start runs the node's Patroni if it is not running. Patroni starts
@@ -391,6 +417,9 @@ func (n *Node) WaitStreaming(ctx context.Context) error {
 		if apiStatus(ctx, n.apiPort, "/replica") == http.StatusOK && streaming(ctx, n.URL()) {
 			return nil
 		}
+		if !n.Running() {
+			return fmt.Errorf("patroni: %s is not running", n.name)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("patroni: %s is not streaming from the leader: %w", n.name, ctx.Err())
@@ -420,16 +449,23 @@ func (c *Cluster) WaitLeader(ctx context.Context) (*Node, error) {
 	}
 }
 
-// Logs returns the tail of every member's Patroni log, for a failure
-// message.
+// Logs returns the tail of every member's Patroni log, and whether its
+// Patroni runs, for a failure message.
 func (c *Cluster) Logs() string {
 	var b strings.Builder
 	for _, n := range c.nodes {
 		log, _ := os.ReadFile(filepath.Join(n.dir, "patroni.log"))
-		if len(log) > 3000 {
-			log = log[len(log)-3000:]
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
 		}
-		fmt.Fprintf(&b, "--- %s patroni.log (tail)\n%s\n", n.name, log)
+		fmt.Fprintf(&b, "--- %s (Patroni running: %v) patroni.log (tail)\n%s\n", n.name, n.Running(), log)
+	}
+	if c.witness != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "witness.log"))
+		if len(log) > 2000 {
+			log = log[len(log)-2000:]
+		}
+		fmt.Fprintf(&b, "--- Raft witness log (tail)\n%s\n", log)
 	}
 	return b.String()
 }
@@ -555,13 +591,4 @@ func writeOwned(path string, own *pgtest.ServerUser, content string) error {
 		return err
 	}
 	return own.Chown(path)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -40,10 +40,12 @@ func TestSwitchoverOnStopAndClose(t *testing.T) {
 	if next == leader {
 		t.Fatal("the stopped node is still the leader")
 	}
-	mustExec(ctx, t, c.URL(), "INSERT INTO t VALUES (2)")
+	if err := query(ctx, c.URL(), "INSERT INTO t VALUES (2) RETURNING id", new(int)); err != nil {
+		t.Fatalf("a write through the cluster's URL after the switchover: %v\n%s", err, c.Logs())
+	}
 	var n int
 	if err := query(ctx, next.URL(), "SELECT count(*) FROM t", &n); err != nil || n != 2 {
-		t.Fatalf("the new leader has %d rows (%v), want 2", n, err)
+		t.Fatalf("the new leader has %d rows (%v), want 2\n%s", n, err, c.Logs())
 	}
 
 	if err := c.Close(); err != nil {
