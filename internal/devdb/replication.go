@@ -289,13 +289,24 @@ func WaitReplayed(ctx context.Context, primary, replica *Cluster) error {
 }
 
 // WaitReplayedLSN waits until replica has replayed WAL up to lsn (a
-// pg_lsn in text form, like "0/3000148").
+// pg_lsn in text form, like "0/3000148"). A position just past a WAL page
+// header counts as the page's start: after a switch to a new segment an
+// idle primary's insert position is past the new page's header, while a
+// replica that has replayed everything stays at the boundary until the
+// primary writes again, which took about 15 s (the next standby snapshot).
 func WaitReplayedLSN(ctx context.Context, replica *Cluster, lsn string) error {
 	conn, err := pgx.Connect(ctx, replica.URL())
 	if err != nil {
 		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var block uint64
+	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_block_size')::bigint").Scan(&block); err != nil {
+		return fmt.Errorf("devdb: wal_block_size: %w", err)
+	}
+	if lsn, err = pageStart(lsn, block); err != nil {
+		return err
+	}
 	for {
 		var done bool
 		err := conn.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", lsn).Scan(&done)
@@ -311,6 +322,27 @@ func WaitReplayedLSN(ctx context.Context, replica *Cluster, lsn string) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// walLongPageHeader is the size of the header that starts a WAL segment
+// (XLogLongPageHeaderData); other pages start with a shorter one. No
+// record begins inside a header.
+const walLongPageHeader = 40
+
+// pageStart returns lsn, or the start of its page when lsn lies within
+// the page's header (see WaitReplayedLSN).
+func pageStart(lsn string, block uint64) (string, error) {
+	var hi, lo uint32
+	if _, err := fmt.Sscanf(lsn, "%X/%X", &hi, &lo); err != nil {
+		return "", fmt.Errorf("devdb: %q is not a WAL position: %w", lsn, err)
+	}
+	p := uint64(hi)<<32 | uint64(lo)
+	if block > 0 {
+		if off := p % block; off != 0 && off <= walLongPageHeader {
+			p -= off
+		}
+	}
+	return fmt.Sprintf("%X/%X", p>>32, uint32(p)), nil
 }
 
 // currentLSN is the primary's WAL insert position.
