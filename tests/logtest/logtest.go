@@ -1,11 +1,13 @@
 package logtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 )
 
 // Signal is a slog.Handler that passes every record to Handler and then,
@@ -38,4 +40,25 @@ func Records(out string) ([]map[string]any, error) {
 		recs = append(recs, rec)
 	}
 	return recs, nil
+}
+
+// Buffer is a logger's output that goroutines may write while the test
+// reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,4 +52,24 @@ func TestRecordsRejectsALineThatIsNotOneRecord(t *testing.T) {
 	require.Equal(t, "b", recs[1]["msg"])
 	_, err = logtest.Records("{\"msg\":\"a\"}\nlevel=INFO msg=b\n")
 	require.ErrorContains(t, err, `"level=INFO msg=b\n"`)
+}
+
+// Goroutines may write a Buffer while it is read; nothing written is lost.
+func TestBufferConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	var buf logtest.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				logger.Info("line")
+				_ = buf.String()
+			}
+		})
+	}
+	wg.Wait()
+	recs, err := logtest.Records(buf.String())
+	require.NoError(t, err)
+	require.Len(t, recs, 400)
 }
