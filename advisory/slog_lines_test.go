@@ -33,7 +33,7 @@ func TestSlogObserverOneLinePerLeakAndLoss(t *testing.T) {
 	t.Parallel()
 	const password = "pw-0f-the-dsn-n3ver-logged"
 	b := setup(t, func(c *pgxpool.Config) { c.ConnConfig.Password = password }) // trust auth: accepted, unused
-	var buf syncBuffer
+	var buf logtest.Buffer
 	leaked := make(chan struct{}, 1)
 	obs := advisory.NewSlogObserver(slog.New(logtest.Signal{
 		Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Msg: leakLine, Ch: leaked}))

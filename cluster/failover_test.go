@@ -12,6 +12,7 @@ import (
 
 	"github.com/txkit/txkit/cluster"
 	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -107,7 +108,7 @@ func TestWriteRefusedByAStandbyRunsOnTheNewPrimary(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1)
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	// No periodic check after Open's: only a failure makes one.
 	c := open(t, urls(r), cluster.Options{CheckInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	_, err := c.Exec(ctx, "CREATE TABLE log (id int PRIMARY KEY)")

@@ -1,11 +1,9 @@
 package txn_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,12 +41,9 @@ func TestSlogObserverOneLinePerRetryResolutionAndLeak(t *testing.T) {
 	_, err = pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
 	require.NoError(t, err)
 
-	var (
-		mu  sync.Mutex
-		buf bytes.Buffer
-	)
+	var buf logtest.Buffer
 	leaked := make(chan struct{}, 1)
-	h := logtest.Signal{Handler: slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	h := logtest.Signal{Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}),
 		Msg: leakMsg, Ch: leaked}
 	obs := txn.NewSlogObserver(slog.New(h))
 
@@ -87,9 +82,7 @@ func TestSlogObserverOneLinePerRetryResolutionAndLeak(t *testing.T) {
 			return nil
 		}))
 
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	recs, err := logtest.Records(out)
 	require.NoError(t, err)
 	counts := map[string]int{}
