@@ -11,6 +11,7 @@ import (
 
 	"github.com/txkit/txkit/advisory"
 	"github.com/txkit/txkit/pool"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 )
 
@@ -20,7 +21,7 @@ import (
 // them as leaks.
 func TestHeldConnectionsAreLabelledNotLeaks(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	const threshold = 20 * time.Millisecond
 	p, err := pool.Open(t.Context(), pgtest.NewDatabase(t), pool.Options{
 		LeakThreshold: threshold,

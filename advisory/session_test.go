@@ -1,11 +1,9 @@
 package advisory_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/tests/logtest"
 )
 
 func TestAcquireHoldsAndReleasesClean(t *testing.T) {
@@ -343,7 +342,7 @@ func TestReleaseWhenServerSaysNotHeld(t *testing.T) {
 func TestSlogObserver(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var buf syncBuffer
+	var buf logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	obs := advisory.NewSlogObserver(logger)
 	l, err := advisory.Acquire(b.ctx, b.pool, "logged", advisory.Options{Observer: obs, CheckInterval: 50 * time.Millisecond})
@@ -358,23 +357,4 @@ func TestSlogObserver(t *testing.T) {
 	require.Contains(t, out, `level=INFO msg="advisory: lock not acquired" name=logged`)
 	require.Contains(t, out, `level=ERROR msg="advisory: lock lost" name=logged`)
 	require.NotContains(t, out, "postgres://", "no connection string in the logs")
-}
-
-// syncBuffer is a bytes.Buffer safe for the watcher goroutine and the test
-// to use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,11 +1,8 @@
 package advisory_test
 
 import (
-	"context"
-	"encoding/json"
 	"log/slog"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,23 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/tests/logtest"
 )
-
-// signalHandler is a slog handler that tells the test when a record with
-// message msg was written.
-type signalHandler struct {
-	slog.Handler
-	msg string
-	ch  chan struct{}
-}
-
-func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	if r.Message == h.msg {
-		h.ch <- struct{}{}
-	}
-	return err
-}
 
 const (
 	leakLine = "advisory: lock garbage collected without Release; it was released now"
@@ -51,10 +33,10 @@ func TestSlogObserverOneLinePerLeakAndLoss(t *testing.T) {
 	t.Parallel()
 	const password = "pw-0f-the-dsn-n3ver-logged"
 	b := setup(t, func(c *pgxpool.Config) { c.ConnConfig.Password = password }) // trust auth: accepted, unused
-	var buf syncBuffer
+	var buf logtest.Buffer
 	leaked := make(chan struct{}, 1)
-	obs := advisory.NewSlogObserver(slog.New(signalHandler{
-		Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), msg: leakLine, ch: leaked}))
+	obs := advisory.NewSlogObserver(slog.New(logtest.Signal{
+		Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Msg: leakLine, Ch: leaked}))
 
 	dropLock(t, b, obs)
 	deadline := time.After(lossBound)
@@ -80,10 +62,10 @@ wait:
 	require.ErrorIs(t, l.Release(b.ctx), advisory.ErrLockLost)
 
 	out := buf.String()
+	recs, err := logtest.Records(out)
+	require.NoError(t, err)
 	counts := map[string]int{}
-	for line := range strings.Lines(out) {
-		var rec map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &rec), "one structured record per line: %q", line)
+	for _, rec := range recs {
 		counts[rec["msg"].(string)]++
 	}
 	require.Equal(t, 1, counts[leakLine], out)

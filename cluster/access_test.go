@@ -1,10 +1,8 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,27 +14,13 @@ import (
 	"github.com/txkit/txkit/cluster"
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
 
 // logBuffer is a Logger's output, safe for the checker's goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ logtest.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -109,14 +93,8 @@ func TestASerializableReadRunsOnThePrimary(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1)
 	ctx := context.Background()
-	c := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond})
-	only := open(t, urls(r), cluster.Options{CheckInterval: 50 * time.Millisecond, Reads: cluster.ReplicasOnly})
 	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
-	eventually(t, "the replica is routable", func() bool {
-		n, ok := nodeByRole(c, cluster.Replica)
-		m, ok2 := nodeByRole(only, cluster.Replica)
-		return ok && n.Routable && ok2 && m.Routable
-	})
+	c, only := openBoth(t, r, 50*time.Millisecond)
 	for _, deferrable := range []bool{false, true} {
 		o := txn.Options{ReadOnly: true, Deferrable: deferrable, Isolation: isolation.Serializable, Retry: retry.Never()}
 		require.NoError(t, txn.WithTx(ctx, c, o, func(ctx context.Context, tx pgx.Tx) error {
@@ -159,13 +137,7 @@ func TestForgedTokenSendsOnlyItsReadsToThePrimary(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1)
 	ctx := context.Background()
-	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond})
-	only := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, Reads: cluster.ReplicasOnly})
-	eventually(t, "the replica is routable", func() bool {
-		n, ok := nodeByRole(c, cluster.Replica)
-		m, ok2 := nodeByRole(only, cluster.Replica)
-		return ok && n.Routable && ok2 && m.Routable
-	})
+	c, only := openBoth(t, r, 20*time.Millisecond)
 	s, err := cluster.ResumeSession("7FFFFFFF/FFFFFF00")
 	require.NoError(t, err)
 	sctx := cluster.WithSession(ctx, s)

@@ -127,13 +127,7 @@ func TestReplicaStoppedMidRead(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1)
 	ctx := context.Background()
-	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond})
-	only := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, Reads: cluster.ReplicasOnly})
-	eventually(t, "the replica is routable", func() bool {
-		n, ok := nodeByRole(c, cluster.Replica)
-		m, ok2 := nodeByRole(only, cluster.Replica)
-		return ok && n.Routable && ok2 && m.Routable
-	})
+	c, only := openBoth(t, r, 20*time.Millisecond)
 	var attempts []bool
 	require.NoError(t, txn.WithTx(ctx, c, txn.Options{ReadOnly: true, Retry: fastRetry(5)}, func(ctx context.Context, tx pgx.Tx) error {
 		rec, err := inRecovery(ctx, tx)

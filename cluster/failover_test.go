@@ -2,11 +2,8 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"github.com/txkit/txkit/cluster"
 	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -33,63 +31,27 @@ func TestFailoverCostsARetry(t *testing.T) {
 	require.NoError(t, pgtest.WaitReplayed(ctx, r.Primary, r.Replicas[0]))
 
 	policy := &retry.Policy{MaxAttempts: 100, InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
-	var (
-		next      atomic.Int64
-		mu        sync.Mutex
-		committed []int64
-		lastOK    []time.Time
-		unknown   int
-	)
-	wctx, stop := context.WithCancel(ctx)
+	w, stop := startWriters(t, ctx, c, policy)
 	defer stop()
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for wctx.Err() == nil {
-				id := next.Add(1)
-				err := txn.WithTx(wctx, c, txn.Options{Retry: policy}, func(ctx context.Context, tx pgx.Tx) error {
-					_, err := tx.Exec(ctx, "INSERT INTO log VALUES ($1)", id)
-					return err
-				})
-				mu.Lock()
-				switch {
-				case err == nil:
-					committed = append(committed, id)
-					lastOK = append(lastOK, time.Now())
-				case errors.Is(err, txn.ErrCommitUnknown):
-					unknown++
-				case wctx.Err() != nil:
-				default:
-					t.Errorf("write %d: %v", id, err)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(committed)
-	}
-	eventually(t, "writes commit on the first primary", func() bool { return count() >= 100 })
+	eventually(t, "writes commit on the first primary", func() bool { return w.count() >= 100 })
 
 	stopped := time.Now()
 	r.Primary.Stop()
-	before := count()
+	before := w.count()
 	require.NoError(t, r.Replicas[0].Promote(ctx))
 	promoted := time.Now()
-	eventually(t, "writes commit on the new primary", func() bool { return count() >= before+100 })
+	eventually(t, "writes commit on the new primary", func() bool { return w.count() >= before+100 })
 	stop()
-	wg.Wait()
 
 	first := time.Duration(-1)
-	for _, at := range lastOK {
-		if at.After(promoted) && (first < 0 || at.Sub(promoted) < first) {
-			first = at.Sub(promoted)
+	for _, cm := range w.committed {
+		if cm.at.After(promoted) && (first < 0 || cm.at.Sub(promoted) < first) {
+			first = cm.at.Sub(promoted)
 		}
 	}
+	committed := w.ids()
 	t.Logf("%d writes reported committed, %d with outcome unknown; promotion took %v after the stop; first commit %v after the promotion returned; nodes %+v",
-		len(committed), unknown, promoted.Sub(stopped), first, c.Nodes())
+		len(committed), w.unknown, promoted.Sub(stopped), first, c.Nodes())
 
 	p, ok := nodeByRole(c, cluster.Primary)
 	require.True(t, ok)
@@ -146,7 +108,7 @@ func TestWriteRefusedByAStandbyRunsOnTheNewPrimary(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1)
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	// No periodic check after Open's: only a failure makes one.
 	c := open(t, urls(r), cluster.Options{CheckInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	_, err := c.Exec(ctx, "CREATE TABLE log (id int PRIMARY KEY)")

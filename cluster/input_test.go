@@ -1,12 +1,10 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"github.com/txkit/txkit/cluster"
 	"github.com/txkit/txkit/pool"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -127,7 +126,7 @@ func TestUnreachableNodeKeepsItsPassword(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const secret = "pa55-w0rd-x"
-	var logs syncBuffer
+	var logs logtest.Buffer
 	c := open(t, []string{pgtest.NewDatabase(t), "postgres://app:" + secret + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=1"},
 		cluster.Options{CheckInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	eventually(t, "the node is logged down", func() bool { return strings.Contains(logs.String(), "127.0.0.1:1") })
@@ -138,21 +137,4 @@ func TestUnreachableNodeKeepsItsPassword(t *testing.T) {
 	require.NotContains(t, fmt.Sprintf("%+v", c.Nodes()), secret)
 	require.NotContains(t, logs.String(), secret)
 	require.NoError(t, txn.WithTx(ctx, c, txn.Options{}, func(context.Context, pgx.Tx) error { return nil }))
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

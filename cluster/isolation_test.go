@@ -22,13 +22,7 @@ func TestReplicaDefaultingToSerializable(t *testing.T) {
 	t.Parallel()
 	r := replicated(t, 1, "default_transaction_isolation=serializable")
 	ctx := context.Background()
-	c := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond})
-	only := open(t, urls(r), cluster.Options{CheckInterval: 20 * time.Millisecond, Reads: cluster.ReplicasOnly})
-	eventually(t, "the replica is routable", func() bool {
-		n, ok := nodeByRole(c, cluster.Replica)
-		m, ok2 := nodeByRole(only, cluster.Replica)
-		return ok && n.Routable && ok2 && m.Routable
-	})
+	c, only := openBoth(t, r, 20*time.Millisecond)
 	n, _ := nodeByRole(c, cluster.Replica)
 	require.True(t, n.SerializableDefault)
 	require.True(t, n.Healthy)

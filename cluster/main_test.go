@@ -42,6 +42,21 @@ func open(t *testing.T, urls []string, opts cluster.Options) *cluster.Cluster {
 	return c
 }
 
+// openBoth opens two Clusters on r's nodes checked every interval, c
+// with the default Reads and only with ReplicasOnly, and waits until
+// both route to the replica.
+func openBoth(t *testing.T, r *pgtest.Replicated, interval time.Duration) (c, only *cluster.Cluster) {
+	t.Helper()
+	c = open(t, urls(r), cluster.Options{CheckInterval: interval})
+	only = open(t, urls(r), cluster.Options{CheckInterval: interval, Reads: cluster.ReplicasOnly})
+	eventually(t, "the replica is routable", func() bool {
+		n, ok := nodeByRole(c, cluster.Replica)
+		m, ok2 := nodeByRole(only, cluster.Replica)
+		return ok && n.Routable && ok2 && m.Routable
+	})
+	return c, only
+}
+
 func urls(r *pgtest.Replicated) []string {
 	var out []string
 	for _, n := range r.Nodes() {

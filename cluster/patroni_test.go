@@ -4,10 +4,7 @@ package cluster_test
 
 import (
 	"context"
-	"errors"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +14,6 @@ import (
 	"github.com/txkit/txkit/cluster"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/tests/patroni"
-	"github.com/txkit/txkit/txn"
 )
 
 // Under Patroni, an operator stops the leader while writers run: Patroni
@@ -44,63 +40,33 @@ func TestPatroniSwitchoverCostsARetry(t *testing.T) {
 	require.NoError(t, err)
 
 	policy := &retry.Policy{MaxAttempts: 100, InitialInterval: 5 * time.Millisecond, MaxInterval: 100 * time.Millisecond}
-	var (
-		next       atomic.Int64
-		mu         sync.Mutex
-		committed  []int64
-		firstOnNew time.Time // the first commit on the replica, once promoted
-		unknown    int
-	)
 	u, err := url.Parse(replica.URL())
 	require.NoError(t, err)
 	replicaPort := portOf(t, u.Host)
-	wctx, stop := context.WithCancel(ctx)
+	w, stop := startWriters(t, ctx, c, policy)
 	defer stop()
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for wctx.Err() == nil {
-				id := next.Add(1)
-				var port int
-				err := txn.WithTx(wctx, c, txn.Options{Retry: policy}, func(ctx context.Context, tx pgx.Tx) error {
-					return tx.QueryRow(ctx, "INSERT INTO log VALUES ($1) RETURNING current_setting('port')::int", id).Scan(&port)
-				})
-				mu.Lock()
-				switch {
-				case err == nil:
-					committed = append(committed, id)
-					if port == replicaPort && firstOnNew.IsZero() {
-						firstOnNew = time.Now()
-					}
-				case errors.Is(err, txn.ErrCommitUnknown):
-					unknown++
-				case wctx.Err() != nil:
-				default:
-					t.Errorf("write %d: %v", id, err)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(committed)
-	}
-	eventually(t, "writes commit on the first leader", func() bool { return count() >= 100 })
+	eventually(t, "writes commit on the first leader", func() bool { return w.count() >= 100 })
 	stopped := time.Now()
 	leader.Stop()
 	next2, err := pc.WaitLeader(ctx)
 	require.NoError(t, err, pc.Logs())
 	require.Same(t, replica, next2)
 	promoted := time.Now()
-	before := count()
-	eventually(t, "writes commit on the new leader", func() bool { return count() >= before+100 })
+	before := w.count()
+	eventually(t, "writes commit on the new leader", func() bool { return w.count() >= before+100 })
 	stop()
-	wg.Wait()
+
+	var firstOnNew time.Time // the first commit on the replica, once promoted
+	for _, cm := range w.committed {
+		if cm.port == replicaPort {
+			firstOnNew = cm.at
+			break
+		}
+	}
+	committed := w.ids()
 
 	t.Logf("%d writes reported committed, %d with outcome unknown; after the stop began, Patroni's new leader was seen in %v and the first commit on it through the Cluster came in %v",
-		len(committed), unknown, promoted.Sub(stopped).Round(time.Millisecond), firstOnNew.Sub(stopped).Round(time.Millisecond))
+		len(committed), w.unknown, promoted.Sub(stopped).Round(time.Millisecond), firstOnNew.Sub(stopped).Round(time.Millisecond))
 
 	conn, err := pgx.Connect(ctx, replica.URL())
 	require.NoError(t, err)

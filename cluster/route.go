@@ -48,8 +48,14 @@ var errSerializableRead = fmt.Errorf("%w: a hot standby cannot run a SERIALIZABL
 // primary: a hot standby refuses SERIALIZABLE (0A000). Under ReplicasOnly
 // it fails with ErrNoReplica instead.
 func (c *Cluster) routeSerializableRead(ctx context.Context) (*txn.Routed, error) {
+	return c.readOnPrimary(ctx, errSerializableRead)
+}
+
+// readOnPrimary sends a read no replica may take to the primary, counted
+// as a fallback; under ReplicasOnly it fails with refused instead.
+func (c *Cluster) readOnPrimary(ctx context.Context, refused error) (*txn.Routed, error) {
 	if c.opts.Reads == ReplicasOnly {
-		return nil, errSerializableRead
+		return nil, refused
 	}
 	n, conn, err := c.acquirePrimary(ctx)
 	if err != nil {
@@ -162,15 +168,7 @@ func (c *Cluster) routeRead(ctx context.Context, byDefault bool) (*txn.Routed, e
 			}
 		}
 	}
-	if c.opts.Reads == ReplicasOnly {
-		return nil, ErrNoReplica
-	}
-	n, conn, err := c.acquirePrimary(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.fallbacks.Add(1)
-	return c.routed(ctx, n, conn, true), nil
+	return c.readOnPrimary(ctx, ErrNoReplica)
 }
 
 // pickReplica returns a replica within the lag bound: with caughtUp, one

@@ -1,18 +1,17 @@
 package pool_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/pool"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
@@ -26,22 +25,7 @@ var (
 )
 
 // logs is a slog handler's output, safe to read while the pool writes.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logs struct{ logtest.Buffer }
 
 // count is how many records hold msg.
 func (l *logs) count(msg string) int { return strings.Count(l.String(), msg) }

@@ -91,17 +91,8 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 		if err != nil {
 			return begun{}, err
 		}
-		idle := c.Conn().PgConn().TxStatus() == 'I'
-		tx, err := c.Conn().BeginTx(ctx, txo)
+		tx, err := beginAcquired(ctx, c.Conn(), txo)
 		if err != nil {
-			endFailedBegin(ctx, c.Conn(), idle)
-			if c.Conn().IsClosed() {
-				// Broken, or ended by the server's FATAL (a backend
-				// terminated while idle in the pool answers BEGIN with
-				// 57P01): no transaction began, so another connection may
-				// run it.
-				err = &connLostError{when: "at BEGIN", err: err}
-			}
 			c.Release()
 			return begun{}, err
 		}
@@ -122,6 +113,25 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 		return begun{}, err
 	}
 	return begun{tx: tx}, nil
+}
+
+// beginAcquired begins on conn, a connection the attempt acquired (from
+// the pool or a Router). A BEGIN that fails leaves no block open; one that
+// also closed conn (broken, or ended by the server's FATAL: a backend
+// terminated while idle in the pool answers BEGIN with 57P01) began no
+// transaction, so its error says the connection was lost and another
+// connection may run the transaction.
+func beginAcquired(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (pgx.Tx, error) {
+	idle := conn.PgConn().TxStatus() == 'I'
+	tx, err := conn.BeginTx(ctx, txo)
+	if err != nil {
+		endFailedBegin(ctx, conn, idle)
+		if conn.IsClosed() {
+			err = &connLostError{when: "at BEGIN", err: err}
+		}
+		return nil, err
+	}
+	return tx, nil
 }
 
 func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (begun, error) {

@@ -1,7 +1,6 @@
 package txn_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/isolation"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -87,9 +87,8 @@ func TestSlogObserverNeverLogsTheConnectionString(t *testing.T) {
 	t.Parallel()
 	const password = "s3cret-pw-do-not-log"
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Password = password })
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var buf logtest.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := txn.Options{Name: "audit", Observer: txn.NewSlogObserver(logger), Retry: fastRetry(2)}
 	_ = txn.WithTx(b.ctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, raise(pgerrcode.SerializationFailure))
@@ -97,26 +96,13 @@ func TestSlogObserverNeverLogsTheConnectionString(t *testing.T) {
 	})
 	_ = txn.WithTx(b.ctx, b.pool, opts, func(context.Context, pgx.Tx) error { return errors.New("app error") })
 	require.NoError(t, txn.WithTx(b.ctx, b.pool, opts, insert(1)))
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	require.Contains(t, out, "retrying transaction")
 	require.Contains(t, out, "name=audit")
 	require.Contains(t, out, "sqlstate=40001")
 	require.NotContains(t, out, password)
 	require.NotContains(t, out, "postgres://")
 	require.NotContains(t, out, b.pool.Config().ConnConfig.Database, "no database name in logs")
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestLeakThresholdReportsWhereTheTransactionBegan(t *testing.T) {
@@ -238,16 +224,13 @@ func TestSlogObserverLogsNoPasswordWhenConnectingFails(t *testing.T) {
 	require.NoError(t, err)
 	defer pool.Close()
 
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var buf logtest.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := txn.Options{Name: "audit", Observer: txn.NewSlogObserver(logger), Retry: fastRetry(2)}
 	err = txn.WithTx(context.Background(), pool, opts, insert(1))
 	var connectErr *pgconn.ConnectError
 	require.ErrorAs(t, err, &connectErr)
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	require.Contains(t, out, "failed to connect", "the connect error is logged")
 	for _, text := range []string{err.Error(), out} {
 		require.NotContains(t, text, password)

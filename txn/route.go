@@ -108,13 +108,8 @@ func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequ
 	}
 	c := rt.Conn
 	b := &begun{conn: c.Conn(), routed: rt}
-	idle := c.Conn().PgConn().TxStatus() == 'I'
-	tx, err := c.Conn().BeginTx(ctx, txo)
+	tx, err := beginAcquired(ctx, c.Conn(), txo)
 	if err != nil {
-		endFailedBegin(ctx, c.Conn(), idle)
-		if c.Conn().IsClosed() {
-			err = &connLostError{when: "at BEGIN", err: err}
-		}
 		return nil, b.finish(RolledBack, err)
 	}
 	b.tx = tx

@@ -1,13 +1,9 @@
 package txn_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/tests/faultproxy"
+	"github.com/txkit/txkit/tests/logtest"
 	"github.com/txkit/txkit/tests/pgtest"
 	"github.com/txkit/txkit/txn"
 )
-
-// signalHandler is a slog handler that tells the test when a record with
-// message msg was written.
-type signalHandler struct {
-	slog.Handler
-	msg string
-	ch  chan struct{}
-}
-
-func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	if r.Message == h.msg {
-		h.ch <- struct{}{}
-	}
-	return err
-}
 
 const (
 	retryMsg    = "txn: retrying transaction"
@@ -60,13 +41,10 @@ func TestSlogObserverOneLinePerRetryResolutionAndLeak(t *testing.T) {
 	_, err = pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
 	require.NoError(t, err)
 
-	var (
-		mu  sync.Mutex
-		buf bytes.Buffer
-	)
+	var buf logtest.Buffer
 	leaked := make(chan struct{}, 1)
-	h := signalHandler{Handler: slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}),
-		msg: leakMsg, ch: leaked}
+	h := logtest.Signal{Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		Msg: leakMsg, Ch: leaked}
 	obs := txn.NewSlogObserver(slog.New(h))
 
 	// Three retries, each attempt sending the argument.
@@ -104,13 +82,11 @@ func TestSlogObserverOneLinePerRetryResolutionAndLeak(t *testing.T) {
 			return nil
 		}))
 
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
+	recs, err := logtest.Records(out)
+	require.NoError(t, err)
 	counts := map[string]int{}
-	for line := range strings.Lines(out) {
-		var rec map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &rec), "one structured record per line: %q", line)
+	for _, rec := range recs {
 		counts[rec["msg"].(string)]++
 		if rec["msg"] == retryMsg {
 			require.Equal(t, "retried", rec["name"])

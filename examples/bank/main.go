@@ -75,11 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	level := fs.String("isolation", "serializable", "isolation level: serializable, repeatable read, read committed")
 	policy := fs.String("retry", "default", "retry policy: default (jittered exponential backoff) or immediate")
 	fs.BoolVar(&cfg.NoRetryQueue, "no-retry-queue", false, "transfers do not take turns after a conflict (txn.Options.NoRetryQueue)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	var err error
 	if cfg.Isolation, err = isolation.Parse(*level); err != nil {

@@ -57,11 +57,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Stock, "stock", 300, "each item's stock at the start")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "stop placing orders after this long")
 	fs.BoolVar(&cfg.Naive, "naive", false, "save without the version check, and watch updates get lost")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return cfg, cfg.validate()
 }

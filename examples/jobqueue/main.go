@@ -50,11 +50,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Batch, "batch", 20, "jobs a worker claims at a time")
 	fs.IntVar(&cfg.FailEvery, "fail-every", 97, "every n-th job fails on its first try (0: none)")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "give up if the queue is not drained by then")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return cfg, cfg.validate()
 }

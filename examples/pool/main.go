@@ -59,11 +59,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.LeakThreshold, "leak-threshold", 300*time.Millisecond, "how long a connection may be held before it is reported")
 	fs.DurationVar(&c.Deadline, "deadline", 500*time.Millisecond, "the shutdown deadline")
 	fs.BoolVar(&c.AllowInsecure, "allow-insecure", false, "allow an sslmode below the TLS floor to a remote host")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if c.Instances < 1 || c.AcquireTimeout <= 0 || c.LeakThreshold <= 0 || c.Deadline <= 0 {
 		return config{}, errors.New("need -instances >= 1 and positive durations")

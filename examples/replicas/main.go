@@ -45,11 +45,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.Duration, "duration", 6*time.Second, "how long to run")
 	fs.DurationVar(&cfg.ApplyDelay, "apply-delay", 20*time.Millisecond, "recovery_min_apply_delay of the replicas")
 	fs.BoolVar(&cfg.Promote, "promote", true, "stop the primary and promote a replica halfway through")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return cfg, cfg.validate()
 }
