@@ -40,7 +40,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return err
 	}
 	settings := []string{fmt.Sprintf("recovery_min_apply_delay=%dms", cfg.ApplyDelay.Milliseconds())}
-	servers, err := devdb.StartReplicated(ctx, devdb.ReplicationOptions{Replicas: 2, Replica: settings})
+	// The throwaway servers commit asynchronously to start and run fast;
+	// the primary here commits as a production server does, so a commit's
+	// WAL goes to the replicas at once instead of at the WAL writer's next
+	// round, up to 200 ms later, longer than a Session read waits.
+	servers, err := devdb.StartReplicated(ctx, devdb.ReplicationOptions{Replicas: 2, Replica: settings,
+		Primary: []string{"synchronous_commit=on"}})
 	if err != nil {
 		return fmt.Errorf("starting a primary and two replicas: %w", err)
 	}
