@@ -212,11 +212,8 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	bound.atCommit = true
-	b.turn = queue.entry
+	b.queue = queue
 	res := commit(ctx, &b, opts)
-	if b.turn == nil {
-		queue.entry = nil // commit gave the turn up to settle a lost answer
-	}
 	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
 		d.Name = opts.Name
