@@ -67,7 +67,7 @@ func (c *Cluster) checker() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.life.Done():
 			return
 		case <-t.C:
 		case <-c.kickCh:
