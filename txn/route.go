@@ -137,8 +137,8 @@ func (b *begun) finish(outcome Outcome, err error) error {
 		retry = rt.Done(end)
 	}
 	rt.Conn.Release()
-	if retry && err != nil && outcome != Committed && outcome != CommitUnknown {
-		return &rerouteError{err: err}
+	if retry && outcome != Committed && outcome != CommitUnknown {
+		return RouteAgain(err)
 	}
 	return err
 }
