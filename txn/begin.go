@@ -102,11 +102,7 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 	case *pgx.Conn:
 		return beginOn(ctx, d, txo)
 	case Router:
-		b, err := beginRouted(ctx, d, txo, req)
-		if err != nil {
-			return begun{}, err
-		}
-		return *b, nil
+		return beginRouted(ctx, d, txo, req)
 	}
 	tx, err := db.BeginTx(ctx, txo)
 	if err != nil {

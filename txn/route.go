@@ -97,19 +97,19 @@ func isRerouted(err error) bool {
 }
 
 // beginRouted asks r for the attempt's connection and begins on it.
-func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequest) (*begun, error) {
+func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequest) (begun, error) {
 	rt, err := r.Route(ctx, req)
 	if err != nil {
-		return nil, err
+		return begun{}, err
 	}
 	if rt == nil || rt.Conn == nil {
-		return nil, errors.New("txn: the Router gave no connection")
+		return begun{}, errors.New("txn: the Router gave no connection")
 	}
 	c := rt.Conn
-	b := &begun{conn: c.Conn(), routed: rt}
+	b := begun{conn: c.Conn(), routed: rt}
 	tx, err := beginAcquired(ctx, c.Conn(), txo)
 	if err != nil {
-		return nil, b.finish(RolledBack, err)
+		return begun{}, b.finish(RolledBack, err)
 	}
 	b.tx = tx
 	if rt.CommitPosition && !req.ReadOnly {
