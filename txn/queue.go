@@ -109,18 +109,22 @@ var queues = struct {
 
 // queueSlot is one call's relation to its transaction's turn-taking.
 type queueSlot struct {
-	off   bool // Options.NoRetryQueue
+	off   bool // Options.NoRetryQueue, or a call inside another transaction
 	key   queueKey
 	entry *queueEntry // set while the running attempt holds a turn
 	epoch uint64      // the entry's epoch when the turn was given
 }
 
-func newQueueSlot(db Beginner, opts *Options, code uintptr) queueSlot {
+// newQueueSlot is the slot of a call of opts' transaction on db. A call
+// inside another transaction (inTx: RequiresNew) takes no turn: waiting
+// for one would hold its caller's connection, and the turn it waits for
+// may be its caller's own.
+func newQueueSlot(db Beginner, opts *Options, code uintptr, inTx bool) queueSlot {
 	k := queueKey{db: beginnerKey(db), name: opts.Name}
 	if k.name == "" {
 		k.code = code
 	}
-	return queueSlot{off: opts.NoRetryQueue, key: k}
+	return queueSlot{off: opts.NoRetryQueue || inTx, key: k}
 }
 
 // wait takes a turn for the next attempt if the transaction is hot, and
