@@ -79,9 +79,10 @@ type queueEntry struct {
 }
 
 // waiter is an attempt waiting for its turn: losses is how many attempts
-// of its call lost to a conflict before it.
+// of its call lost to a conflict before it. The turn comes with the
+// entry's epoch when it was given.
 type waiter struct {
-	turn   chan struct{}
+	turn   chan uint64
 	losses int
 }
 
@@ -158,7 +159,7 @@ func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) 
 		queues.mu.Unlock()
 		return true, nil
 	}
-	turn := make(chan struct{}, 1)
+	turn := make(chan uint64, 1)
 	w := waiter{turn: turn, losses: losses}
 	if retrying {
 		// Behind the retries already waiting, ahead of first attempts.
@@ -172,10 +173,8 @@ func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) 
 	}
 	queues.mu.Unlock()
 	select {
-	case <-turn:
-		queues.mu.Lock()
-		q.entry, q.epoch = e, e.epoch
-		queues.mu.Unlock()
+	case epoch := <-turn:
+		q.entry, q.epoch = e, epoch
 		return true, nil
 	case <-ctx.Done():
 		queues.mu.Lock()
@@ -255,7 +254,7 @@ func (e *queueEntry) dispatch() {
 		w := e.waiting[0]
 		e.waiting = slices.Delete(e.waiting, 0, 1)
 		e.start(w.losses)
-		w.turn <- struct{}{}
+		w.turn <- e.epoch
 	}
 }
 
