@@ -27,7 +27,7 @@ type begun struct {
 	routed   *Routed         // a Router's connection; see finish
 	position *commitPosition // read after COMMIT when the Router asks
 
-	queue *queueSlot // the call's turn-taking, from COMMIT on; see queueSlot.leave
+	turn *queueEntry // the hot transaction whose turn the attempt holds; nil if none
 }
 
 func (b *begun) done() {

@@ -80,7 +80,7 @@ func commit(ctx context.Context, b *begun, opts *Options) commitResult {
 	if res, ok := settled(err, wasClosed || !x.received); ok {
 		return res
 	}
-	b.queue.leave() // settling the outcome competes with no one: others may run
+	b.leaveTurn() // settling the outcome competes with no one: others may run
 	return resolveCommit(ctx, b.conn.Config(), b.conn.PgConn().PID(), x, err)
 }
 

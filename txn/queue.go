@@ -218,15 +218,16 @@ func (q *queueSlot) done(conflict bool) {
 	}
 }
 
-// leave gives up the attempt's turn, if it holds one, without counting
+// leaveTurn gives up the attempt's turn, if it holds one, without counting
 // the attempt either way: its COMMIT's answer was lost, and asking the
-// server what became of it competes with no other attempt. q may be nil.
-func (q *queueSlot) leave() {
-	if q == nil || q.entry == nil {
+// server what became of it competes with no other attempt. b.turn is nil
+// afterwards.
+func (b *begun) leaveTurn() {
+	e := b.turn
+	if e == nil {
 		return
 	}
-	e := q.entry
-	q.entry = nil
+	b.turn = nil
 	queues.mu.Lock()
 	e.stop()
 	e.dispatch()

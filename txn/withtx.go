@@ -215,8 +215,13 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	bound.atCommit = true
-	b.queue = queue
+	// The entry, not the slot: a pointer to the slot on begun would move
+	// the slot to the heap, an allocation on every call.
+	b.turn = queue.entry
 	res := commit(ctx, &b, opts)
+	if b.turn == nil {
+		queue.entry = nil // commit gave the turn up to settle a lost answer
+	}
 	if o, ok := opts.Observer.(CommitResolvedObserver); ok && res.resolved != nil {
 		d := *res.resolved
 		d.Name = opts.Name
