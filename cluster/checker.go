@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -67,7 +68,7 @@ func (c *Cluster) checker() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.life.Done():
 			return
 		case <-t.C:
 		case <-c.kickCh:
@@ -157,15 +158,10 @@ func (c *Cluster) apply(probes []probe) {
 			}
 		}
 	}
-	var primary *node
+	primary := c.primaryNow()
 	var primaryProbe probe
-	for i, n := range c.nodes {
-		if !n.st.healthy || n.st.role != Primary || n.st.former {
-			continue
-		}
-		if primary == nil || n.st.promoted > primary.st.promoted {
-			primary, primaryProbe = n, probes[i]
-		}
+	if primary != nil {
+		primaryProbe = probes[slices.Index(c.nodes, primary)]
 	}
 	if primary != old.primary && primary != nil {
 		c.opts.Logger.Info("cluster: primary", "node", primary.name)
@@ -225,25 +221,27 @@ func (c *Cluster) apply(probes []probe) {
 	c.publish()
 }
 
-// publish builds the snapshot from the nodes' states. Under c.mu.
-func (c *Cluster) publish() {
-	s := &snapshot{changed: make(chan struct{})}
+// primaryNow is the node that takes writes by the nodes' states: of the
+// healthy primaries that are not former ones, the one seen turning primary
+// last; nil if none. Under c.mu.
+func (c *Cluster) primaryNow() *node {
+	var primary *node
 	for _, n := range c.nodes {
-		if !n.st.healthy {
+		if !n.st.healthy || n.st.role != Primary || n.st.former {
 			continue
 		}
-		switch n.st.role {
-		case Primary:
-			if n.st.former {
-				continue
-			}
-			if s.primary == nil || n.st.promoted > s.primary.st.promoted {
-				s.primary = n
-			}
-		case Replica:
-			if n.st.held {
-				continue
-			}
+		if primary == nil || n.st.promoted > primary.st.promoted {
+			primary = n
+		}
+	}
+	return primary
+}
+
+// publish builds the snapshot from the nodes' states. Under c.mu.
+func (c *Cluster) publish() {
+	s := &snapshot{primary: c.primaryNow(), changed: make(chan struct{})}
+	for _, n := range c.nodes {
+		if n.st.healthy && n.st.role == Replica && !n.st.held {
 			s.replicas = append(s.replicas, replicaState{n: n, freshAsOf: n.st.freshAsOf, lagBytes: n.st.lagBytes})
 		}
 	}

@@ -41,9 +41,8 @@ type Cluster struct {
 	snap        atomic.Pointer[snapshot]
 
 	kickCh chan struct{}
-	life   context.Context // cancelled by Close: ends a round of checks
+	life   context.Context // cancelled by Close: ends the checker and a round of checks
 	end    context.CancelFunc
-	stop   chan struct{}
 	done   chan struct{}
 	rr     atomic.Uint64 // spreads reads over replicas
 
@@ -157,7 +156,6 @@ func start(pools []*pool.Pool, own bool, opts Options) *Cluster {
 	c := &Cluster{
 		opts:   opts,
 		kickCh: make(chan struct{}, 1),
-		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	c.life, c.end = context.WithCancel(context.Background())
@@ -184,7 +182,6 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		c.end()
-		close(c.stop)
 		<-c.done
 		var errs []error
 		for _, n := range c.nodes {

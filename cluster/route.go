@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -331,10 +332,8 @@ func (c *Cluster) commitPosition(ctx context.Context, n *node, p Position) Posit
 	return UnknownPosition
 }
 
-func raise(a interface {
-	Load() uint64
-	CompareAndSwap(old, new uint64) bool
-}, p Position) {
+// raise sets a to p if p is later than a's value.
+func raise(a *atomic.Uint64, p Position) {
 	for {
 		cur := a.Load()
 		if uint64(p) <= cur || a.CompareAndSwap(cur, uint64(p)) {

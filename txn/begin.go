@@ -102,11 +102,7 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 	case *pgx.Conn:
 		return beginOn(ctx, d, txo)
 	case Router:
-		b, err := beginRouted(ctx, d, txo, req)
-		if err != nil {
-			return begun{}, err
-		}
-		return *b, nil
+		return beginRouted(ctx, d, txo, req)
 	}
 	tx, err := db.BeginTx(ctx, txo)
 	if err != nil {
@@ -122,26 +118,31 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 // transaction, so its error says the connection was lost and another
 // connection may run the transaction.
 func beginAcquired(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (pgx.Tx, error) {
-	idle := conn.PgConn().TxStatus() == 'I'
-	tx, err := conn.BeginTx(ctx, txo)
-	if err != nil {
-		endFailedBegin(ctx, conn, idle)
-		if conn.IsClosed() {
-			err = &connLostError{when: "at BEGIN", err: err}
-		}
-		return nil, err
+	tx, err := beginConn(ctx, conn, txo)
+	if err != nil && conn.IsClosed() {
+		err = &connLostError{when: "at BEGIN", err: err}
 	}
-	return tx, nil
+	return tx, err
 }
 
+// beginOn begins on conn, the caller's own connection.
 func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (begun, error) {
-	idle := conn.PgConn().TxStatus() == 'I'
-	tx, err := conn.BeginTx(ctx, txo)
+	tx, err := beginConn(ctx, conn, txo)
 	if err != nil {
-		endFailedBegin(ctx, conn, idle)
 		return begun{}, err
 	}
 	return begun{tx: tx, conn: conn}, nil
+}
+
+// beginConn begins on conn; a BEGIN that fails leaves no block open.
+func beginConn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (pgx.Tx, error) {
+	idle := conn.PgConn().TxStatus() == 'I'
+	tx, err := conn.BeginTx(ctx, txo)
+	if err != nil {
+		endFailedBegin(ctx, conn, idle)
+		return nil, err
+	}
+	return tx, nil
 }
 
 // endFailedBegin rolls back the transaction block a failed BEGIN left open.

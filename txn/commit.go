@@ -205,16 +205,6 @@ func commitPlain(ctx context.Context, tx pgx.Tx) commitResult {
 	return commitResult{outcome: CommitUnknown, err: &CommitUnknownError{Cause: err}}
 }
 
-// sendCommitAndXID sends COMMIT with the transaction-id request ahead of it
-// in one write, and reads both answers: the fast-path call where the
-// server has it, else the pipelined query.
-func sendCommitAndXID(ctx context.Context, pc *pgconn.PgConn) (xidAnswer, pgconn.CommandTag, error) {
-	if useFastPath(pc) {
-		return fastPathCommit(ctx, pc)
-	}
-	return pipelineCommit(ctx, pc)
-}
-
 // xidAnswer is what the xid query returned.
 type xidAnswer struct {
 	received bool   // the answer arrived

@@ -95,8 +95,10 @@
 // all this. Waiting for a turn holds no connection and ends with ctx (its
 // error is ctx's cause); a call whose COMMIT answer was lost gives its turn
 // up while it asks the server. Calls in other processes do not take turns
-// with these: their conflicts are retried and bounded as above.
-// Options.NoRetryQueue turns turn-taking off.
+// with these: their conflicts are retried and bounded as above. A
+// RequiresNew call made inside another transaction takes no turn: it would
+// wait holding its caller's connection, perhaps for the turn its caller
+// holds. Options.NoRetryQueue turns turn-taking off.
 //
 // # Repositories: transactions in the context
 //

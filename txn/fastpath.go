@@ -73,10 +73,17 @@ func (e *answerLostError) SafeToRetry() bool { return false }
 // It returns what the two together say about the commit, as
 // pipelineCommit does. Whenever the exchange fails part way, the connection
 // is closed, so that the pool never reuses it.
-func fastPathCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pgconn.CommandTag, err error) {
+//
+// With pos not nil the position call follows COMMIT in the same write, and
+// its answer is read into pos after COMMIT's; losing it does not change
+// COMMIT's outcome.
+func fastPathCommit(ctx context.Context, pc *pgconn.PgConn, pos *commitPosition) (x xidAnswer, tag pgconn.CommandTag, err error) {
 	f := pc.Frontend()
 	f.Send(xidCall)
 	f.Send(commitQuery)
+	if pos != nil {
+		f.Send(lsnCall)
+	}
 	if err := f.Flush(); err != nil {
 		// pgproto3's error says whether any byte left (SafeToRetry).
 		closeConn(ctx, pc)
@@ -91,6 +98,11 @@ func fastPathCommit(ctx context.Context, pc *pgconn.PgConn) (x xidAnswer, tag pg
 	if err != nil {
 		closeConn(ctx, pc)
 		return x, tag, err
+	}
+	if pos != nil && readPosition(ctx, pc, pos) != nil {
+		// COMMIT's answer arrived; only the position is lost, and the
+		// connection with it.
+		closeConn(ctx, pc)
 	}
 	if commitErr != nil {
 		return x, tag, commitErr

@@ -57,8 +57,8 @@ type Options struct {
 	// attempts, and first attempts run at most a few at a time, a limit
 	// that halves on each conflict and grows back while attempts succeed,
 	// with their lock waits bounded like a retry's. Waiting for a turn
-	// holds no connection and ends with ctx. See the package
-	// documentation.
+	// holds no connection and ends with ctx; a RequiresNew call inside
+	// another transaction takes no turn. See the package documentation.
 	NoRetryQueue bool
 
 	// Name labels the transaction in observer events and logs.

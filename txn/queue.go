@@ -79,9 +79,10 @@ type queueEntry struct {
 }
 
 // waiter is an attempt waiting for its turn: losses is how many attempts
-// of its call lost to a conflict before it.
+// of its call lost to a conflict before it. The turn comes with the
+// entry's epoch when it was given.
 type waiter struct {
-	turn   chan struct{}
+	turn   chan uint64
 	losses int
 }
 
@@ -109,18 +110,22 @@ var queues = struct {
 
 // queueSlot is one call's relation to its transaction's turn-taking.
 type queueSlot struct {
-	off   bool // Options.NoRetryQueue
+	off   bool // Options.NoRetryQueue, or a call inside another transaction
 	key   queueKey
 	entry *queueEntry // set while the running attempt holds a turn
 	epoch uint64      // the entry's epoch when the turn was given
 }
 
-func newQueueSlot(db Beginner, opts *Options, code uintptr) queueSlot {
+// newQueueSlot is the slot of a call of opts' transaction on db. A call
+// inside another transaction (inTx: RequiresNew) takes no turn: waiting
+// for one would hold its caller's connection, and the turn it waits for
+// may be its caller's own.
+func newQueueSlot(db Beginner, opts *Options, code uintptr, inTx bool) queueSlot {
 	k := queueKey{db: beginnerKey(db), name: opts.Name}
 	if k.name == "" {
 		k.code = code
 	}
-	return queueSlot{off: opts.NoRetryQueue, key: k}
+	return queueSlot{off: opts.NoRetryQueue || inTx, key: k}
 }
 
 // wait takes a turn for the next attempt if the transaction is hot, and
@@ -154,7 +159,7 @@ func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) 
 		queues.mu.Unlock()
 		return true, nil
 	}
-	turn := make(chan struct{}, 1)
+	turn := make(chan uint64, 1)
 	w := waiter{turn: turn, losses: losses}
 	if retrying {
 		// Behind the retries already waiting, ahead of first attempts.
@@ -168,10 +173,8 @@ func (q *queueSlot) wait(ctx context.Context, losses int) (hot bool, err error) 
 	}
 	queues.mu.Unlock()
 	select {
-	case <-turn:
-		queues.mu.Lock()
-		q.entry, q.epoch = e, e.epoch
-		queues.mu.Unlock()
+	case epoch := <-turn:
+		q.entry, q.epoch = e, epoch
 		return true, nil
 	case <-ctx.Done():
 		queues.mu.Lock()
@@ -252,7 +255,7 @@ func (e *queueEntry) dispatch() {
 		w := e.waiting[0]
 		e.waiting = slices.Delete(e.waiting, 0, 1)
 		e.start(w.losses)
-		w.turn <- struct{}{}
+		w.turn <- e.epoch
 	}
 }
 

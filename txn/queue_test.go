@@ -295,3 +295,25 @@ func TestConflictAtCommitStartsTurns(t *testing.T) {
 	}))
 	require.Equal(t, "20ms", s)
 }
+
+// A RequiresNew call of the same transaction inside an attempt that holds
+// the transaction's turn does not wait for a turn its own caller holds:
+// the retry that runs alone starts its independent transaction and
+// commits both.
+func TestRequiresNewInsideItsOwnTurnDoesNotWait(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	opts := txn.Options{Name: "hot-requires-new", Retry: fastRetry(3)}
+	inner := opts
+	inner.RequiresNew = true
+	err := txn.WithTx(tctx, b.pool, opts, loseOnce(func(ctx context.Context, tx pgx.Tx) error {
+		if err := txn.WithTx(ctx, b.pool, inner, insert(1)); err != nil {
+			return err
+		}
+		return insert(2)(ctx, tx)
+	}))
+	require.NoError(t, err)
+	require.Equal(t, 0, txn.QueueRunning(b.pool, "hot-requires-new"))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -98,19 +97,19 @@ func isRerouted(err error) bool {
 }
 
 // beginRouted asks r for the attempt's connection and begins on it.
-func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequest) (*begun, error) {
+func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequest) (begun, error) {
 	rt, err := r.Route(ctx, req)
 	if err != nil {
-		return nil, err
+		return begun{}, err
 	}
 	if rt == nil || rt.Conn == nil {
-		return nil, errors.New("txn: the Router gave no connection")
+		return begun{}, errors.New("txn: the Router gave no connection")
 	}
 	c := rt.Conn
-	b := &begun{conn: c.Conn(), routed: rt}
+	b := begun{conn: c.Conn(), routed: rt}
 	tx, err := beginAcquired(ctx, c.Conn(), txo)
 	if err != nil {
-		return nil, b.finish(RolledBack, err)
+		return begun{}, b.finish(RolledBack, err)
 	}
 	b.tx = tx
 	if rt.CommitPosition && !req.ReadOnly {
@@ -138,8 +137,8 @@ func (b *begun) finish(outcome Outcome, err error) error {
 		retry = rt.Done(end)
 	}
 	rt.Conn.Release()
-	if retry && err != nil && outcome != Committed && outcome != CommitUnknown {
-		return &rerouteError{err: err}
+	if retry && outcome != Committed && outcome != CommitUnknown {
+		return RouteAgain(err)
 	}
 	return err
 }
@@ -163,47 +162,6 @@ var lsnCall = &pgproto3.FunctionCall{Function: walInsertLSNOID, ResultFormatCode
 // synchronous_commit off, COMMIT returns before its record is written, and
 // the write position may still be short of it. The insert position is
 // past the commit record once COMMIT has answered.
-
-// sendCommitWithPosition is sendCommitAndXID followed by a read of the WAL
-// insert position into pos. On the fast path the position call goes in the
-// same write as COMMIT; the position's answer is read after COMMIT's, and
-// losing it does not change COMMIT's outcome.
-func sendCommitWithPosition(ctx context.Context, pc *pgconn.PgConn, pos *commitPosition) (xidAnswer, pgconn.CommandTag, error) {
-	if !useFastPath(pc) {
-		x, tag, err := pipelineCommit(ctx, pc)
-		if err == nil {
-			readPositionQuery(ctx, pc, pos)
-		}
-		return x, tag, err
-	}
-	f := pc.Frontend()
-	f.Send(xidCall)
-	f.Send(&pgproto3.Query{String: commitSQL})
-	f.Send(lsnCall)
-	if err := f.Flush(); err != nil {
-		closeConn(ctx, pc)
-		return xidAnswer{}, pgconn.CommandTag{}, fmt.Errorf("txn: sending COMMIT: %w", err)
-	}
-	x, xidErr, err := readFastPathXID(ctx, pc)
-	if err != nil {
-		closeConn(ctx, pc)
-		return x, pgconn.CommandTag{}, err
-	}
-	tag, commitErr, err := readSimpleCommit(ctx, pc)
-	if err != nil {
-		closeConn(ctx, pc)
-		return x, tag, err
-	}
-	if perr := readPosition(ctx, pc, pos); perr != nil {
-		// COMMIT's answer arrived; only the position is lost, and the
-		// connection with it.
-		closeConn(ctx, pc)
-	}
-	if commitErr != nil {
-		return x, tag, commitErr
-	}
-	return x, tag, commitError(tag, xidErr)
-}
 
 // readPosition reads the position call's answer through its
 // ReadyForQuery.
@@ -237,10 +195,16 @@ func readPositionQuery(ctx context.Context, pc *pgconn.PgConn, pos *commitPositi
 }
 
 // commitOn sends COMMIT with the transaction-id request ahead of it, and
-// the position request after it when pos is not nil.
+// the position request after it when pos is not nil: on the fast path in
+// the same write as COMMIT, else as one more query once COMMIT has
+// answered.
 func commitOn(ctx context.Context, pc *pgconn.PgConn, pos *commitPosition) (xidAnswer, pgconn.CommandTag, error) {
-	if pos != nil {
-		return sendCommitWithPosition(ctx, pc, pos)
+	if useFastPath(pc) {
+		return fastPathCommit(ctx, pc, pos)
 	}
-	return sendCommitAndXID(ctx, pc)
+	x, tag, err := pipelineCommit(ctx, pc)
+	if err == nil && pos != nil {
+		readPositionQuery(ctx, pc, pos)
+	}
+	return x, tag, err
 }

@@ -37,7 +37,7 @@ func queryTracer(conn *pgx.Conn) pgx.QueryTracer {
 	return qt
 }
 
-// tracedCommit is sendCommitAndXID (with the WAL position after it when
+// tracedCommit is commitOn (with the WAL position after COMMIT when
 // pos is not nil, see Router) reported to conn's tracer as one COMMIT.
 func tracedCommit(ctx context.Context, conn *pgx.Conn, pos *commitPosition) (xidAnswer, error) {
 	qt := queryTracer(conn)

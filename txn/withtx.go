@@ -58,10 +58,11 @@ func withTx(ctx context.Context, db Beginner, opts Options, fn func(ctx context.
 	if err := opts.validate(); err != nil {
 		return err
 	}
-	if outer := stateFrom(ctx); outer != nil && !opts.RequiresNew {
+	outer := stateFrom(ctx)
+	if outer != nil && !opts.RequiresNew {
 		return nested(ctx, outer, &opts, fn)
 	}
-	return top(ctx, db, &opts, fn, code)
+	return top(ctx, db, &opts, fn, code, outer != nil)
 }
 
 // WithTxValue is WithTx for a fn that produces a value. The value of the
@@ -86,8 +87,10 @@ func WithTxValue[T any](ctx context.Context, db Beginner, opts Options, fn func(
 	return out, nil
 }
 
-// top runs an outermost transaction with its retry loop.
-func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error, code uintptr) error {
+// top runs an outermost transaction with its retry loop; inTx says that
+// ctx carries another transaction (RequiresNew), whose attempt may hold a
+// turn this call would wait for.
+func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Context, pgx.Tx) error, code uintptr, inTx bool) error {
 	obs := opts.Observer
 	var start time.Time // read only for TxEnd: an unobserved call skips the clock
 	if _, ok := obs.(TxEndObserver); ok {
@@ -118,7 +121,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 			o.TxRetry(ctx, TxRetryData{Name: opts.Name, Attempt: ri.Attempt, SQLState: ri.SQLState, Err: ri.Err, Wait: ri.Wait})
 		}
 	}
-	queue := newQueueSlot(db, opts, code)
+	queue := newQueueSlot(db, opts, code, inTx)
 	defer queue.done(false) // a panicking fn still gives its turn back
 	losses := 0             // attempts lost to a conflict
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
@@ -212,6 +215,8 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		return RolledBack, nil, context.Cause(ctx)
 	}
 	bound.atCommit = true
+	// The entry, not the slot: a pointer to the slot on begun would move
+	// the slot to the heap, an allocation on every call.
 	b.turn = queue.entry
 	res := commit(ctx, &b, opts)
 	if b.turn == nil {

@@ -28,6 +28,19 @@ func (h Signal) Handle(ctx context.Context, r slog.Record) error {
 	return err
 }
 
+// WithAttrs keeps the signal on the logger that logger.With makes: the
+// embedded handler's own method would return a handler without it.
+func (h Signal) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(attrs)
+	return h
+}
+
+// WithGroup keeps the signal on the logger that logger.WithGroup makes.
+func (h Signal) WithGroup(name string) slog.Handler {
+	h.Handler = h.Handler.WithGroup(name)
+	return h
+}
+
 // Records parses out, written by a slog.JSONHandler, as one JSON record
 // per line; a line that is not one record is an error that quotes it.
 func Records(out string) ([]map[string]any, error) {

@@ -43,6 +43,16 @@ func TestSignalOnlyOnItsMessage(t *testing.T) {
 	require.Len(t, ch, 2)
 }
 
+// A logger derived with With or WithGroup still signals.
+func TestSignalSurvivesWithAndWithGroup(t *testing.T) {
+	t.Parallel()
+	ch := make(chan struct{}, 2)
+	logger := slog.New(logtest.Signal{Handler: slog.NewTextHandler(io.Discard, nil), Msg: "this", Ch: ch})
+	logger.With("k", "v").Info("this")
+	logger.WithGroup("g").Info("this")
+	require.Len(t, ch, 2)
+}
+
 // A line that is not one JSON record is an error that quotes it.
 func TestRecordsRejectsALineThatIsNotOneRecord(t *testing.T) {
 	t.Parallel()
