@@ -49,9 +49,11 @@ type Routed struct {
 	Conn *pgxpool.Conn
 	// CommitPosition asks WithTx to read the server's WAL insert position
 	// right after COMMIT, in the same write as COMMIT (a fast-path call of
-	// pg_current_wal_insert_lsn; on servers before 13, one more round
-	// trip). The position is at or after the commit record. It is read for
-	// read-write transactions only.
+	// pg_current_wal_insert_lsn; on a server that reports no version, one
+	// more round trip). The position is at or after the commit record. It
+	// is read for read-write transactions only, and not where COMMIT goes
+	// alone (servers before PostgreSQL 13, CockroachDB, YugabyteDB):
+	// AttemptEnd.Position is then 0.
 	CommitPosition bool
 	// Done, if not nil, is called once when the attempt has ended, before
 	// Conn is released. If it returns true for an attempt that did not
