@@ -95,11 +95,14 @@ func BenchmarkTx(b *testing.B) {
 // BenchmarkTxWorkers compares WithTx with hand-written pgx at 1 and 4
 // concurrent workers on one pool, each worker updating its own row at READ
 // COMMITTED: the uncontended read-write transaction whose COMMIT carries
-// the transaction-id request. The two runners alternate in rounds of 100
-// transactions within one benchmark, so drift on a shared machine falls on
-// both alike; it reports each one's time per transaction and
-// txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as pgx), and the
-// client process's CPU time per transaction for each. Run:
+// the transaction-id request. Hand-written pgx runs it twice: as pgx's
+// documentation writes it (BeginTx, Exec, Commit), and with BEGIN batched
+// with the UPDATE (Batch.BeginTx), as WithTx sends it. The runners
+// alternate in rounds of 100 transactions within one benchmark, so drift
+// on a shared machine falls on all alike; it reports each one's time per
+// transaction, txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as
+// pgx), txkit-vs-pgxbatch, and the client process's CPU time per
+// transaction for txkit and plain pgx. Run:
 //
 //	go test -run '^$' -bench BenchmarkTxWorkers -count 6 ./txn
 func BenchmarkTxWorkers(b *testing.B) {
@@ -130,12 +133,31 @@ func BenchmarkTxWorkers(b *testing.B) {
 				}
 				return tx.Commit(ctx)
 			}
-			var spent, cpu [2]time.Duration
-			var done [2]int
+			// The same by hand with BEGIN in one batch with the UPDATE
+			// (pgx's Batch.BeginTx), as WithTx sends it.
+			batched := func(id int) error {
+				c, err := pool.Acquire(ctx)
+				if err != nil {
+					return err
+				}
+				defer c.Release()
+				bt := &pgx.Batch{}
+				bt.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+				bt.Queue("UPDATE items SET n = n + 1 WHERE id = $1", id)
+				br := c.SendBatch(ctx, bt)
+				tx := br.Tx()
+				defer func() { _ = tx.Rollback(ctx) }()
+				if err := br.Close(); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			}
+			var spent, cpu [3]time.Duration
+			var done [3]int
 			b.ResetTimer()
-			for round := 0; done[0] < b.N || done[1] < b.N; round++ {
-				k := round % 2
-				op := [2]func(int) error{txkit, manual}[k]
+			for round := 0; done[0] < b.N || done[1] < b.N || done[2] < b.N; round++ {
+				k := round % 3
+				op := [3]func(int) error{txkit, manual, batched}[k]
 				n := min(100, b.N-done[k])
 				c := cpuTime()
 				d, err := concurrently(workers, n, op)
@@ -155,6 +177,8 @@ func BenchmarkTxWorkers(b *testing.B) {
 			// dependent on what else runs on the machine than the times.
 			b.ReportMetric(float64(cpu[0].Nanoseconds())/float64(b.N), "txkit-cpu-ns/op")
 			b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(b.N), "pgx-cpu-ns/op")
+			b.ReportMetric(float64(spent[2].Nanoseconds())/float64(b.N), "pgxbatch-ns/op")
+			b.ReportMetric(spent[2].Seconds()/spent[0].Seconds(), "txkit-vs-pgxbatch")
 		})
 	}
 }

@@ -11,13 +11,34 @@ import (
 // WithTx would, for tests of a BEGIN the server refuses: Options that pass
 // validation never make one.
 func BeginWith(ctx context.Context, db Beginner, beginSQL string) error {
+	return beginWith(ctx, db, beginSQL, false)
+}
+
+// BeginAloneWith is BeginWith where BEGIN goes alone, as it does ahead of
+// a first call that cannot carry it (see lazy.go).
+func BeginAloneWith(ctx context.Context, db Beginner, beginSQL string) error {
+	return beginWith(ctx, db, beginSQL, true)
+}
+
+// beginWith begins with beginSQL and rolls back, as an attempt whose fn
+// runs "SELECT 1" (or, alone, first calls Begin) would.
+func beginWith(ctx context.Context, db Beginner, beginSQL string, alone bool) error {
 	b, err := begin(ctx, db, beginSQL, RouteRequest{})
 	if err != nil {
 		return err
 	}
 	defer b.done()
+	if b.lazy {
+		st, _ := newState(ctx, nil, lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}, &Options{})
+		if alone {
+			err = st.txv.ready(ctx)
+		} else {
+			_, err = st.tx.Exec(ctx, "SELECT 1")
+		}
+		b.tx = st.txv.inner
+	}
 	rollback(ctx, b.tx)
-	return nil
+	return err
 }
 
 // TracerLookupAllocs is how many allocations finding conn's query tracer
