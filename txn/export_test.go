@@ -87,3 +87,21 @@ func QueueRunning(db Beginner, name string) int {
 
 // WALInsertLSNOID is the OID WithTx calls pg_current_wal_insert_lsn by.
 const WALInsertLSNOID = walInsertLSNOID
+
+// AttemptWith runs fn as an attempt that begins with beginSQL would, BEGIN
+// riding with fn's first statement where it can, and rolls back.
+func AttemptWith(ctx context.Context, db Beginner, beginSQL string, fn func(context.Context, pgx.Tx) error) error {
+	b, err := begin(ctx, db, beginSQL, RouteRequest{})
+	if err != nil {
+		return err
+	}
+	defer b.done()
+	var lazy lazyBegin
+	if b.lazy {
+		lazy = lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}
+	}
+	st, fnCtx := newState(ctx, b.tx, lazy, &Options{})
+	err = fn(fnCtx, st.tx)
+	rollback(ctx, st.txv.inner)
+	return err
+}

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -26,7 +27,22 @@ import (
 // arguments whose SQL holds a semicolon (pgx sends that as one simple
 // query, which may hold several statements: a batch could not); and every
 // call on a connection whose pgx tracer does not implement
-// pgx.BatchTracer, which would not see a batched statement.
+// pgx.BatchTracer, which would not see a batched statement, or whose
+// query mode is QueryExecModeDescribeExec, which describes each statement
+// in a round trip of its own ahead of the batch.
+//
+// In the statement-caching modes (pgx's default) pgx prepares a statement
+// new to the connection ahead of the batch, outside the transaction. If
+// that fails (a syntax error, a standby whose sessions default to
+// SERIALIZABLE), nothing has run: BEGIN then goes alone and the statement
+// is sent again as usual, inside the transaction, where it gets the error
+// it would have got. An argument pgx cannot encode is different: pgx
+// closes the connection to drop the BEGIN it had queued, so the statement
+// gets pgx's error, every later call of fn fails, and WithTx returns fn's
+// error without running it again. That prepare
+// runs under the session's timeouts, not the attempt's SET LOCAL ones; it
+// takes only the catalog's locks and a share lock on the statement's
+// tables, so only DDL holding a table can make it wait.
 //
 // A fn that sends no statement sends neither BEGIN nor COMMIT. If BEGIN
 // fails, the statement that carried it gets BEGIN's error, and every later
@@ -50,13 +66,27 @@ func canBeLazy(conn *pgx.Conn) bool {
 	if pc.TxStatus() != 'I' || unresolvable(pc) != "" {
 		return false
 	}
-	if qt := queryTracer(conn); qt != nil {
-		if _, ok := qt.(pgx.BatchTracer); !ok {
-			return false
-		}
+	data := pc.CustomData()
+	if v, ok := data[carryKey].(bool); ok {
+		return v
 	}
-	return true
+	cfg := conn.Config()
+	ok := cfg.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec
+	if cfg.Tracer != nil {
+		_, isBatch := cfg.Tracer.(pgx.BatchTracer)
+		ok = ok && isBatch
+	}
+	if data != nil {
+		data[carryKey] = ok // WithTx holds conn: no one else uses it now
+	}
+	return ok
 }
+
+// carryKey is where canBeLazy keeps, in a connection's pgconn CustomData,
+// whether its statements can carry BEGIN: its tracer sees batches, and its
+// query mode is not QueryExecModeDescribeExec, which describes every
+// statement in a round trip of its own before the batch runs.
+const carryKey = "github.com/txkit/txkit/txn.carry"
 
 // carriesExec reports whether an Exec of sql with args can carry BEGIN
 // in a batch.
@@ -145,7 +175,10 @@ func (t *recordingTx) readyOrClose() {
 
 // sendWithBegin sends BEGIN, its SET LOCAL statements and the statement
 // sql in one batch, reads the answers to all but the statement, and returns
-// the batch for the caller to read the statement's answer and close.
+// the batch for the caller to read the statement's answer and close. It
+// returns no batch and no error when BEGIN went alone instead (the batch
+// failed before anything ran): the caller then sends the statement as
+// usual.
 func (t *recordingTx) sendWithBegin(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	lz := t.lazy
 	t.lazy = nil
@@ -163,6 +196,27 @@ func (t *recordingTx) sendWithBegin(ctx context.Context, sql string, args []any)
 	for range b.Len() - 1 {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
+			if !lz.conn.IsClosed() && lz.conn.PgConn().TxStatus() == 'I' {
+				// Nothing ran: pgx failed before BEGIN did, preparing a
+				// statement new to the connection (which pgx does ahead of
+				// the batch, outside the transaction, where a standby
+				// defaulting to SERIALIZABLE refuses it) or encoding an
+				// argument. Begin alone, and let the statement run as it
+				// would have, inside the transaction.
+				t.inner, t.lazy = nil, lz
+				if err := t.ready(ctx); err != nil {
+					return nil, err
+				}
+				return nil, nil
+			}
+			var pe pgx.ErrPreprocessingBatch
+			if errors.As(err, &pe) && lz.conn.IsClosed() {
+				// pgx could not encode an argument after BEGIN was queued,
+				// and closed the connection to drop it: nothing was sent,
+				// and the error is fn's own, not a broken network to run
+				// the transaction again for.
+				t.clientBroke = true
+			}
 			return nil, t.failBegin(err)
 		}
 	}
@@ -183,6 +237,9 @@ func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pg
 	br, err := t.sendWithBegin(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
+	}
+	if br == nil {
+		return t.Exec(ctx, sql, args...)
 	}
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
@@ -207,6 +264,9 @@ func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (p
 	if err != nil {
 		return errRows{err: err}, err
 	}
+	if br == nil {
+		return t.Query(ctx, sql, args...)
+	}
 	rows, err := br.Query()
 	if err != nil {
 		_ = br.Close()
@@ -230,6 +290,9 @@ func (t *recordingTx) queryRowFirst(ctx context.Context, sql string, args []any)
 	br, err := t.sendWithBegin(ctx, sql, args)
 	if err != nil {
 		return errRow{err: err}
+	}
+	if br == nil {
+		return t.QueryRow(ctx, sql, args...)
 	}
 	return batchRow{inner: br.QueryRow(), batch: br, rec: t.rec}
 }

@@ -57,6 +57,8 @@ type recordingTx struct {
 
 	lazy     *lazyBegin // the BEGIN not yet sent; nil once sent, or if sent by begin
 	beginErr error      // set when BEGIN failed: every call gets it
+
+	clientBroke bool // pgx closed the connection over fn's own error (lazy.go)
 }
 
 var _ pgx.Tx = (*recordingTx)(nil)

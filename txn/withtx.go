@@ -203,7 +203,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		fnErr = st.txv.beginErr
 	}
 	if fnErr != nil {
-		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil && !ownContextDone(fnErr) {
+		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil && !ownContextDone(fnErr) && !st.txv.clientBroke {
 			// The connection died before COMMIT was sent, so nothing
 			// committed: the whole transaction can run again.
 			return RolledBack, nil, &connLostError{when: "before COMMIT", err: fnErr}
