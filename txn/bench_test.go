@@ -39,15 +39,24 @@ func BenchmarkTx(b *testing.B) {
 		var n int
 		return tx.QueryRow(ctx, "SELECT n FROM items WHERE id = 1").Scan(&n)
 	}
+	// The same work queued in a pgx batch behind BEGIN (Batch.BeginTx).
+	queueUpdate := func(bt *pgx.Batch) { bt.Queue("UPDATE items SET n = n + 1 WHERE id = 1") }
+	queueRead := func(bt *pgx.Batch) {
+		bt.Queue("SELECT n FROM items WHERE id = 1").QueryRow(func(row pgx.Row) error {
+			var n int
+			return row.Scan(&n)
+		})
+	}
 	for _, c := range []struct {
-		name string
-		iso  isolation.Level
-		ro   bool
-		work func(context.Context, pgx.Tx) error
+		name  string
+		iso   isolation.Level
+		ro    bool
+		work  func(context.Context, pgx.Tx) error
+		queue func(*pgx.Batch)
 	}{
-		{"update/read-committed", isolation.ReadCommitted, false, update},
-		{"update/serializable", isolation.Serializable, false, update},
-		{"read-only", isolation.ReadCommitted, true, read},
+		{"update/read-committed", isolation.ReadCommitted, false, update, queueUpdate},
+		{"update/serializable", isolation.Serializable, false, update, queueUpdate},
+		{"read-only", isolation.ReadCommitted, true, read, queueRead},
 	} {
 		pgxOpts := pgx.TxOptions{IsoLevel: c.iso.TxIsoLevel()}
 		if c.ro {
@@ -79,6 +88,25 @@ func BenchmarkTx(b *testing.B) {
 				}
 				defer func() { _ = tx.Rollback(ctx) }()
 				if err := c.work(ctx, tx); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			})
+		})
+		b.Run(c.name+"/pgx-batched", func(b *testing.B) {
+			run(b, func() error {
+				conn, err := pool.Acquire(ctx)
+				if err != nil {
+					return err
+				}
+				defer conn.Release()
+				bt := &pgx.Batch{}
+				bt.BeginTx(pgxOpts)
+				c.queue(bt)
+				br := conn.SendBatch(ctx, bt)
+				tx := br.Tx()
+				defer func() { _ = tx.Rollback(ctx) }()
+				if err := br.Close(); err != nil {
 					return err
 				}
 				return tx.Commit(ctx)

@@ -116,7 +116,20 @@ func TestBeginRidesWithTheFirstStatement(t *testing.T) {
 // fails, and kept when fn commits.
 func TestFirstCallsRunInsideTheTransaction(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(cfg *pgxpool.Config) { cfg.MaxConns = 2 })
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			firstCallsRunInsideTheTransaction(t, mode)
+		})
+	}
+}
+
+func firstCallsRunInsideTheTransaction(t *testing.T, mode pgx.QueryExecMode) {
+	b := setup(t, func(cfg *pgxpool.Config) {
+		cfg.MaxConns = 2
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+	})
 	const ins = "INSERT INTO items (id) VALUES ($1)"
 	calls := []struct {
 		name string
