@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/txkit/txkit/internal/txconn"
 )
 
 // BEGIN rides with fn's first statement. Where WithTx holds the connection
@@ -337,3 +339,21 @@ func (errRows) TypeMap() *pgtype.Map                         { return nil }
 // beganTx is the pgx.Tx of what the attempt sent: nil when nothing was
 // sent (BEGIN is still pending), pgx's transaction otherwise.
 func (t *recordingTx) beganTx() pgx.Tx { return t.inner }
+
+func init() { txconn.Register(peekConn) }
+
+// peekConn returns the connection under tx, a tx WithTx handed fn, without
+// sending a pending BEGIN (see internal/txconn).
+func peekConn(tx pgx.Tx) (*pgx.Conn, bool) {
+	t, ok := tx.(*recordingTx)
+	if !ok {
+		return nil, false
+	}
+	if t.lazy != nil {
+		return t.lazy.conn, true
+	}
+	if t.inner == nil {
+		return nil, false
+	}
+	return t.inner.Conn(), true
+}
