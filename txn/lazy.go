@@ -211,8 +211,7 @@ func (t *recordingTx) sendWithBegin(ctx context.Context, sql string, args []any)
 				}
 				return nil, nil
 			}
-			var pe pgx.ErrPreprocessingBatch
-			if errors.As(err, &pe) && lz.conn.IsClosed() {
+			if encodeFailed(err) && lz.conn.IsClosed() {
 				// pgx could not encode an argument after BEGIN was queued,
 				// and closed the connection to drop it: nothing was sent,
 				// and the error is fn's own, not a broken network to run
@@ -223,6 +222,17 @@ func (t *recordingTx) sendWithBegin(ctx context.Context, sql string, args []any)
 		}
 	}
 	return br, nil
+}
+
+// encodeFailed reports whether err is pgx's failure to encode a batched
+// statement's arguments: its ErrPreprocessingBatch at the build step. pgx
+// gives the step only in the message; the prepare step, whose error is
+// the server's or the network's, is a lost connection like any other.
+// TestFirstStatementFailingBeforeBeginRunsInTheTransaction and
+// TestTerminatedIdleConnectionIsRetriedAtBegin hold the two apart.
+func encodeFailed(err error) bool {
+	var pe pgx.ErrPreprocessingBatch
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Error(), "error preprocessing batch (build)")
 }
 
 // execFirst is Exec while BEGIN is pending or has failed.
