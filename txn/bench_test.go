@@ -129,8 +129,9 @@ func BenchmarkTx(b *testing.B) {
 // alternate in rounds of 100 transactions within one benchmark, so drift
 // on a shared machine falls on all alike; it reports each one's time per
 // transaction, txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as
-// pgx), txkit-vs-pgxbatch, and the client process's CPU time per
-// transaction for txkit and plain pgx. Run:
+// pgx), txkit-vs-pgxbatch, and the CPU time per transaction of the client
+// process and, when the server runs on this machine, of the pool's server
+// processes. Run:
 //
 //	go test -run '^$' -bench BenchmarkTxWorkers -count 6 ./txn
 func BenchmarkTxWorkers(b *testing.B) {
@@ -180,19 +181,35 @@ func BenchmarkTxWorkers(b *testing.B) {
 				}
 				return tx.Commit(ctx)
 			}
-			var spent, cpu [3]time.Duration
+			// The pool's connections, whose server processes' CPU time is
+			// counted too when the server runs on this machine.
+			var pids []uint32
+			conns := make([]*pgxpool.Conn, workers)
+			for i := range conns {
+				c, err := pool.Acquire(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns[i] = c
+				pids = append(pids, c.Conn().PgConn().PID())
+			}
+			for _, c := range conns {
+				c.Release()
+			}
+			var spent, cpu, srv [3]time.Duration
 			var done [3]int
 			b.ResetTimer()
 			for round := 0; done[0] < b.N || done[1] < b.N || done[2] < b.N; round++ {
 				k := round % 3
 				op := [3]func(int) error{txkit, manual, batched}[k]
 				n := min(100, b.N-done[k])
-				c := cpuTime()
+				c, sc := cpuTime(), serverCPU(pids)
 				d, err := concurrently(workers, n, op)
 				if err != nil {
 					b.Fatal(err)
 				}
 				cpu[k] += cpuTime() - c
+				srv[k] += serverCPU(pids) - sc
 				spent[k] += d
 				done[k] += n
 			}
@@ -207,6 +224,14 @@ func BenchmarkTxWorkers(b *testing.B) {
 			b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(b.N), "pgx-cpu-ns/op")
 			b.ReportMetric(float64(spent[2].Nanoseconds())/float64(b.N), "pgxbatch-ns/op")
 			b.ReportMetric(spent[2].Seconds()/spent[0].Seconds(), "txkit-vs-pgxbatch")
+			// The server's CPU time per transaction, on this machine only
+			// (0 otherwise): a round trip saved is saved there too.
+			if srv[0] > 0 {
+				b.ReportMetric(float64(srv[0].Nanoseconds())/float64(b.N), "txkit-srvcpu-ns/op")
+				b.ReportMetric(float64(srv[1].Nanoseconds())/float64(b.N), "pgx-srvcpu-ns/op")
+				b.ReportMetric(float64(cpu[2].Nanoseconds())/float64(b.N), "pgxbatch-cpu-ns/op")
+				b.ReportMetric(float64(srv[2].Nanoseconds())/float64(b.N), "pgxbatch-srvcpu-ns/op")
+			}
 		})
 	}
 }
