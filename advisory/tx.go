@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/txkit/txkit/internal/ident"
+	"github.com/txkit/txkit/internal/txconn"
 )
 
 // LockTx takes the transaction lock called name in tx, waiting for it if
@@ -45,7 +46,7 @@ func lockTx(ctx context.Context, tx pgx.Tx, name string, try bool, opts Options)
 	if err != nil {
 		return false, err
 	}
-	if conn := tx.Conn(); conn != nil {
+	if conn := txconn.Of(tx); conn != nil {
 		if err := checkServer(conn.PgConn()); err != nil {
 			return false, err
 		}
@@ -77,7 +78,7 @@ func runTxLock(ctx context.Context, tx pgx.Tx, r *request) (bool, error) {
 	}
 	var err error
 	cancelSent := false
-	if conn := tx.Conn(); conn != nil {
+	if conn := txconn.Of(tx); conn != nil {
 		cancelSent, err = interruptible(ctx, conn.PgConn(), exec)
 	} else {
 		err = exec(ctx)

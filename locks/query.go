@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txkit/txkit/internal/pgtimeout"
+	"github.com/txkit/txkit/internal/txconn"
 	"github.com/txkit/txkit/txn"
 )
 
@@ -55,7 +56,7 @@ func pgConnOf(q txQuerier) *pgconn.PgConn {
 	var c *pgx.Conn
 	switch d := q.(type) {
 	case pgx.Tx:
-		c = d.Conn()
+		c = txconn.Of(d) // reads only: a pending BEGIN rides with q's statement
 	case *pgx.Conn:
 		c = d
 	case *pgxpool.Conn:

@@ -24,6 +24,8 @@ type begun struct {
 	conn   *pgx.Conn     // nil for other Beginners
 	pooled *pgxpool.Conn // the pool connection to hand back; nil otherwise
 
+	lazy bool // BEGIN is not sent yet: it goes with fn's first statement (lazy.go)
+
 	routed   *Routed         // a Router's connection; see finish
 	position *commitPosition // read after COMMIT when the Router asks
 
@@ -91,6 +93,9 @@ func beginOnce(ctx context.Context, db Beginner, beginSQL string, req RouteReque
 		if err != nil {
 			return begun{}, err
 		}
+		if canBeLazy(c.Conn()) {
+			return begun{conn: c.Conn(), pooled: c, lazy: true}, nil
+		}
 		tx, err := beginAcquired(ctx, c.Conn(), txo)
 		if err != nil {
 			c.Release()
@@ -127,6 +132,9 @@ func beginAcquired(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (pgx.
 
 // beginOn begins on conn, the caller's own connection.
 func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (begun, error) {
+	if canBeLazy(conn) {
+		return begun{conn: conn, lazy: true}, nil
+	}
 	tx, err := beginConn(ctx, conn, txo)
 	if err != nil {
 		return begun{}, err

@@ -39,15 +39,24 @@ func BenchmarkTx(b *testing.B) {
 		var n int
 		return tx.QueryRow(ctx, "SELECT n FROM items WHERE id = 1").Scan(&n)
 	}
+	// The same work queued in a pgx batch behind BEGIN (Batch.BeginTx).
+	queueUpdate := func(bt *pgx.Batch) { bt.Queue("UPDATE items SET n = n + 1 WHERE id = 1") }
+	queueRead := func(bt *pgx.Batch) {
+		bt.Queue("SELECT n FROM items WHERE id = 1").QueryRow(func(row pgx.Row) error {
+			var n int
+			return row.Scan(&n)
+		})
+	}
 	for _, c := range []struct {
-		name string
-		iso  isolation.Level
-		ro   bool
-		work func(context.Context, pgx.Tx) error
+		name  string
+		iso   isolation.Level
+		ro    bool
+		work  func(context.Context, pgx.Tx) error
+		queue func(*pgx.Batch)
 	}{
-		{"update/read-committed", isolation.ReadCommitted, false, update},
-		{"update/serializable", isolation.Serializable, false, update},
-		{"read-only", isolation.ReadCommitted, true, read},
+		{"update/read-committed", isolation.ReadCommitted, false, update, queueUpdate},
+		{"update/serializable", isolation.Serializable, false, update, queueUpdate},
+		{"read-only", isolation.ReadCommitted, true, read, queueRead},
 	} {
 		pgxOpts := pgx.TxOptions{IsoLevel: c.iso.TxIsoLevel()}
 		if c.ro {
@@ -84,6 +93,25 @@ func BenchmarkTx(b *testing.B) {
 				return tx.Commit(ctx)
 			})
 		})
+		b.Run(c.name+"/pgx-batched", func(b *testing.B) {
+			run(b, func() error {
+				conn, err := pool.Acquire(ctx)
+				if err != nil {
+					return err
+				}
+				defer conn.Release()
+				bt := &pgx.Batch{}
+				bt.BeginTx(pgxOpts)
+				c.queue(bt)
+				br := conn.SendBatch(ctx, bt)
+				tx := br.Tx()
+				defer func() { _ = tx.Rollback(ctx) }()
+				if err := br.Close(); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			})
+		})
 		b.Run(c.name+"/pgx-BeginTxFunc", func(b *testing.B) {
 			run(b, func() error {
 				return pgx.BeginTxFunc(ctx, pool, pgxOpts, func(tx pgx.Tx) error { return c.work(ctx, tx) })
@@ -95,11 +123,15 @@ func BenchmarkTx(b *testing.B) {
 // BenchmarkTxWorkers compares WithTx with hand-written pgx at 1 and 4
 // concurrent workers on one pool, each worker updating its own row at READ
 // COMMITTED: the uncontended read-write transaction whose COMMIT carries
-// the transaction-id request. The two runners alternate in rounds of 100
-// transactions within one benchmark, so drift on a shared machine falls on
-// both alike; it reports each one's time per transaction and
-// txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as pgx), and the
-// client process's CPU time per transaction for each. Run:
+// the transaction-id request. Hand-written pgx runs it twice: as pgx's
+// documentation writes it (BeginTx, Exec, Commit), and with BEGIN batched
+// with the UPDATE (Batch.BeginTx), as WithTx sends it. The runners
+// alternate in rounds of 100 transactions within one benchmark, so drift
+// on a shared machine falls on all alike; it reports each one's time per
+// transaction, txkit-vs-pgx, pgx's time over txkit's (1.0: as fast as
+// pgx), txkit-vs-pgxbatch, and the CPU time per transaction of the client
+// process and, when the server runs on this machine, of the pool's server
+// processes. Run:
 //
 //	go test -run '^$' -bench BenchmarkTxWorkers -count 6 ./txn
 func BenchmarkTxWorkers(b *testing.B) {
@@ -130,19 +162,54 @@ func BenchmarkTxWorkers(b *testing.B) {
 				}
 				return tx.Commit(ctx)
 			}
-			var spent, cpu [2]time.Duration
-			var done [2]int
+			// The same by hand with BEGIN in one batch with the UPDATE
+			// (pgx's Batch.BeginTx), as WithTx sends it.
+			batched := func(id int) error {
+				c, err := pool.Acquire(ctx)
+				if err != nil {
+					return err
+				}
+				defer c.Release()
+				bt := &pgx.Batch{}
+				bt.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+				bt.Queue("UPDATE items SET n = n + 1 WHERE id = $1", id)
+				br := c.SendBatch(ctx, bt)
+				tx := br.Tx()
+				defer func() { _ = tx.Rollback(ctx) }()
+				if err := br.Close(); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			}
+			// The pool's connections, whose server processes' CPU time is
+			// counted too when the server runs on this machine.
+			var pids []uint32
+			conns := make([]*pgxpool.Conn, workers)
+			for i := range conns {
+				c, err := pool.Acquire(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns[i] = c
+				pids = append(pids, c.Conn().PgConn().PID())
+			}
+			for _, c := range conns {
+				c.Release()
+			}
+			var spent, cpu, srv [3]time.Duration
+			var done [3]int
 			b.ResetTimer()
-			for round := 0; done[0] < b.N || done[1] < b.N; round++ {
-				k := round % 2
-				op := [2]func(int) error{txkit, manual}[k]
+			for round := 0; done[0] < b.N || done[1] < b.N || done[2] < b.N; round++ {
+				k := round % 3
+				op := [3]func(int) error{txkit, manual, batched}[k]
 				n := min(100, b.N-done[k])
-				c := cpuTime()
+				c, sc := cpuTime(), serverCPU(pids)
 				d, err := concurrently(workers, n, op)
 				if err != nil {
 					b.Fatal(err)
 				}
 				cpu[k] += cpuTime() - c
+				srv[k] += serverCPU(pids) - sc
 				spent[k] += d
 				done[k] += n
 			}
@@ -155,6 +222,16 @@ func BenchmarkTxWorkers(b *testing.B) {
 			// dependent on what else runs on the machine than the times.
 			b.ReportMetric(float64(cpu[0].Nanoseconds())/float64(b.N), "txkit-cpu-ns/op")
 			b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(b.N), "pgx-cpu-ns/op")
+			b.ReportMetric(float64(spent[2].Nanoseconds())/float64(b.N), "pgxbatch-ns/op")
+			b.ReportMetric(spent[2].Seconds()/spent[0].Seconds(), "txkit-vs-pgxbatch")
+			// The server's CPU time per transaction, on this machine only
+			// (0 otherwise): a round trip saved is saved there too.
+			if srv[0] > 0 {
+				b.ReportMetric(float64(srv[0].Nanoseconds())/float64(b.N), "txkit-srvcpu-ns/op")
+				b.ReportMetric(float64(srv[1].Nanoseconds())/float64(b.N), "pgx-srvcpu-ns/op")
+				b.ReportMetric(float64(cpu[2].Nanoseconds())/float64(b.N), "pgxbatch-cpu-ns/op")
+				b.ReportMetric(float64(srv[2].Nanoseconds())/float64(b.N), "pgxbatch-srvcpu-ns/op")
+			}
 		})
 	}
 }

@@ -10,8 +10,20 @@
 // # What WithTx guarantees
 //
 // The isolation level, READ ONLY, DEFERRABLE and the SET LOCAL timeouts of
-// [Options] travel in the BEGIN round trip: a call costs BEGIN, fn's
-// statements and COMMIT. A serialization failure (40001) or deadlock (40P01)
+// [Options] travel with BEGIN, and BEGIN travels with fn's first statement:
+// where WithTx holds the connection (see below), BEGIN, its SET LOCALs and
+// fn's first Exec, Query or QueryRow go in one pgx batch (pgx's
+// Batch.BeginTx), so a call costs one round trip per statement of fn and
+// one for COMMIT, one fewer than BEGIN sent alone. PostgreSQL takes the
+// snapshot at the first statement either way. A first call that cannot
+// carry BEGIN sends it alone ahead of itself: Begin, CopyFrom, SendBatch,
+// Prepare, Conn, LargeObjects, a statement with a pgx option other than a
+// QueryRewriter, an Exec without arguments whose SQL holds a semicolon,
+// and any call on a connection whose tracer is not a pgx.BatchTracer. A fn
+// that sends nothing sends neither BEGIN nor COMMIT. If BEGIN fails, the
+// statement that carried it gets BEGIN's error and so does every later
+// call, without sending anything: nothing fn does runs outside the
+// transaction. A serialization failure (40001) or deadlock (40P01)
 // at any statement or at COMMIT restarts the whole transaction from BEGIN
 // under the [retry.Policy] in Options; the decision is taken from what the
 // server said during the attempt, so it holds even when fn wrapped the error
@@ -58,10 +70,13 @@
 // taken as a refusal: the commit may have been durable before it, so the
 // outcome is asked of the server.
 //
-// Every statement WithTx sends reaches the pgx.QueryTracer configured on
-// the connection (otelpgx, tracelog), as with hand-written pgx: BEGIN,
-// SAVEPOINT, RELEASE, ROLLBACK TO, ROLLBACK and COMMIT, whose trace also
-// covers the transaction-id request sent with it.
+// Every statement WithTx sends reaches the tracer configured on the
+// connection (otelpgx, tracelog), as with hand-written pgx: BEGIN with
+// fn's first statement as a batch (TraceBatchStart, TraceBatchQuery for
+// each, TraceBatchEnd), SAVEPOINT, RELEASE, ROLLBACK TO, ROLLBACK and
+// COMMIT, whose trace also covers the transaction-id request sent with it.
+// A tracer that is only a pgx.QueryTracer would not see a batch: there
+// BEGIN goes alone, traced as a query.
 //
 // # Hot spots
 //

@@ -11,13 +11,34 @@ import (
 // WithTx would, for tests of a BEGIN the server refuses: Options that pass
 // validation never make one.
 func BeginWith(ctx context.Context, db Beginner, beginSQL string) error {
+	return beginWith(ctx, db, beginSQL, false)
+}
+
+// BeginAloneWith is BeginWith where BEGIN goes alone, as it does ahead of
+// a first call that cannot carry it (see lazy.go).
+func BeginAloneWith(ctx context.Context, db Beginner, beginSQL string) error {
+	return beginWith(ctx, db, beginSQL, true)
+}
+
+// beginWith begins with beginSQL and rolls back, as an attempt whose fn
+// runs "SELECT 1" (or, alone, first calls Begin) would.
+func beginWith(ctx context.Context, db Beginner, beginSQL string, alone bool) error {
 	b, err := begin(ctx, db, beginSQL, RouteRequest{})
 	if err != nil {
 		return err
 	}
 	defer b.done()
+	if b.lazy {
+		st, _ := newState(ctx, nil, lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}, &Options{})
+		if alone {
+			err = st.txv.ready(ctx)
+		} else {
+			_, err = st.tx.Exec(ctx, "SELECT 1")
+		}
+		b.tx = st.txv.inner
+	}
 	rollback(ctx, b.tx)
-	return nil
+	return err
 }
 
 // TracerLookupAllocs is how many allocations finding conn's query tracer
@@ -66,3 +87,21 @@ func QueueRunning(db Beginner, name string) int {
 
 // WALInsertLSNOID is the OID WithTx calls pg_current_wal_insert_lsn by.
 const WALInsertLSNOID = walInsertLSNOID
+
+// AttemptWith runs fn as an attempt that begins with beginSQL would, BEGIN
+// riding with fn's first statement where it can, and rolls back.
+func AttemptWith(ctx context.Context, db Beginner, beginSQL string, fn func(context.Context, pgx.Tx) error) error {
+	b, err := begin(ctx, db, beginSQL, RouteRequest{})
+	if err != nil {
+		return err
+	}
+	defer b.done()
+	var lazy lazyBegin
+	if b.lazy {
+		lazy = lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}
+	}
+	st, fnCtx := newState(ctx, b.tx, lazy, &Options{})
+	err = fn(fnCtx, st.tx)
+	rollback(ctx, st.txv.inner)
+	return err
+}

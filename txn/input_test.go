@@ -53,13 +53,26 @@ func TestTimeoutsBeyondTheServerLimitAreRefused(t *testing.T) {
 }
 
 // A BEGIN the server refuses leaves the caller's connection idle, not inside
-// a failed transaction.
+// a failed transaction: BEGIN carried by fn's first statement, and BEGIN
+// sent alone.
 func TestFailedBeginLeavesTheConnIdle(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		begin func(context.Context, txn.Beginner, string) error
+	}{{"carried", txn.BeginWith}, {"alone", txn.BeginAloneWith}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			failedBeginLeavesTheConnIdle(t, c.begin)
+		})
+	}
+}
+
+func failedBeginLeavesTheConnIdle(t *testing.T, beginWith func(context.Context, txn.Beginner, string) error) {
 	conn := pgtest.Connect(t, pgtest.NewDatabase(t))
 	ctx := context.Background()
 	const badBegin = "BEGIN; SET LOCAL statement_timeout = 99999999999"
-	err := txn.BeginWith(ctx, conn, badBegin)
+	err := beginWith(ctx, conn, badBegin)
 	require.Equal(t, pgerrcode.InvalidParameterValue, retry.SQLState(err))
 	require.Equal(t, byte('I'), conn.PgConn().TxStatus())
 	var one int
@@ -77,12 +90,12 @@ func TestFailedBeginLeavesTheConnIdle(t *testing.T) {
 	require.NoError(t, err)
 	pid := c.Conn().PgConn().PID()
 	c.Release()
-	require.Equal(t, pgerrcode.InvalidParameterValue, retry.SQLState(txn.BeginWith(ctx, pool, badBegin)))
+	require.Equal(t, pgerrcode.InvalidParameterValue, retry.SQLState(beginWith(ctx, pool, badBegin)))
 	c, err = pool.Acquire(ctx)
 	require.NoError(t, err)
 	require.Equal(t, pid, c.Conn().PgConn().PID(), "the pool kept its connection")
 	require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())
-	require.Equal(t, pgerrcode.InvalidParameterValue, retry.SQLState(txn.BeginWith(ctx, c, badBegin)))
+	require.Equal(t, pgerrcode.InvalidParameterValue, retry.SQLState(beginWith(ctx, c, badBegin)))
 	require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())
 	c.Release()
 }

@@ -51,9 +51,14 @@ func (r *recorder) get() *pgconn.PgError {
 // transaction and records server errors on the way back. When managed, its
 // Commit and Rollback refuse with ErrManaged: WithTx ends the transaction.
 type recordingTx struct {
-	inner   pgx.Tx
+	inner   pgx.Tx // nil while BEGIN is pending (see lazy.go)
 	rec     *recorder
 	managed bool
+
+	lazy     *lazyBegin // the BEGIN not yet sent; nil once sent, or if sent by begin
+	beginErr error      // set when BEGIN failed: every call gets it
+
+	clientBroke bool // pgx closed the connection over fn's own error (lazy.go)
 }
 
 var _ pgx.Tx = (*recordingTx)(nil)
@@ -61,6 +66,9 @@ var _ pgx.Tx = (*recordingTx)(nil)
 // Begin starts a pgx savepoint; its statements are recorded too, and it is
 // the caller's to commit or roll back.
 func (t *recordingTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if err := t.ready(ctx); err != nil {
+		return nil, err
+	}
 	sp, err := t.inner.Begin(ctx)
 	t.rec.record(err)
 	if err != nil {
@@ -88,30 +96,50 @@ func (t *recordingTx) Rollback(ctx context.Context) error {
 }
 
 func (t *recordingTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.ready(ctx); err != nil {
+		return 0, err
+	}
 	n, err := t.inner.CopyFrom(ctx, table, cols, src)
 	t.rec.record(err)
 	return n, err
 }
 
 func (t *recordingTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.ready(ctx); err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
 	return &recordingBatch{inner: t.inner.SendBatch(ctx, b), rec: t.rec}
 }
 
-func (t *recordingTx) LargeObjects() pgx.LargeObjects { return t.inner.LargeObjects() }
+// LargeObjects sends a pending BEGIN first, with the attempt's ctx; see
+// readyOrClose.
+func (t *recordingTx) LargeObjects() pgx.LargeObjects {
+	t.readyOrClose()
+	return t.inner.LargeObjects()
+}
 
 func (t *recordingTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if err := t.ready(ctx); err != nil {
+		return nil, err
+	}
 	sd, err := t.inner.Prepare(ctx, name, sql)
 	t.rec.record(err)
 	return sd, err
 }
 
 func (t *recordingTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.inner == nil || t.beginErr != nil {
+		return t.execFirst(ctx, sql, args)
+	}
 	tag, err := t.inner.Exec(ctx, sql, args...)
 	t.rec.record(err)
 	return tag, err
 }
 
 func (t *recordingTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.inner == nil || t.beginErr != nil {
+		return t.queryFirst(ctx, sql, args)
+	}
 	rows, err := t.inner.Query(ctx, sql, args...)
 	t.rec.record(err)
 	if err != nil {
@@ -121,25 +149,43 @@ func (t *recordingTx) Query(ctx context.Context, sql string, args ...any) (pgx.R
 }
 
 func (t *recordingTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.inner == nil || t.beginErr != nil {
+		return t.queryRowFirst(ctx, sql, args)
+	}
 	return recordingRow{inner: t.inner.QueryRow(ctx, sql, args...), rec: t.rec}
 }
 
-func (t *recordingTx) Conn() *pgx.Conn { return t.inner.Conn() }
+// Conn sends a pending BEGIN first, with the attempt's ctx, since what
+// the caller sends on the connection must run in the transaction; see
+// readyOrClose.
+func (t *recordingTx) Conn() *pgx.Conn {
+	t.readyOrClose()
+	return t.inner.Conn()
+}
 
 // recordingRows records the error that ends a result set; the server often
-// reports a serialization failure there rather than at Query.
+// reports a serialization failure there rather than at Query. Rows of a
+// statement that carried BEGIN (see lazy.go) also close their batch when
+// they end, as pgx's rows end their query.
 type recordingRows struct {
 	pgx.Rows
 	rec *recorder
+
+	batch    pgx.BatchResults // the batch the rows came in; nil if none
+	batchErr error            // the batch's Close error
 }
 
 func (r *recordingRows) Close() {
 	r.Rows.Close()
-	r.rec.record(r.Rows.Err())
+	r.endBatch()
+	r.rec.record(r.Err())
 }
 
 func (r *recordingRows) Err() error {
 	err := r.Rows.Err()
+	if err == nil {
+		err = r.batchErr
+	}
 	r.rec.record(err)
 	return err
 }
@@ -148,8 +194,18 @@ func (r *recordingRows) Next() bool {
 	if r.Rows.Next() {
 		return true
 	}
-	r.rec.record(r.Rows.Err())
+	r.endBatch()
+	r.rec.record(r.Err())
 	return false
+}
+
+// endBatch closes the rows' batch, once, after the rows ended.
+func (r *recordingRows) endBatch() {
+	if r.batch == nil {
+		return
+	}
+	r.batchErr = r.batch.Close()
+	r.batch = nil
 }
 
 type recordingRow struct {

@@ -109,11 +109,15 @@ func beginRouted(ctx context.Context, r Router, txo pgx.TxOptions, req RouteRequ
 	}
 	c := rt.Conn
 	b := begun{conn: c.Conn(), routed: rt}
-	tx, err := beginAcquired(ctx, c.Conn(), txo)
-	if err != nil {
-		return begun{}, b.finish(RolledBack, err)
+	if canBeLazy(c.Conn()) {
+		b.lazy = true
+	} else {
+		tx, err := beginAcquired(ctx, c.Conn(), txo)
+		if err != nil {
+			return begun{}, b.finish(RolledBack, err)
+		}
+		b.tx = tx
 	}
-	b.tx = tx
 	if rt.CommitPosition && !req.ReadOnly {
 		b.position = new(commitPosition)
 	}

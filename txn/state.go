@@ -30,9 +30,10 @@ type txState struct {
 
 	// tx, rec and the ctx fn gets live here, so that an attempt makes one
 	// allocation for all of them.
-	txv  recordingTx
-	recv recorder
-	ctx  stateContext
+	txv   recordingTx
+	recv  recorder
+	ctx   stateContext
+	lazyv lazyBegin
 }
 
 // stateContext is the ctx WithTx gives fn: its parent with the state
@@ -51,7 +52,10 @@ func (c *stateContext) Value(key any) any {
 
 // newState returns the state of an attempt of tx, and the ctx for fn:
 // parent carrying the state.
-func newState(parent context.Context, tx pgx.Tx, opts *Options) (*txState, context.Context) {
+//
+// With lazy's conn set, tx is nil: BEGIN has not been sent, and goes with fn's
+// first statement (see lazy.go).
+func newState(parent context.Context, tx pgx.Tx, lazy lazyBegin, opts *Options) (*txState, context.Context) {
 	s := &txState{
 		level:    opts.Isolation,
 		readOnly: opts.ReadOnly,
@@ -62,6 +66,10 @@ func newState(parent context.Context, tx pgx.Tx, opts *Options) (*txState, conte
 	s.recv.policy = opts.Retry
 	s.rec = &s.recv
 	s.txv = recordingTx{inner: tx, rec: s.rec, managed: true}
+	if lazy.conn != nil {
+		s.lazyv = lazy
+		s.txv.lazy = &s.lazyv
+	}
 	s.tx = &s.txv
 	s.ctx = stateContext{Context: parent, st: s}
 	return s, &s.ctx

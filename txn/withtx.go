@@ -178,21 +178,32 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// committing without the work the server refused.
 		opts = bound.attemptOptions(opts)
 	}
-	st, fnCtx := newState(ctx, b.tx, opts)
+	var lazy lazyBegin
+	if b.lazy {
+		lazy = lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}
+	}
+	st, fnCtx := newState(ctx, b.tx, lazy, opts)
 	finished := false
 	defer func() {
 		// Unset only while fn panics: roll back and let the panic go on,
 		// with its stack intact.
 		if !finished {
-			rollback(ctx, b.tx)
+			rollback(ctx, st.txv.inner)
 		}
 	}()
 
 	fnErr := fn(fnCtx, st.tx)
 	finished = true // fn returned: every path below ends the transaction itself
 	st.close()
+	// What was begun: nil if BEGIN is still pending (fn sent nothing).
+	b.tx = st.txv.inner
+	if fnErr == nil && st.txv.beginErr != nil {
+		// fn went on after BEGIN failed: nothing it did ran, so the attempt
+		// fails as a failed BEGIN would.
+		fnErr = st.txv.beginErr
+	}
 	if fnErr != nil {
-		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil && !ownContextDone(fnErr) {
+		if b.conn != nil && b.conn.IsClosed() && ctx.Err() == nil && !ownContextDone(fnErr) && !st.txv.clientBroke {
 			// The connection died before COMMIT was sent, so nothing
 			// committed: the whole transaction can run again.
 			return RolledBack, nil, &connLostError{when: "before COMMIT", err: fnErr}
@@ -213,6 +224,11 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// longer waits for.
 		rollback(ctx, b.tx)
 		return RolledBack, nil, context.Cause(ctx)
+	}
+	if b.tx == nil {
+		// fn sent no statement: no BEGIN was sent, and there is nothing
+		// to commit.
+		return Committed, st.takeCallbacks(), nil
 	}
 	bound.atCommit = true
 	// The entry, not the slot: a pointer to the slot on begun would move
@@ -247,7 +263,12 @@ func ownContextDone(err error) bool {
 // connection and the pool discards it, so a broken one is never reused.
 const rollbackTimeout = 5 * time.Second
 
+// rollback rolls tx back; a nil tx, a transaction whose BEGIN was never
+// sent, needs nothing.
 func rollback(ctx context.Context, tx pgx.Tx) {
+	if tx == nil {
+		return
+	}
 	ctx, cancel := endContext(ctx)
 	defer cancel()
 	_ = tx.Rollback(ctx)

@@ -17,7 +17,8 @@ import (
 )
 
 // With otelpgx and txotel's pool tracer installed together through pgx's
-// multitracer, otelpgx's spans for BEGIN, fn's statement and COMMIT are
+// multitracer, otelpgx's spans for BEGIN, fn's statement (in one batch
+// span when the statement carries BEGIN) and COMMIT are
 // children of the attempt's span under txn.WithTx (of txn.WithTx itself
 // for the first attempt, unless Options.SpanEveryAttempt), in the same
 // trace, and the pool metrics still count the acquire.
@@ -44,13 +45,13 @@ func testNestsWithOtelpgx(t *testing.T, every bool) {
 		return err
 	}))
 
-	// The tree: txn.WithTx → txn.attempt → BEGIN, UPDATE (→ its prepare,
-	// named alike), COMMIT, all in one trace; without the attempt's span
-	// by default.
+	// The tree: txn.WithTx → txn.attempt → otelpgx's batch of BEGIN and
+	// the UPDATE (BEGIN rides with fn's first statement), COMMIT, all in
+	// one trace; without the attempt's span by default.
 	spans := tel.spans.Ended()
-	want := "txn.WithTx\n  BEGIN\n  UPDATE\n    UPDATE\n  COMMIT\n"
+	want := "txn.WithTx\n  batch start\n    BEGIN\n    UPDATE\n  COMMIT\n"
 	if every {
-		want = "txn.WithTx\n  txn.attempt\n    BEGIN\n    UPDATE\n      UPDATE\n    COMMIT\n"
+		want = "txn.WithTx\n  txn.attempt\n    batch start\n      BEGIN\n      UPDATE\n    COMMIT\n"
 	}
 	require.Equal(t, want, tree(spans))
 	for _, s := range spans {
@@ -72,7 +73,9 @@ func TestRetryNestsWithOtelpgx(t *testing.T) {
 
 	opts := txn.Options{Retry: fastRetry(3), NoRetryLockTimeout: true, Observer: tel.obs}
 	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, opts, failFirst(1, "40001")))
-	require.Equal(t, "txn.WithTx\n  BEGIN\n  DO\n  ROLLBACK\n  txn.attempt\n    BEGIN\n    UPDATE\n    COMMIT\n", tree(tel.spans.Ended()))
+	// The first attempt's DO holds semicolons, so BEGIN goes alone ahead
+	// of it; the retry's UPDATE carries BEGIN in a batch.
+	require.Equal(t, "txn.WithTx\n  BEGIN\n  DO\n  ROLLBACK\n  txn.attempt\n    batch start\n      BEGIN\n      UPDATE\n    COMMIT\n", tree(tel.spans.Ended()))
 	s := named(tel.spans, txotel.SpanTx)[0]
 	require.Len(t, s.Events(), 1)
 	require.Equal(t, txotel.EventRetry, s.Events()[0].Name)

@@ -76,6 +76,10 @@ func start(ctx context.Context, settings []string, prepare func(*Cluster) error)
 	return c, nil
 }
 
+// sweepOnce removes, once per process, the directories that killed test
+// processes left behind (see sweepStale).
+var sweepOnce sync.Once
+
 // newCluster prepares a cluster that is not created yet: its temporary
 // directory, owned by the server user, and the binaries to run.
 func newCluster(settings []string) (*Cluster, error) {
@@ -87,6 +91,7 @@ func newCluster(settings []string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	sweepOnce.Do(func() { sweepStale(os.TempDir(), time.Now()) })
 	root, err := os.MkdirTemp("", "txkit-pg-")
 	if err != nil {
 		return nil, err

@@ -1,0 +1,369 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/txkit/txkit/internal/txconn"
+)
+
+// BEGIN rides with fn's first statement. Where WithTx holds the connection
+// (a *pgxpool.Pool, *pgxpool.Conn, *pgx.Conn or a Router's connection, on
+// PostgreSQL 13 or later), an attempt sends nothing until fn's first Exec,
+// Query or QueryRow, and that statement goes in one pgx batch behind BEGIN
+// and the attempt's SET LOCAL statements (pgx's Batch.BeginTx): one round
+// trip fewer per transaction, as PgJDBC sends BEGIN with its first query.
+// PostgreSQL takes a transaction's snapshot at its first statement, not at
+// BEGIN, so what fn sees is the same.
+//
+// Where the first call cannot carry BEGIN, BEGIN goes alone first, as pgx
+// sends it: Begin (a pgx savepoint), CopyFrom, SendBatch, Prepare, Conn and
+// LargeObjects; a statement with a pgx option other than a QueryRewriter
+// among its arguments (pgx batches take no other); an Exec without
+// arguments whose SQL holds a semicolon (pgx sends that as one simple
+// query, which may hold several statements: a batch could not); and every
+// call on a connection whose pgx tracer does not implement
+// pgx.BatchTracer, which would not see a batched statement, or whose
+// query mode is QueryExecModeDescribeExec, which describes each statement
+// in a round trip of its own ahead of the batch.
+//
+// In the statement-caching modes (pgx's default) pgx prepares a statement
+// new to the connection ahead of the batch, outside the transaction. If
+// that fails (a syntax error, a standby whose sessions default to
+// SERIALIZABLE), nothing has run: BEGIN then goes alone and the statement
+// is sent again as usual, inside the transaction, where it gets the error
+// it would have got. An argument pgx cannot encode is different: pgx
+// closes the connection to drop the BEGIN it had queued, so the statement
+// gets pgx's error, every later call of fn fails, and WithTx returns fn's
+// error without running it again. That prepare
+// runs under the session's timeouts, not the attempt's SET LOCAL ones; it
+// takes only the catalog's locks and a share lock on the statement's
+// tables, so only DDL holding a table can make it wait.
+//
+// A fn that sends no statement sends neither BEGIN nor COMMIT. If BEGIN
+// fails, the statement that carried it gets BEGIN's error, and every later
+// call gets it too, without sending anything: no statement of fn runs
+// outside the transaction.
+
+// lazyBegin is an attempt's BEGIN that has not been sent.
+type lazyBegin struct {
+	conn *pgx.Conn
+	sql  string          // BEGIN and its SET LOCAL statements, "; "-separated
+	ctx  context.Context // the attempt's, for Conn and LargeObjects, which take none
+}
+
+// canBeLazy reports whether an attempt on conn may defer its BEGIN: conn is
+// outside a transaction (a caller's connection already inside one gets
+// BEGIN at once, as before), its server can settle a lost COMMIT (the
+// servers that cannot are reached through a plain COMMIT path that is kept
+// as pgx sends it), and its tracer, if any, sees batches.
+func canBeLazy(conn *pgx.Conn) bool {
+	pc := conn.PgConn()
+	if pc.TxStatus() != 'I' || unresolvable(pc) != "" {
+		return false
+	}
+	data := pc.CustomData()
+	if v, ok := data[carryKey].(bool); ok {
+		return v
+	}
+	cfg := conn.Config()
+	ok := cfg.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec
+	if cfg.Tracer != nil {
+		_, isBatch := cfg.Tracer.(pgx.BatchTracer)
+		ok = ok && isBatch
+	}
+	if data != nil {
+		data[carryKey] = ok // WithTx holds conn: no one else uses it now
+	}
+	return ok
+}
+
+// carryKey is where canBeLazy keeps, in a connection's pgconn CustomData,
+// whether its statements can carry BEGIN: its tracer sees batches, and its
+// query mode is not QueryExecModeDescribeExec, which describes every
+// statement in a round trip of its own before the batch runs.
+const carryKey = "github.com/txkit/txkit/txn.carry"
+
+// carriesExec reports whether an Exec of sql with args can carry BEGIN
+// in a batch.
+func carriesExec(sql string, args []any) bool {
+	if len(args) == 0 {
+		// pgx sends an Exec without arguments as a simple query, which may
+		// hold several statements; a batch's statement may not.
+		return !strings.Contains(sql, ";")
+	}
+	return carries(args)
+}
+
+// carries reports whether a statement with args can carry BEGIN in a
+// batch: it has no pgx option among its leading arguments but a
+// QueryRewriter, the only one a batch takes.
+func carries(args []any) bool {
+	for _, a := range args {
+		switch a.(type) {
+		case pgx.QueryRewriter:
+		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+			return false
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+// beginError is BEGIN's failure, as a call after the one that carried it
+// gets it.
+type beginError struct{ err error }
+
+func (e *beginError) Error() string { return "txn: the transaction did not begin: " + e.err.Error() }
+func (e *beginError) Unwrap() error { return e.err }
+
+// failBegin records that BEGIN failed with err. Statements after it get err
+// wrapped in a beginError; the call that carried BEGIN gets err itself.
+func (t *recordingTx) failBegin(err error) error {
+	t.rec.record(err)
+	t.beginErr = &beginError{err: err}
+	if t.inner == nil {
+		t.inner = closedTx(err)
+	}
+	return err
+}
+
+// closedTx is a pgx.Tx that refuses every call with pgx.ErrTxClosed.
+func closedTx(err error) pgx.Tx {
+	var b pgx.Batch
+	b.BeginTx(pgx.TxOptions{})
+	return pgx.FailedBatchResults(&b, err).Tx()
+}
+
+// ready sends the pending BEGIN on its own, for a call that cannot carry
+// it, and returns BEGIN's error if it failed, now or before.
+func (t *recordingTx) ready(ctx context.Context) error {
+	if t.beginErr != nil {
+		return t.beginErr
+	}
+	lz := t.lazy
+	if lz == nil {
+		return nil
+	}
+	t.lazy = nil
+	tx, err := beginConn(ctx, lz.conn, pgx.TxOptions{BeginQuery: lz.sql})
+	if err != nil {
+		return t.failBegin(err)
+	}
+	t.inner = tx
+	return nil
+}
+
+// readyOrClose is ready for the calls that take no ctx and return no
+// error (Conn, LargeObjects): BEGIN is sent with the attempt's ctx, and if
+// it fails the connection is closed, so that nothing sent on it afterwards
+// runs outside the transaction.
+func (t *recordingTx) readyOrClose() {
+	lz := t.lazy
+	if lz == nil || t.ready(lz.ctx) == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(lz.ctx), time.Second)
+	defer cancel()
+	_ = lz.conn.Close(ctx)
+}
+
+// sendWithBegin sends BEGIN, its SET LOCAL statements and the statement
+// sql in one batch, reads the answers to all but the statement, and returns
+// the batch for the caller to read the statement's answer and close. It
+// returns no batch and no error when BEGIN went alone instead (the batch
+// failed before anything ran): the caller then sends the statement as
+// usual.
+func (t *recordingTx) sendWithBegin(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	lz := t.lazy
+	t.lazy = nil
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
+	begin, sets, _ := strings.Cut(lz.sql, "; ")
+	b.BeginTx(pgx.TxOptions{BeginQuery: begin})
+	for sets != "" {
+		var set string
+		set, sets, _ = strings.Cut(sets, "; ")
+		b.Queue(set)
+	}
+	b.Queue(sql, args...)
+	br := lz.conn.SendBatch(ctx, b)
+	t.inner = br.Tx()
+	for range b.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			if !lz.conn.IsClosed() && lz.conn.PgConn().TxStatus() == 'I' {
+				// Nothing ran: pgx failed before BEGIN did, preparing a
+				// statement new to the connection (which pgx does ahead of
+				// the batch, outside the transaction, where a standby
+				// defaulting to SERIALIZABLE refuses it) or encoding an
+				// argument. Begin alone, and let the statement run as it
+				// would have, inside the transaction.
+				t.inner, t.lazy = nil, lz
+				if err := t.ready(ctx); err != nil {
+					return nil, err
+				}
+				return nil, nil
+			}
+			if encodeFailed(err) && lz.conn.IsClosed() {
+				// pgx could not encode an argument after BEGIN was queued,
+				// and closed the connection to drop it: nothing was sent,
+				// and the error is fn's own, not a broken network to run
+				// the transaction again for.
+				t.clientBroke = true
+			}
+			return nil, t.failBegin(err)
+		}
+	}
+	return br, nil
+}
+
+// encodeFailed reports whether err is pgx's failure to encode a batched
+// statement's arguments: its ErrPreprocessingBatch at the build step. pgx
+// gives the step only in the message; the prepare step, whose error is
+// the server's or the network's, is a lost connection like any other.
+// TestFirstStatementFailingBeforeBeginRunsInTheTransaction and
+// TestTerminatedIdleConnectionIsRetriedAtBegin hold the two apart.
+func encodeFailed(err error) bool {
+	var pe pgx.ErrPreprocessingBatch
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Error(), "error preprocessing batch (build)")
+}
+
+// execFirst is Exec while BEGIN is pending or has failed.
+func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
+	if t.beginErr == nil && !carriesExec(sql, args) {
+		_ = t.ready(ctx)
+	}
+	if t.beginErr != nil {
+		return pgconn.CommandTag{}, t.beginErr
+	}
+	if t.lazy == nil {
+		return t.Exec(ctx, sql, args...)
+	}
+	br, err := t.sendWithBegin(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	if br == nil {
+		return t.Exec(ctx, sql, args...)
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	t.rec.record(err)
+	return tag, err
+}
+
+// queryFirst is Query while BEGIN is pending or has failed.
+func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
+	if t.beginErr == nil && !carries(args) {
+		_ = t.ready(ctx)
+	}
+	if t.beginErr != nil {
+		return errRows{err: t.beginErr}, t.beginErr
+	}
+	if t.lazy == nil {
+		return t.Query(ctx, sql, args...)
+	}
+	br, err := t.sendWithBegin(ctx, sql, args)
+	if err != nil {
+		return errRows{err: err}, err
+	}
+	if br == nil {
+		return t.Query(ctx, sql, args...)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		t.rec.record(err)
+		return rows, err
+	}
+	return &recordingRows{Rows: rows, rec: t.rec, batch: br}, nil
+}
+
+// queryRowFirst is QueryRow while BEGIN is pending or has failed.
+func (t *recordingTx) queryRowFirst(ctx context.Context, sql string, args []any) pgx.Row {
+	if t.beginErr == nil && !carries(args) {
+		_ = t.ready(ctx)
+	}
+	if t.beginErr != nil {
+		return errRow{err: t.beginErr}
+	}
+	if t.lazy == nil {
+		return t.QueryRow(ctx, sql, args...)
+	}
+	br, err := t.sendWithBegin(ctx, sql, args)
+	if err != nil {
+		return errRow{err: err}
+	}
+	if br == nil {
+		return t.QueryRow(ctx, sql, args...)
+	}
+	return batchRow{inner: br.QueryRow(), batch: br, rec: t.rec}
+}
+
+// batchRow is the row of a QueryRow that carried BEGIN: Scan reads it and
+// closes the batch.
+type batchRow struct {
+	inner pgx.Row
+	batch pgx.BatchResults
+	rec   *recorder
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.inner.Scan(dest...)
+	if cerr := r.batch.Close(); err == nil {
+		err = cerr
+	}
+	r.rec.record(err)
+	return err
+}
+
+// errRow is a row whose Scan returns err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// errRows are rows that failed before any arrived, as pgx returns them
+// with an error: closed, with err.
+type errRows struct{ err error }
+
+func (errRows) Close()                                       {}
+func (r errRows) Err() error                                 { return r.err }
+func (errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                          { return r.err }
+func (r errRows) Values() ([]any, error)                     { return nil, r.err }
+func (errRows) RawValues() [][]byte                          { return nil }
+func (errRows) Conn() *pgx.Conn                              { return nil }
+func (errRows) TypeMap() *pgtype.Map                         { return nil }
+
+// beganTx is the pgx.Tx of what the attempt sent: nil when nothing was
+// sent (BEGIN is still pending), pgx's transaction otherwise.
+func (t *recordingTx) beganTx() pgx.Tx { return t.inner }
+
+func init() { txconn.Register(peekConn) }
+
+// peekConn returns the connection under tx, a tx WithTx handed fn, without
+// sending a pending BEGIN (see internal/txconn).
+func peekConn(tx pgx.Tx) (*pgx.Conn, bool) {
+	t, ok := tx.(*recordingTx)
+	if !ok {
+		return nil, false
+	}
+	if t.lazy != nil {
+		return t.lazy.conn, true
+	}
+	if t.inner == nil {
+		return nil, false
+	}
+	return t.inner.Conn(), true
+}
