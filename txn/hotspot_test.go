@@ -67,6 +67,7 @@ type hotRun struct {
 	amount    int64   // their total amount
 	failed    int
 	latencies []time.Duration
+	starts    []time.Duration // when each call began, from the start of the run
 	elapsed   time.Duration
 }
 
@@ -100,6 +101,7 @@ func runHotWith(ctx context.Context, call func(context.Context, func(context.Con
 				lat := time.Since(t0)
 				r.mu.Lock()
 				r.latencies = append(r.latencies, lat)
+				r.starts = append(r.starts, t0.Sub(start))
 				if err == nil {
 					r.committed = append(r.committed, id)
 					r.amount += amount
