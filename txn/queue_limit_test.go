@@ -20,9 +20,9 @@ func TestQueueLimitIsItsWholePart(t *testing.T) {
 		q.done(conflict)
 	}
 	run(true)
-	require.Equal(t, queueStart/2, e.limit)
+	require.InDelta(t, queueStart/2, e.limit, 1e-9)
 	run(true)
-	require.Equal(t, 1.0, e.limit)
+	require.InDelta(t, 1.0, e.limit, 1e-9)
 
 	successes := 0
 	for {
