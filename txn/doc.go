@@ -25,9 +25,10 @@
 // call, without sending anything: nothing fn does runs outside the
 // transaction. A serialization failure (40001) or deadlock (40P01)
 // at any statement or at COMMIT restarts the whole transaction from BEGIN
-// under the [retry.Policy] in Options; the decision is taken from what the
-// server said during the attempt, so it holds even when fn wrapped the error
-// with %v, swallowed it, or returned the follow-on 25P02. fn's own errors
+// under the [retry.Policy] in Options (see "Retry budget" below); the
+// decision is taken from what the server said during the attempt, so it
+// holds even when fn wrapped the error with %v, swallowed it, or returned
+// the follow-on 25P02. fn's own errors
 // roll back and come back unchanged, after one attempt, also when a context
 // fn made for a statement ended and pgx closed the connection (a network or
 // server failure before COMMIT instead runs the transaction again); a panic
@@ -114,6 +115,23 @@
 // RequiresNew call made inside another transaction takes no turn: it would
 // wait holding its caller's connection, perhaps for the turn its caller
 // holds. Options.NoRetryQueue turns turn-taking off.
+//
+// # Retry budget
+//
+// Without Options.Retry, a call retries with [retry.Default]'s waits (5 ms
+// doubling to 500 ms, ±50%), and its budget depends on ctx. When ctx has a
+// deadline, the deadline is the budget: the call retries until the next
+// wait would end after it, however many attempts that takes, and then
+// returns an error matching retry.ErrExhausted that says so. When ctx has
+// none, the call makes at most retry.DefaultMaxAttempts (10) attempts,
+// about 1.5 s of waiting. A deadline says how long the caller will wait
+// for the transaction: under contention, a count would give up on the
+// calls that lost several times in a row, which are the unlucky ones, not
+// the ones out of time. A wait for a turn (see "Hot spots") counts against
+// the deadline, not as an attempt. A Policy given in Options.Retry is
+// followed as it is, whether ctx has a deadline or not: retry.Default()
+// still means 10 attempts, and MaxAttempts: -1 without a deadline means
+// no bound but MaxElapsedTime.
 //
 // # Repositories: transactions in the context
 //

@@ -67,6 +67,7 @@ type hotRun struct {
 	amount    int64   // their total amount
 	failed    int
 	latencies []time.Duration
+	starts    []time.Duration // when each call began, from the start of the run
 	elapsed   time.Duration
 }
 
@@ -100,6 +101,7 @@ func runHotWith(ctx context.Context, call func(context.Context, func(context.Con
 				lat := time.Since(t0)
 				r.mu.Lock()
 				r.latencies = append(r.latencies, lat)
+				r.starts = append(r.starts, t0.Sub(start))
 				if err == nil {
 					r.committed = append(r.committed, id)
 					r.amount += amount
@@ -201,5 +203,68 @@ func TestRetryAfterConflictBoundsLockWaits(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, settings, 2)
 		require.Equal(t, settings[0], settings[1], "%+v", o)
+	}
+}
+
+// noDeadline is ctx without its deadline, cancelled after a minute by a
+// timer instead, so that a test of what WithTx does without a deadline
+// still ends if it hangs.
+func noDeadline(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := time.AfterFunc(time.Minute, cancel)
+	t.Cleanup(func() { stop.Stop(); cancel() })
+	_, ok := ctx.Deadline()
+	require.False(t, ok)
+	return ctx
+}
+
+// Without a Retry policy, a call whose ctx has a deadline retries until the
+// deadline: a transaction that loses one time more than
+// retry.DefaultMaxAttempts allows still commits. Without a deadline, or
+// with retry.Default() given as the policy, it gives up after
+// DefaultMaxAttempts attempts, as before.
+func TestDefaultRetryBudgetIsTheDeadline(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	losing := retry.DefaultMaxAttempts // attempts that lose before one can commit
+	for _, c := range []struct {
+		name     string
+		deadline bool
+		retry    *retry.Policy
+		attempts int
+		commits  bool
+	}{
+		{"deadline", true, nil, losing + 1, true},
+		{"no-deadline", false, nil, retry.DefaultMaxAttempts, false},
+		{"deadline-explicit-default", true, retry.Default(), retry.DefaultMaxAttempts, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := b.ctx
+			if !c.deadline {
+				ctx = noDeadline(t, ctx)
+			}
+			_, ok := ctx.Deadline()
+			require.Equal(t, c.deadline, ok)
+			attempts := 0
+			// Each case is a transaction of its own: they do not take
+			// turns with each other.
+			err := txn.WithTx(ctx, b.pool, txn.Options{Name: c.name, Retry: c.retry}, func(ctx context.Context, tx pgx.Tx) error {
+				attempts++
+				if attempts <= losing {
+					_, err := tx.Exec(ctx, raise("40001"))
+					return err
+				}
+				return nil
+			})
+			require.Equal(t, c.attempts, attempts)
+			if c.commits {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, retry.ErrExhausted)
+				require.Equal(t, "40001", retry.SQLState(err))
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,13 @@ type Options struct {
 	// snapshot that can never cause a serialization failure: slower to
 	// start, never retried. It is an error with any other combination.
 	Deferrable bool
-	// Retry is the policy for serialization failures and deadlocks. nil
-	// means retry.Default(); retry.Never() makes one attempt.
+	// Retry is the policy for serialization failures and deadlocks;
+	// retry.Never() makes one attempt. nil means retry.Default(), whose
+	// budget is counted (DefaultMaxAttempts) when ctx has no deadline and
+	// is the deadline when it has one: a call given until a deadline
+	// retries until then, however many attempts that takes, with
+	// Default's waits (see the package documentation). A Policy given
+	// here is kept as it is, its MaxAttempts included.
 	Retry *retry.Policy
 
 	// StatementTimeout, LockTimeout and IdleInTransactionTimeout are set
@@ -74,6 +80,32 @@ type Options struct {
 	// package documentation for when that is useful and what it costs.
 	RequiresNew bool
 }
+
+// retryPolicy is the policy a call's attempts run under: Retry, or without
+// one, retry.Default() when ctx has no deadline and untilDeadline when it
+// has. A caller that gave ctx a deadline said how long it will wait for
+// the transaction; a count of attempts would give up before then on a hot
+// spot, where a call may lose several times in a row through no fault of
+// its own, so that the calls that give up are the unlucky ones rather
+// than those out of time.
+func (o *Options) retryPolicy(ctx context.Context) *retry.Policy {
+	if o.Retry != nil {
+		return o.Retry
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return untilDeadline
+	}
+	return nil
+}
+
+// untilDeadline is retry.Default() without a count: the loop never waits
+// past ctx's deadline, and gives up with retry.ErrExhausted when the next
+// wait would end after it. Shared by every call; never changed.
+var untilDeadline = func() *retry.Policy {
+	p := retry.Default()
+	p.MaxAttempts = -1
+	return p
+}()
 
 // validate reports every problem with o at once.
 func (o *Options) validate() error {

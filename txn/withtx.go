@@ -103,7 +103,7 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		stop := watchLeak(opts.Name, opts.LeakThreshold, o, debug.Stack())
 		defer stop()
 	}
-	policy := opts.Retry
+	policy := opts.retryPolicy(ctx)
 	beginSQL := opts.beginSQL()
 	var (
 		attempts  int
