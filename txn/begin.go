@@ -131,9 +131,15 @@ func beginAcquired(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (pgx.
 }
 
 // beginOn begins on conn, the caller's own connection.
+//
+// BEGIN goes at once here, never with fn's first statement (see lazy.go):
+// a batch pgx cannot finish building costs pgx the connection, which is
+// the caller's. A connection inside a transaction the caller began is
+// refused: BEGIN there only warns, and WithTx's COMMIT would end the
+// caller's transaction.
 func beginOn(ctx context.Context, conn *pgx.Conn, txo pgx.TxOptions) (begun, error) {
-	if canBeLazy(conn) {
-		return begun{conn: conn, lazy: true}, nil
+	if conn.PgConn().TxStatus() == 'T' {
+		return begun{}, errCallersTx
 	}
 	tx, err := beginConn(ctx, conn, txo)
 	if err != nil {

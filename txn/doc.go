@@ -11,19 +11,22 @@
 //
 // The isolation level, READ ONLY, DEFERRABLE and the SET LOCAL timeouts of
 // [Options] travel with BEGIN, and BEGIN travels with fn's first statement:
-// where WithTx holds the connection (see below), BEGIN, its SET LOCALs and
-// fn's first Exec, Query or QueryRow go in one pgx batch (pgx's
-// Batch.BeginTx), so a call costs one round trip per statement of fn and
-// one for COMMIT, one fewer than BEGIN sent alone. PostgreSQL takes the
-// snapshot at the first statement either way. A first call that cannot
-// carry BEGIN sends it alone ahead of itself: Begin, CopyFrom, SendBatch,
-// Prepare, Conn, LargeObjects, a statement with a pgx option other than a
-// QueryRewriter, an Exec without arguments whose SQL holds a semicolon,
-// and any call on a connection whose tracer is not a pgx.BatchTracer. A fn
-// that sends nothing sends neither BEGIN nor COMMIT. If BEGIN fails, the
+// on a connection WithTx takes from a pool or a [Router], BEGIN, its SET
+// LOCALs and fn's first Exec (with arguments), Query or QueryRow go in one
+// pgx batch (pgx's Batch.BeginTx), so a call costs one round trip per
+// statement of fn and one for COMMIT, one fewer than BEGIN sent alone.
+// PostgreSQL takes the snapshot at the first statement either way. A first
+// call that cannot carry BEGIN sends it alone ahead of itself: Begin,
+// CopyFrom, SendBatch, Prepare, Conn, LargeObjects, an Exec without
+// arguments (which pgx sends unprepared as a simple query), a statement
+// with a pgx option other than a QueryRewriter, a statement new to the
+// connection in an attempt with SET LOCALs, any call on a connection whose
+// tracer does not see batches or whose mode is QueryExecModeDescribeExec,
+// and any call on a caller's own *pgx.Conn or *pgxpool.Conn. A fn that
+// sends nothing sends neither BEGIN nor COMMIT. If BEGIN fails, the
 // statement that carried it gets BEGIN's error and so does every later
 // call, without sending anything: nothing fn does runs outside the
-// transaction. A serialization failure (40001) or deadlock (40P01)
+// // transaction. A serialization failure (40001) or deadlock (40P01)
 // at any statement or at COMMIT restarts the whole transaction from BEGIN
 // under the [retry.Policy] in Options (see "Retry budget" below); the
 // decision is taken from what the server said during the attempt, so it
@@ -70,6 +73,13 @@
 // unknown one. A FATAL error during COMMIT (a terminated backend) is not
 // taken as a refusal: the commit may have been durable before it, so the
 // outcome is asked of the server.
+//
+// WithTx refuses a caller's *pgx.Conn inside a transaction the caller
+// began ([ErrInvalid]): its COMMIT would end the caller's. A fn that ends
+// the transaction itself (COMMIT or ROLLBACK through Exec) gets an error
+// from its later calls, and WithTx returns one, sending no COMMIT. A fn
+// that returns nil with rows open or a QueryRow not scanned gets no
+// COMMIT either: the connection is closed and WithTx returns an error.
 //
 // Every statement WithTx sends reaches the tracer configured on the
 // connection (otelpgx, tracelog), as with hand-written pgx: BEGIN with

@@ -43,6 +43,16 @@ var errNilBeginner = invalid.Errorf(ErrInvalid, "nil database (pass a *pgxpool.P
 // errNilFn is returned by WithTx and WithTxValue when fn is nil.
 var errNilFn = invalid.Errorf(ErrInvalid, "nil fn")
 
+// errOpenResult is WithTx's error when fn returned nil with a result
+// still open on the connection.
+var errOpenResult = errors.New("txn: fn returned with a result still open (rows not closed, or a QueryRow not scanned); the transaction was not committed and its connection was closed")
+
+// errEnded is what fn's calls get, and WithTx returns, once fn has ended
+// the transaction itself with COMMIT or ROLLBACK sent as a statement.
+var errEnded = errors.New("txn: fn ended the transaction itself (COMMIT or ROLLBACK sent as a statement); WithTx sent no COMMIT, and what fn sent decided the outcome")
+
+var errCallersTx = invalid.Errorf(ErrInvalid, "the connection is inside a transaction begun without WithTx, which WithTx's COMMIT would end (run the statements on that transaction, or pass a connection outside one)")
+
 // ErrManaged is returned by Commit and Rollback on the transaction WithTx
 // hands to fn: WithTx commits or rolls back when fn returns. Return an error
 // from fn to roll back. A deferred tx.Rollback in fn is harmless.

@@ -3,19 +3,20 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/txkit/txkit/internal/txconn"
 )
 
-// BEGIN rides with fn's first statement. Where WithTx holds the connection
-// (a *pgxpool.Pool, *pgxpool.Conn, *pgx.Conn or a Router's connection, on
-// PostgreSQL 13 or later), an attempt sends nothing until fn's first Exec,
+// BEGIN rides with fn's first statement. Where WithTx acquires the
+// connection itself (from a *pgxpool.Pool or a Router, on PostgreSQL 13 or
+// later), an attempt sends nothing until fn's first Exec (with arguments),
 // Query or QueryRow, and that statement goes in one pgx batch behind BEGIN
 // and the attempt's SET LOCAL statements (pgx's Batch.BeginTx): one round
 // trip fewer per transaction, as PgJDBC sends BEGIN with its first query.
@@ -26,12 +27,18 @@ import (
 // sends it: Begin (a pgx savepoint), CopyFrom, SendBatch, Prepare, Conn and
 // LargeObjects; a statement with a pgx option other than a QueryRewriter
 // among its arguments (pgx batches take no other); an Exec without
-// arguments whose SQL holds a semicolon (pgx sends that as one simple
-// query, which may hold several statements: a batch could not); and every
-// call on a connection whose pgx tracer does not implement
-// pgx.BatchTracer, which would not see a batched statement, or whose
-// query mode is QueryExecModeDescribeExec, which describes each statement
-// in a round trip of its own ahead of the batch.
+// arguments, which pgx sends as a simple query, unprepared (it may hold
+// several statements, or COPY, and dynamic SQL must not fill the statement
+// cache); a statement new to the connection in an attempt with SET LOCAL
+// timeouts (see below); and every call on a connection whose pgx tracer
+// does not see batches (it is not a pgx.BatchTracer, or it is pgx's
+// multitracer holding a query tracer that is not), or whose query mode is
+// QueryExecModeDescribeExec, which describes each statement in a round
+// trip of its own ahead of the batch. A caller's own connection (a
+// *pgx.Conn or *pgxpool.Conn passed to WithTx) always gets BEGIN alone: a
+// batch pgx cannot finish building (an argument it cannot encode, or
+// whose encoding panics) costs pgx the connection, which must not be the
+// caller's.
 //
 // In the statement-caching modes (pgx's default) pgx prepares a statement
 // new to the connection ahead of the batch, outside the transaction. If
@@ -39,12 +46,18 @@ import (
 // SERIALIZABLE), nothing has run: BEGIN then goes alone and the statement
 // is sent again as usual, inside the transaction, where it gets the error
 // it would have got. An argument pgx cannot encode is different: pgx
-// closes the connection to drop the BEGIN it had queued, so the statement
-// gets pgx's error, every later call of fn fails, and WithTx returns fn's
-// error without running it again. That prepare
-// runs under the session's timeouts, not the attempt's SET LOCAL ones; it
-// takes only the catalog's locks and a share lock on the statement's
-// tables, so only DDL holding a table can make it wait.
+// closes the (pooled) connection to drop the BEGIN it had queued, so the
+// statement gets pgx's error, every later call of fn fails, and WithTx
+// returns fn's error without running it again. That prepare runs under the
+// session's timeouts, not the attempt's SET LOCAL ones, and DDL holding one
+// of the statement's tables makes it wait; so in an attempt with SET
+// LOCALs (Options' timeouts, a hot transaction's bounded lock waits) a
+// first statement carries BEGIN only if it has carried it on that
+// connection before, which left it prepared (unless pgx's statement cache
+// has since dropped it, after more distinct statements than it holds).
+//
+// A statement whose own ctx has ended before it is sent fails alone, as
+// with pgx: BEGIN stays pending for the next one.
 //
 // A fn that sends no statement sends neither BEGIN nor COMMIT. If BEGIN
 // fails, the statement that carried it gets BEGIN's error, and every later
@@ -58,47 +71,95 @@ type lazyBegin struct {
 	ctx  context.Context // the attempt's, for Conn and LargeObjects, which take none
 }
 
-// canBeLazy reports whether an attempt on conn may defer its BEGIN: conn is
-// outside a transaction (a caller's connection already inside one gets
-// BEGIN at once, as before), its server can settle a lost COMMIT (the
-// servers that cannot are reached through a plain COMMIT path that is kept
-// as pgx sends it), and its tracer, if any, sees batches.
+// canBeLazy reports whether an attempt on conn, a connection WithTx
+// acquired, may defer its BEGIN: conn is outside a transaction, its
+// server can settle a lost COMMIT (the servers that cannot are reached
+// through a plain COMMIT path that is kept as pgx sends it), and its
+// traits allow it.
 func canBeLazy(conn *pgx.Conn) bool {
 	pc := conn.PgConn()
 	if pc.TxStatus() != 'I' || unresolvable(pc) != "" {
 		return false
 	}
-	data := pc.CustomData()
-	if v, ok := data[carryKey].(bool); ok {
-		return v
+	return traitsOf(conn).carry
+}
+
+// connTraits is what WithTx keeps of a connection, in its pgconn
+// CustomData, to decide whether a statement can carry BEGIN.
+type connTraits struct {
+	carry    bool // its tracer sees batches, and its mode is not DescribeExec
+	prepares bool // its mode prepares or describes a new statement ahead of a batch
+	capacity int  // how many statements pgx's cache holds for it
+
+	// known holds the first statements that carried BEGIN in an attempt
+	// with SET LOCALs: prepared on this connection, as far as WithTx
+	// knows. Forgotten all at once when it outgrows capacity.
+	known map[string]struct{}
+}
+
+// traitsKey is where traitsOf keeps a connection's traits.
+const traitsKey = "github.com/txkit/txkit/txn.traits"
+
+// traitsOf returns conn's traits, working them out on first use.
+func traitsOf(conn *pgx.Conn) *connTraits {
+	data := conn.PgConn().CustomData()
+	if t, ok := data[traitsKey].(*connTraits); ok {
+		return t
 	}
 	cfg := conn.Config()
-	ok := cfg.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec
-	if cfg.Tracer != nil {
-		_, isBatch := cfg.Tracer.(pgx.BatchTracer)
-		ok = ok && isBatch
+	t := &connTraits{carry: cfg.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec && seesBatches(cfg.Tracer)}
+	switch cfg.DefaultQueryExecMode {
+	case pgx.QueryExecModeCacheStatement:
+		t.prepares, t.capacity = true, cfg.StatementCacheCapacity
+	case pgx.QueryExecModeCacheDescribe:
+		t.prepares, t.capacity = true, cfg.DescriptionCacheCapacity
 	}
 	if data != nil {
-		data[carryKey] = ok // WithTx holds conn: no one else uses it now
+		data[traitsKey] = t // WithTx holds conn: no one else uses it now
 	}
+	return t
+}
+
+// seesBatches reports whether qt, a connection's tracer, sees a batched
+// statement: it is nil, or a pgx.BatchTracer; pgx's multitracer is one
+// whatever it holds, and passes batches only to its tracers that are, so
+// there every query tracer must be one too. A tracer of another kind that
+// wraps tracers this way hides its query tracers' blindness.
+func seesBatches(qt pgx.QueryTracer) bool {
+	if qt == nil {
+		return true
+	}
+	if mt, ok := qt.(*multitracer.Tracer); ok {
+		for _, q := range mt.QueryTracers {
+			if _, ok := q.(pgx.BatchTracer); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	_, ok := qt.(pgx.BatchTracer)
 	return ok
 }
 
-// carryKey is where canBeLazy keeps, in a connection's pgconn CustomData,
-// whether its statements can carry BEGIN: its tracer sees batches, and its
-// query mode is not QueryExecModeDescribeExec, which describes every
-// statement in a round trip of its own before the batch runs.
-const carryKey = "github.com/txkit/txkit/txn.carry"
-
-// carriesExec reports whether an Exec of sql with args can carry BEGIN
-// in a batch.
-func carriesExec(sql string, args []any) bool {
-	if len(args) == 0 {
-		// pgx sends an Exec without arguments as a simple query, which may
-		// hold several statements; a batch's statement may not.
-		return !strings.Contains(sql, ";")
+// knows reports whether sql can carry BEGIN in an attempt with SET LOCALs
+// on a connection with traits t.
+func (t *connTraits) knows(sql string) bool {
+	if !t.prepares {
+		return true
 	}
-	return carries(args)
+	_, ok := t.known[sql]
+	return ok
+}
+
+// learn records that sql is prepared on the connection.
+func (t *connTraits) learn(sql string) {
+	if !t.prepares {
+		return
+	}
+	if t.known == nil || len(t.known) >= max(t.capacity, 1) {
+		t.known = make(map[string]struct{})
+	}
+	t.known[sql] = struct{}{}
 }
 
 // carries reports whether a statement with args can carry BEGIN in a
@@ -162,17 +223,31 @@ func (t *recordingTx) ready(ctx context.Context) error {
 }
 
 // readyOrClose is ready for the calls that take no ctx and return no
-// error (Conn, LargeObjects): BEGIN is sent with the attempt's ctx, and if
-// it fails the connection is closed, so that nothing sent on it afterwards
-// runs outside the transaction.
+// error (Conn, LargeObjects): BEGIN is sent with the attempt's ctx, its
+// cancellation ignored and its time bounded (as a ROLLBACK's is), since
+// the caller may use the connection with a ctx of its own; if BEGIN fails
+// the connection is closed, so that nothing sent on it afterwards runs
+// outside the transaction.
 func (t *recordingTx) readyOrClose() {
 	lz := t.lazy
-	if lz == nil || t.ready(lz.ctx) == nil {
+	if lz == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(lz.ctx), time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(lz.ctx), rollbackTimeout)
 	defer cancel()
-	_ = lz.conn.Close(ctx)
+	if t.ready(ctx) != nil {
+		_ = lz.conn.Close(ctx)
+	}
+}
+
+// notSent reports, for a call that is about to send a statement with its own
+// ctx while BEGIN is pending, an error if ctx has already ended: the call
+// fails alone, as pgx's would, and BEGIN stays pending.
+func notSent(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("txn: statement not sent: %w", context.Cause(ctx))
 }
 
 // sendWithBegin sends BEGIN, its SET LOCAL statements and the statement
@@ -235,10 +310,35 @@ func encodeFailed(err error) bool {
 	return errors.As(err, &pe) && strings.HasPrefix(pe.Error(), "error preprocessing batch (build)")
 }
 
+// carriesFirst reports whether sql, fn's first statement, carries BEGIN
+// rather than sending it alone ahead of itself.
+func (t *recordingTx) carriesFirst(sql string, args []any) bool {
+	if !carries(args) {
+		return false
+	}
+	lz := t.lazy
+	if !strings.Contains(lz.sql, "; ") {
+		return true // no SET LOCAL for a prepare ahead of the batch to miss
+	}
+	tr := traitsOf(lz.conn)
+	if tr.knows(sql) {
+		return true
+	}
+	tr.learn(sql) // prepared now, inside the transaction, BEGIN going alone
+	return false
+}
+
 // execFirst is Exec while BEGIN is pending or has failed.
 func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
-	if t.beginErr == nil && !carriesExec(sql, args) {
-		_ = t.ready(ctx)
+	if t.beginErr == nil {
+		if err := notSent(ctx); err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		if len(args) == 0 || !t.carriesFirst(sql, args) {
+			// pgx sends an Exec without arguments as a simple query,
+			// unprepared; it may hold several statements, or COPY.
+			_ = t.ready(ctx)
+		}
 	}
 	if t.beginErr != nil {
 		return pgconn.CommandTag{}, t.beginErr
@@ -258,13 +358,19 @@ func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pg
 		err = cerr
 	}
 	t.rec.record(err)
+	t.checkEnded()
 	return tag, err
 }
 
 // queryFirst is Query while BEGIN is pending or has failed.
 func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
-	if t.beginErr == nil && !carries(args) {
-		_ = t.ready(ctx)
+	if t.beginErr == nil {
+		if err := notSent(ctx); err != nil {
+			return errRows{err: err}, err
+		}
+		if !t.carriesFirst(sql, args) {
+			_ = t.ready(ctx)
+		}
 	}
 	if t.beginErr != nil {
 		return errRows{err: t.beginErr}, t.beginErr
@@ -290,8 +396,13 @@ func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (p
 
 // queryRowFirst is QueryRow while BEGIN is pending or has failed.
 func (t *recordingTx) queryRowFirst(ctx context.Context, sql string, args []any) pgx.Row {
-	if t.beginErr == nil && !carries(args) {
-		_ = t.ready(ctx)
+	if t.beginErr == nil {
+		if err := notSent(ctx); err != nil {
+			return errRow{err: err}
+		}
+		if !t.carriesFirst(sql, args) {
+			_ = t.ready(ctx)
+		}
 	}
 	if t.beginErr != nil {
 		return errRow{err: t.beginErr}

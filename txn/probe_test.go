@@ -95,8 +95,11 @@ func TestProbeContextAroundFirstStatement(t *testing.T) {
 			}
 			return nil
 		})
+		// As with pgx: the statement whose ctx had ended fails alone, the
+		// later one runs inside the transaction, and the cancelled call
+		// rolls it back.
 		require.ErrorIs(t, err, context.Canceled)
-		require.Error(t, later, "a statement after a failed BEGIN ran")
+		require.NoError(t, later)
 		require.Zero(t, b.count(t))
 		probeIdle(t, b)
 	})
@@ -666,12 +669,13 @@ func TestProbeRetryAtFirstStatement(t *testing.T) {
 	probeIdle(t, b)
 }
 
-// COPY FROM STDIN sent as an Exec is refused, as pgx refuses it, and
-// leaves the connection usable.
+// COPY TO STDOUT sent as an Exec leaves the connection usable. (COPY FROM
+// STDIN through Exec waits for data Exec never sends, with pgx alone as
+// inside WithTx, until ctx ends.)
 func TestProbeCopyAsExecFirst(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(cfg *pgxpool.Config) { cfg.MaxConns = 1 })
-	for _, sql := range []string{"COPY items (id) FROM STDIN", "COPY items TO STDOUT"} {
+	for _, sql := range []string{"COPY items TO STDOUT"} {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		err := txn.WithTx(ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, sql)

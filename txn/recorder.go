@@ -59,6 +59,7 @@ type recordingTx struct {
 	beginErr error      // set when BEGIN failed: every call gets it
 
 	clientBroke bool // pgx closed the connection over fn's own error (lazy.go)
+	ended       bool // fn ended the transaction itself (checkEnded)
 }
 
 var _ pgx.Tx = (*recordingTx)(nil)
@@ -133,7 +134,22 @@ func (t *recordingTx) Exec(ctx context.Context, sql string, args ...any) (pgconn
 	}
 	tag, err := t.inner.Exec(ctx, sql, args...)
 	t.rec.record(err)
+	t.checkEnded()
 	return tag, err
+}
+
+// checkEnded notices, after an Exec on the transaction WithTx manages,
+// that fn ended it itself with COMMIT or ROLLBACK sent as a statement:
+// its later calls then fail instead of running outside any transaction,
+// and WithTx sends no COMMIT of its own.
+func (t *recordingTx) checkEnded() {
+	if !t.managed || t.beginErr != nil {
+		return
+	}
+	if c := t.inner.Conn(); c != nil && !c.IsClosed() && c.PgConn().TxStatus() == 'I' {
+		t.beginErr = errEnded
+		t.ended = true
+	}
 }
 
 func (t *recordingTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -159,8 +175,12 @@ func (t *recordingTx) QueryRow(ctx context.Context, sql string, args ...any) pgx
 // the caller sends on the connection must run in the transaction; see
 // readyOrClose.
 func (t *recordingTx) Conn() *pgx.Conn {
+	lz := t.lazy
 	t.readyOrClose()
-	return t.inner.Conn()
+	if c := t.inner.Conn(); c != nil || lz == nil {
+		return c
+	}
+	return lz.conn // BEGIN failed: the connection, closed
 }
 
 // recordingRows records the error that ends a result set; the server often

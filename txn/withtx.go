@@ -197,6 +197,11 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	st.close()
 	// What was begun: nil if BEGIN is still pending (fn sent nothing).
 	b.tx = st.txv.inner
+	if fnErr == nil && st.txv.ended {
+		// fn sent COMMIT or ROLLBACK itself: there is nothing to end, and
+		// WithTx knows no more of the outcome than fn saw.
+		return CommitUnknown, nil, errEnded
+	}
 	if fnErr == nil && st.txv.beginErr != nil {
 		// fn went on after BEGIN failed: nothing it did ran, so the attempt
 		// fails as a failed BEGIN would.
@@ -229,6 +234,14 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// fn sent no statement: no BEGIN was sent, and there is nothing
 		// to commit.
 		return Committed, st.takeCallbacks(), nil
+	}
+	if b.conn != nil && b.conn.PgConn().IsBusy() {
+		// fn returned with a result unread (rows not closed, a QueryRow
+		// not scanned): COMMIT written behind it would be read as a lost
+		// answer. pgx's own Commit fails there and closes the
+		// connection; so does WithTx, and nothing commits.
+		closeConn(ctx, b.conn.PgConn())
+		return RolledBack, nil, errOpenResult
 	}
 	bound.atCommit = true
 	// The entry, not the slot: a pointer to the slot on begun would move
