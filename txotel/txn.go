@@ -3,6 +3,7 @@ package txotel
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/txn"
 )
@@ -61,17 +63,16 @@ type txKey struct{}
 
 // txState is what TxStart leaves in ctx for the later events of the call.
 // It is the ctx itself, a context that answers txKey with itself: one
-// allocation where context.WithValue and the state would make two. It
-// holds the span's attributes too, set in one call at the span's end:
-// each call to SetAttributes can grow the span's slice, and attributes
-// given to tracer.Start are copied twice on the way.
+// allocation where context.WithValue and the state would make two. The
+// span's attributes are set in one call at its end (each call to
+// SetAttributes can grow the span's slice, and attributes given to
+// tracer.Start are copied twice on the way), from the call's txKind.
 type txState struct {
 	context.Context
 	span       trace.Span
+	kind       *txKind
 	nested     bool
 	resolution string
-	attrs      [8]attribute.KeyValue
-	n          int
 }
 
 func (s *txState) Value(key any) any {
@@ -81,9 +82,79 @@ func (s *txState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
-func (s *txState) add(kv attribute.KeyValue) {
-	s.attrs[s.n] = kv
-	s.n++
+// numOutcomes is the number of txn.Outcome values, the size of the
+// per-outcome arrays of txKind.
+const numOutcomes = int(txn.CommitUnknown) + 1
+
+// kindKey identifies a txKind: what TxStart is told of a call.
+type kindKey struct {
+	name     string
+	level    isolation.Level
+	readOnly bool
+}
+
+// txKind is what every call of one kind (name, isolation, read-only)
+// records the same, made once for the kind instead of for each call:
+// building an attribute slice allocates (an interface method's variadic
+// argument escapes), and building an attribute set sorts and allocates.
+// Its slices are shared and never written after newTxKind.
+type txKind struct {
+	// start is the call span's attributes known at its start:
+	// db.system.name, txn.isolation, txn.read_only and txn.name (when
+	// set).
+	start []attribute.KeyValue
+	// done[outcome] is start with txn.attempts=1 and txn.outcome: every
+	// attribute of a call that ended after one attempt with no error and
+	// no lost COMMIT, nested calls included (nil for a kind not cached).
+	done [numOutcomes][]attribute.KeyValue
+	// record[outcome] records a metric with txn.outcome and txn.name
+	// (nil for a kind not cached).
+	record [numOutcomes][]metric.RecordOption
+}
+
+// maxCachedKinds bounds the Observer's cache of txKinds; kinds past it
+// are made for each call, with only their start attributes.
+const maxCachedKinds = 1024
+
+func newTxKind(k kindKey, cached bool) *txKind {
+	start := make([]attribute.KeyValue, 0, 4)
+	start = append(start, semconv.DBSystemNamePostgreSQL,
+		KeyTxIsolation.String(k.level.String()), KeyTxReadOnly.Bool(k.readOnly))
+	if k.name != "" {
+		start = append(start, KeyTxName.String(k.name))
+	}
+	kind := &txKind{start: start}
+	if !cached {
+		return kind
+	}
+	for oc := range numOutcomes {
+		outcome := KeyTxOutcome.String(txn.Outcome(oc).String())
+		kind.done[oc] = append(slices.Clip(start), KeyTxAttempts.Int(1), outcome)
+		kind.record[oc] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(txNameAttrs(k.name, outcome)...))}
+	}
+	return kind
+}
+
+// txKind returns the kind of the call d starts.
+func (o *Observer) txKind(d txn.TxStartData) *txKind {
+	k := kindKey{d.Name, d.Isolation, d.ReadOnly}
+	if v, ok := o.kinds.Load(k); ok {
+		return v.(*txKind)
+	}
+	if o.cachedKinds.Add(1) > maxCachedKinds {
+		return newTxKind(k, false)
+	}
+	v, _ := o.kinds.LoadOrStore(k, newTxKind(k, true))
+	return v.(*txKind)
+}
+
+// outcomeIndex is outcome as an index of txKind's arrays, or -1 for a
+// value txn does not define.
+func outcomeIndex(outcome txn.Outcome) int {
+	if outcome < 0 || int(outcome) >= numOutcomes {
+		return -1
+	}
+	return int(outcome)
 }
 
 // spanStartOptions are the options every call's span starts with, made
@@ -98,14 +169,7 @@ func (o *Observer) TxStart(ctx context.Context, d txn.TxStartData) context.Conte
 		name = SpanSavepoint
 	}
 	ctx, span := o.tracer.Start(ctx, name, spanStartOptions...)
-	s := &txState{Context: ctx, span: span, nested: d.Nested}
-	s.add(semconv.DBSystemNamePostgreSQL)
-	s.add(KeyTxIsolation.String(d.Isolation.String()))
-	s.add(KeyTxReadOnly.Bool(d.ReadOnly))
-	if d.Name != "" {
-		s.add(KeyTxName.String(d.Name))
-	}
-	return s
+	return &txState{Context: ctx, span: span, kind: o.txKind(d), nested: d.Nested}
 }
 
 // TxRetry adds a EventRetry span event and counts the retry by SQLSTATE.
@@ -192,50 +256,36 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 	if !ok {
 		return
 	}
-	span := s.span
-	s.add(KeyTxAttempts.Int(d.Attempts))
-	s.add(KeyTxOutcome.String(d.Outcome.String()))
-	if s.resolution != "" {
-		s.add(KeyTxResolution.String(s.resolution))
+	span, kind, oc := s.span, s.kind, outcomeIndex(d.Outcome)
+	if d.Err == nil && s.resolution == "" && d.Attempts == 1 && oc >= 0 && kind.done[oc] != nil {
+		span.SetAttributes(kind.done[oc]...)
+	} else {
+		attrs := make([]attribute.KeyValue, len(kind.start), len(kind.start)+4)
+		copy(attrs, kind.start)
+		attrs = append(attrs, KeyTxAttempts.Int(d.Attempts), KeyTxOutcome.String(d.Outcome.String()))
+		if s.resolution != "" {
+			attrs = append(attrs, KeyTxResolution.String(s.resolution))
+		}
+		if d.Err != nil {
+			et := errorType(d.Err)
+			attrs = append(attrs, semconv.ErrorTypeKey.String(et))
+			span.SetStatus(codes.Error, et)
+		}
+		span.SetAttributes(attrs...)
 	}
-	if d.Err != nil {
-		et := errorType(d.Err)
-		s.add(semconv.ErrorTypeKey.String(et))
-		span.SetStatus(codes.Error, et)
-	}
-	span.SetAttributes(s.attrs[:s.n]...)
 	span.End()
 	if s.nested {
 		return
 	}
-	opts := o.txOutcomeOpts(d.Name, d.Outcome)
+	var opts []metric.RecordOption
+	if oc >= 0 {
+		opts = kind.record[oc]
+	}
+	if opts == nil {
+		opts = []metric.RecordOption{metric.WithAttributes(txNameAttrs(d.Name, KeyTxOutcome.String(d.Outcome.String()))...)}
+	}
 	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opts...)
 	o.m.txAttempts.Record(ctx, int64(d.Attempts), opts...)
-}
-
-// outcomeKey identifies the attribute set of a transaction's metrics.
-type outcomeKey struct {
-	name    string
-	outcome txn.Outcome
-}
-
-// maxCachedOutcomes bounds txOutcomeOpts' cache; names past it are
-// served uncached.
-const maxCachedOutcomes = 1024
-
-// txOutcomeOpts is the record options for txn.outcome and txn.name, made
-// once per pair: building an attribute set sorts and allocates, and so
-// does a variadic argument list that is not an existing slice.
-func (o *Observer) txOutcomeOpts(name string, outcome txn.Outcome) []metric.RecordOption {
-	k := outcomeKey{name, outcome}
-	if v, ok := o.outcomeOpts.Load(k); ok {
-		return v.([]metric.RecordOption)
-	}
-	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(txNameAttrs(name, KeyTxOutcome.String(outcome.String()))...))}
-	if o.cachedOutcomes.Add(1) <= maxCachedOutcomes {
-		o.outcomeOpts.Store(k, opts)
-	}
-	return opts
 }
 
 // TxLeak counts transactions open longer than their LeakThreshold.
