@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -93,6 +94,18 @@ type kindKey struct {
 	readOnly bool
 }
 
+// numLevels is the number of isolation levels, the size of nameKinds'
+// array.
+const numLevels = int(isolation.Serializable) + 1
+
+// nameKinds is the kinds of the calls with one name, by isolation level
+// and read-only setting, made as they are first seen. The Observer's
+// cache is keyed by the name alone: a sync.Map hashes a string key in
+// about a third of the time it takes for a struct holding the string.
+type nameKinds struct {
+	kinds [numLevels][2]atomic.Pointer[txKind]
+}
+
 // txKind is what every call of one kind (name, isolation, read-only)
 // records the same, made once for the kind instead of for each call:
 // building an attribute slice allocates (an interface method's variadic
@@ -112,9 +125,11 @@ type txKind struct {
 	record [numOutcomes][]metric.RecordOption
 }
 
-// maxCachedKinds bounds the Observer's cache of txKinds; kinds past it
-// are made for each call, with only their start attributes.
-const maxCachedKinds = 1024
+// maxCachedNames bounds the Observer's cache of txKinds by name; the
+// kinds of names past it are made for each call, with only their start
+// attributes (one allocation more per call), as are those of a level
+// the isolation package does not define.
+const maxCachedNames = 1024
 
 func newTxKind(k kindKey, cached bool) *txKind {
 	start := make([]attribute.KeyValue, 0, 4)
@@ -138,14 +153,29 @@ func newTxKind(k kindKey, cached bool) *txKind {
 // txKind returns the kind of the call d starts.
 func (o *Observer) txKind(d txn.TxStartData) *txKind {
 	k := kindKey{d.Name, d.Isolation, d.ReadOnly}
-	if v, ok := o.kinds.Load(k); ok {
-		return v.(*txKind)
-	}
-	if o.cachedKinds.Add(1) > maxCachedKinds {
+	if k.level < 0 || int(k.level) >= numLevels {
 		return newTxKind(k, false)
 	}
-	v, _ := o.kinds.LoadOrStore(k, newTxKind(k, true))
-	return v.(*txKind)
+	v, ok := o.kinds.Load(d.Name)
+	if !ok {
+		if o.cachedNames.Add(1) > maxCachedNames {
+			return newTxKind(k, false)
+		}
+		v, _ = o.kinds.LoadOrStore(d.Name, new(nameKinds))
+	}
+	p := &v.(*nameKinds).kinds[k.level][boolIndex(k.readOnly)]
+	if kind := p.Load(); kind != nil {
+		return kind
+	}
+	p.CompareAndSwap(nil, newTxKind(k, true))
+	return p.Load()
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // outcomeIndex is outcome as an index of txKind's arrays, or -1 for a
@@ -285,7 +315,20 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 		opts = []metric.RecordOption{metric.WithAttributes(txNameAttrs(d.Name, KeyTxOutcome.String(d.Outcome.String()))...)}
 	}
 	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opts...)
-	o.m.txAttempts.Record(ctx, int64(d.Attempts), opts...)
+	o.m.txAttempts.Record(attemptsCtx(ctx, d.Attempts), int64(d.Attempts), opts...)
+}
+
+// attemptsCtx is the ctx txkit.tx.attempts is recorded with: ctx, whose
+// sampled span makes the SDK keep an exemplar, for a call that was
+// retried; for a call of one attempt a ctx with no span, so that the
+// value 1 is counted without an exemplar. Its exemplar would point at
+// the same trace as txkit.tx.duration's and say nothing about retries,
+// and taking one costs a clock read and the reservoir's work.
+func attemptsCtx(ctx context.Context, attempts int) context.Context {
+	if attempts > 1 {
+		return ctx
+	}
+	return context.Background()
 }
 
 // TxLeak counts transactions open longer than their LeakThreshold.
