@@ -232,6 +232,16 @@ func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData)
 	return ctx
 }
 
+// firstAttemptDone[outcome] is the attributes of a first attempt's span
+// (Options.SpanEveryAttempt) that ended without error, made once: a
+// slice built per call escapes to the heap.
+var firstAttemptDone = func() (a [numOutcomes][]attribute.KeyValue) {
+	for oc := range numOutcomes {
+		a[oc] = []attribute.KeyValue{KeyTxAttempt.Int(1), KeyTxOutcome.String(txn.Outcome(oc).String())}
+	}
+	return a
+}()
+
 // TxAttemptEnd ends the attempt's span with its outcome and, when it
 // failed, the SQLSTATE and error.type.
 func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
@@ -239,6 +249,11 @@ func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
 		return // it ran in the call's span, ended by TxEnd
 	}
 	span := trace.SpanFromContext(ctx)
+	if oc := outcomeIndex(d.Outcome); d.Attempt == 1 && d.Err == nil && oc >= 0 {
+		span.SetAttributes(firstAttemptDone[oc]...)
+		span.End()
+		return
+	}
 	end := [4]attribute.KeyValue{KeyTxAttempt.Int(d.Attempt), KeyTxOutcome.String(d.Outcome.String())}
 	n := 2
 	if d.Err != nil {
