@@ -3,6 +3,7 @@ package txotel_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -196,5 +197,51 @@ func TestCallgrindWorkload(t *testing.T) {
 		if err := txn.WithTx(b.Ctx, b.Pool, opts, updateOne); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestCallgrindObserverWorkload is TestCallgrindWorkload without the
+// server: N one-attempt calls of the observer's events (TxStart,
+// TxAttemptStart, TxAttemptEnd, TxEnd, as WithTx makes them), each
+// followed by runtime.Gosched, where a transaction would wait for the
+// server and the batching span processor's goroutine runs. Under
+// callgrind with GOMAXPROCS=1 its count varies little from run to run:
+// it is the observer's and the SDK's work, and one switch to the
+// batcher's goroutine, without the network's scheduling noise. It runs
+// only when TXOTEL_OBSERVER_WORKLOAD is one of TestCallgrindWorkload's
+// modes; TXOTEL_WORKLOAD_N sets N (default 1000).
+func TestCallgrindObserverWorkload(t *testing.T) {
+	mode := os.Getenv("TXOTEL_OBSERVER_WORKLOAD")
+	if !slices.Contains([]string{"off", "on", "sync", "every", "noex"}, mode) {
+		t.Skip("set TXOTEL_OBSERVER_WORKLOAD=off, on, sync, every or noex to run")
+	}
+	n := 1000
+	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = v
+	}
+	var obs *txotel.Observer
+	switch mode {
+	case "on":
+		obs = sdkObserver(t)
+	case "sync":
+		obs = sdkObserverWith(t, true, txotel.Options{})
+	case "every":
+		obs = sdkObserverWith(t, false, txotel.Options{SpanEveryAttempt: true})
+	case "noex":
+		obs = newObserver(t, sdkTracer(t, false), sdkMeter(t, false))
+	}
+	ctx := context.Background()
+	for range n {
+		if obs != nil {
+			c := obs.TxStart(ctx, txn.TxStartData{Name: "bench"})
+			a := obs.TxAttemptStart(c, txn.TxAttemptStartData{Name: "bench", Attempt: 1})
+			obs.TxAttemptEnd(a, txn.TxAttemptEndData{Name: "bench", Attempt: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+			obs.TxEnd(c, txn.TxEndData{Name: "bench", Attempts: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+		}
+		runtime.Gosched()
 	}
 }
