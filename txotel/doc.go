@@ -86,4 +86,10 @@
 // name with [Options.LockNames]). A transaction name is an attribute only
 // when Options.Name is set; a lock name only when [Options.LockNames] is
 // set, since locks are often named per row.
+//
+// txkit.tx.duration and txkit.tx.attempts count every outermost call.
+// With an SDK that keeps exemplars (its default filter keeps them for
+// measurements made under a sampled span), txkit.tx.duration's come from
+// any call's "txn.WithTx" span and txkit.tx.attempts' only from retried
+// calls: a call of one attempt records the value 1 without its span.
 package txotel

@@ -52,8 +52,8 @@ type Observer struct {
 	firstAttempt int
 	m            instruments
 
-	outcomeOpts    sync.Map // outcomeKey → []metric.RecordOption
-	cachedOutcomes atomic.Int64
+	kinds       sync.Map // txn.Options.Name → *nameKinds
+	cachedNames atomic.Int64
 }
 
 // New makes an Observer. It fails only if the meter refuses an instrument.

@@ -3,6 +3,7 @@ package txotel_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -22,9 +24,14 @@ import (
 	"github.com/txkit/txkit/txotel"
 )
 
-// sdkObserver is txotel on the SDK as a service would run it: every span
-// sampled (the SDK's default sampler) and handed to a batching exporter
-// that discards it, metrics aggregated by a reader that is never read.
+// sdkObserver is txotel on the SDK as a service would run it, with the
+// SDK's defaults wherever a service would keep them: every span sampled
+// (the default sampler), default span limits, a batching span processor
+// (sdktrace.WithBatcher with its default queue, batch size and delay)
+// handing spans to an exporter that discards them, metrics aggregated by
+// a reader that is never read, with the default exemplar filter (an
+// exemplar is offered for each measurement made under a sampled span).
+// It is the configuration of the headline figure in README, Cost.
 func sdkObserver(tb testing.TB) *txotel.Observer {
 	tb.Helper()
 	return sdkObserverWith(tb, false, txotel.Options{})
@@ -35,7 +42,7 @@ func sdkObserver(tb testing.TB) *txotel.Observer {
 func sdkObserverWith(tb testing.TB, sync bool, opts txotel.Options) *txotel.Observer {
 	tb.Helper()
 	opts.TracerProvider = sdkTracer(tb, sync)
-	opts.MeterProvider = sdkMeter(tb)
+	opts.MeterProvider = sdkMeter(tb, true)
 	obs, err := txotel.New(opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -63,7 +70,9 @@ func updateOne(ctx context.Context, tx pgx.Tx) error {
 // Options.SpanEveryAttempt (two spans per transaction); "metrics" the
 // SDK's metrics with OpenTelemetry's no-op tracer; "traces" the SDK's
 // tracing with the no-op meter; "sync-traces" tracing through the
-// synchronous span processor.
+// synchronous span processor; "sdk-no-exemplars" the same as "sdk" with
+// the SDK's exemplar filter set to exemplar.AlwaysOffFilter (a setting a
+// service must choose: not the headline figure).
 func BenchmarkWithTxInterleaved(b *testing.B) {
 	bb := pgtest.Setup(b, pgtest.Schema(schema))
 	variants := []struct {
@@ -73,7 +82,8 @@ func BenchmarkWithTxInterleaved(b *testing.B) {
 		{"sdk", sdkObserver(b)},
 		{"sdk-sync", sdkObserverWith(b, true, txotel.Options{})},
 		{"sdk-every-attempt", sdkObserverWith(b, false, txotel.Options{SpanEveryAttempt: true})},
-		{"metrics", newObserver(b, tracenoop.NewTracerProvider(), sdkMeter(b))},
+		{"sdk-no-exemplars", newObserver(b, sdkTracer(b, false), sdkMeter(b, false))},
+		{"metrics", newObserver(b, tracenoop.NewTracerProvider(), sdkMeter(b, true))},
 		{"traces", newObserver(b, sdkTracer(b, false), metricnoop.NewMeterProvider())},
 		{"sync-traces", newObserver(b, sdkTracer(b, true), metricnoop.NewMeterProvider())},
 	}
@@ -94,8 +104,15 @@ func sdkTracer(tb testing.TB, sync bool) *sdktrace.TracerProvider {
 	return tp
 }
 
-func sdkMeter(tb testing.TB) *sdkmetric.MeterProvider {
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+// sdkMeter is the SDK's meter provider with a reader never read; with
+// exemplars false its exemplar filter is AlwaysOffFilter instead of the
+// default TraceBasedFilter.
+func sdkMeter(tb testing.TB, exemplars bool) *sdkmetric.MeterProvider {
+	opts := []sdkmetric.Option{sdkmetric.WithReader(sdkmetric.NewManualReader())}
+	if !exemplars {
+		opts = append(opts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+	}
+	mp := sdkmetric.NewMeterProvider(opts...)
 	tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	return mp
 }
@@ -148,12 +165,13 @@ func interleave(b *testing.B, bb *pgtest.Bundle, obs *txotel.Observer) {
 // with txotel off or on, for counting the client's instructions under
 // valgrind --tool=callgrind (see README, Cost). It runs only when
 // TXOTEL_WORKLOAD is "off", "on" (as sdkObserver), "sync" (a synchronous
-// span processor) or "every" (Options.SpanEveryAttempt);
+// span processor), "every" (Options.SpanEveryAttempt) or "noex" (as "on"
+// with the exemplar filter AlwaysOffFilter);
 // TXOTEL_WORKLOAD_N sets the number of transactions (default 1000).
 func TestCallgrindWorkload(t *testing.T) {
 	mode := os.Getenv("TXOTEL_WORKLOAD")
-	if !slices.Contains([]string{"off", "on", "sync", "every"}, mode) {
-		t.Skip("set TXOTEL_WORKLOAD=off, on, sync or every to run")
+	if !slices.Contains([]string{"off", "on", "sync", "every", "noex"}, mode) {
+		t.Skip("set TXOTEL_WORKLOAD=off, on, sync, every or noex to run")
 	}
 	n := 1000
 	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
@@ -172,10 +190,58 @@ func TestCallgrindWorkload(t *testing.T) {
 		opts.Observer = sdkObserverWith(t, true, txotel.Options{})
 	case "every":
 		opts.Observer = sdkObserverWith(t, false, txotel.Options{SpanEveryAttempt: true})
+	case "noex":
+		opts.Observer = newObserver(t, sdkTracer(t, false), sdkMeter(t, false))
 	}
 	for range n {
 		if err := txn.WithTx(b.Ctx, b.Pool, opts, updateOne); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestCallgrindObserverWorkload is TestCallgrindWorkload without the
+// server: N one-attempt calls of the observer's events (TxStart,
+// TxAttemptStart, TxAttemptEnd, TxEnd, as WithTx makes them), each
+// followed by runtime.Gosched, where a transaction would wait for the
+// server and the batching span processor's goroutine runs. Under
+// callgrind with GOMAXPROCS=1 its count varies little from run to run:
+// it is the observer's and the SDK's work, and one switch to the
+// batcher's goroutine, without the network's scheduling noise. It runs
+// only when TXOTEL_OBSERVER_WORKLOAD is one of TestCallgrindWorkload's
+// modes; TXOTEL_WORKLOAD_N sets N (default 1000).
+func TestCallgrindObserverWorkload(t *testing.T) {
+	mode := os.Getenv("TXOTEL_OBSERVER_WORKLOAD")
+	if !slices.Contains([]string{"off", "on", "sync", "every", "noex"}, mode) {
+		t.Skip("set TXOTEL_OBSERVER_WORKLOAD=off, on, sync, every or noex to run")
+	}
+	n := 1000
+	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = v
+	}
+	var obs *txotel.Observer
+	switch mode {
+	case "on":
+		obs = sdkObserver(t)
+	case "sync":
+		obs = sdkObserverWith(t, true, txotel.Options{})
+	case "every":
+		obs = sdkObserverWith(t, false, txotel.Options{SpanEveryAttempt: true})
+	case "noex":
+		obs = newObserver(t, sdkTracer(t, false), sdkMeter(t, false))
+	}
+	ctx := context.Background()
+	for range n {
+		if obs != nil {
+			c := obs.TxStart(ctx, txn.TxStartData{Name: "bench"})
+			a := obs.TxAttemptStart(c, txn.TxAttemptStartData{Name: "bench", Attempt: 1})
+			obs.TxAttemptEnd(a, txn.TxAttemptEndData{Name: "bench", Attempt: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+			obs.TxEnd(c, txn.TxEndData{Name: "bench", Attempts: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+		}
+		runtime.Gosched()
 	}
 }

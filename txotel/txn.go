@@ -3,6 +3,8 @@ package txotel
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txkit/txkit/advisory"
+	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
 	"github.com/txkit/txkit/txn"
 )
@@ -61,17 +64,16 @@ type txKey struct{}
 
 // txState is what TxStart leaves in ctx for the later events of the call.
 // It is the ctx itself, a context that answers txKey with itself: one
-// allocation where context.WithValue and the state would make two. It
-// holds the span's attributes too, set in one call at the span's end:
-// each call to SetAttributes can grow the span's slice, and attributes
-// given to tracer.Start are copied twice on the way.
+// allocation where context.WithValue and the state would make two. The
+// span's attributes are set in one call at its end (each call to
+// SetAttributes can grow the span's slice, and attributes given to
+// tracer.Start are copied twice on the way), from the call's txKind.
 type txState struct {
 	context.Context
 	span       trace.Span
+	kind       *txKind
 	nested     bool
 	resolution string
-	attrs      [8]attribute.KeyValue
-	n          int
 }
 
 func (s *txState) Value(key any) any {
@@ -81,9 +83,108 @@ func (s *txState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
-func (s *txState) add(kv attribute.KeyValue) {
-	s.attrs[s.n] = kv
-	s.n++
+// numOutcomes is the number of txn.Outcome values, the size of the
+// per-outcome arrays of txKind.
+const numOutcomes = int(txn.CommitUnknown) + 1
+
+// kindKey identifies a txKind: what TxStart is told of a call.
+type kindKey struct {
+	name     string
+	level    isolation.Level
+	readOnly bool
+}
+
+// numLevels is the number of isolation levels, the size of nameKinds'
+// array.
+const numLevels = int(isolation.Serializable) + 1
+
+// nameKinds is the kinds of the calls with one name, by isolation level
+// and read-only setting, made as they are first seen. The Observer's
+// cache is keyed by the name alone, a string, which a sync.Map hashes
+// without walking a struct's fields.
+type nameKinds struct {
+	kinds [numLevels][2]atomic.Pointer[txKind]
+}
+
+// txKind is what every call of one kind (name, isolation, read-only)
+// records the same, made once for the kind instead of for each call:
+// building an attribute slice allocates (an interface method's variadic
+// argument escapes), and building an attribute set sorts and allocates.
+// Its slices are shared and never written after newTxKind.
+type txKind struct {
+	// start is the call span's attributes known at its start:
+	// db.system.name, txn.isolation, txn.read_only and txn.name (when
+	// set).
+	start []attribute.KeyValue
+	// done[outcome] is start with txn.attempts=1 and txn.outcome: every
+	// attribute of a call that ended after one attempt with no error and
+	// no lost COMMIT, nested calls included (nil for a kind not cached).
+	done [numOutcomes][]attribute.KeyValue
+	// record[outcome] records a metric with txn.outcome and txn.name
+	// (nil for a kind not cached).
+	record [numOutcomes][]metric.RecordOption
+}
+
+// maxCachedNames bounds the Observer's cache of txKinds by name; the
+// kinds of names past it are made for each call, with only their start
+// attributes (one allocation more per call), as are those of a level
+// the isolation package does not define.
+const maxCachedNames = 1024
+
+func newTxKind(k kindKey, cached bool) *txKind {
+	start := make([]attribute.KeyValue, 0, 4)
+	start = append(start, semconv.DBSystemNamePostgreSQL,
+		KeyTxIsolation.String(k.level.String()), KeyTxReadOnly.Bool(k.readOnly))
+	if k.name != "" {
+		start = append(start, KeyTxName.String(k.name))
+	}
+	kind := &txKind{start: start}
+	if !cached {
+		return kind
+	}
+	for oc := range numOutcomes {
+		outcome := KeyTxOutcome.String(txn.Outcome(oc).String())
+		kind.done[oc] = append(slices.Clip(start), KeyTxAttempts.Int(1), outcome)
+		kind.record[oc] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(txNameAttrs(k.name, outcome)...))}
+	}
+	return kind
+}
+
+// txKind returns the kind of the call d starts.
+func (o *Observer) txKind(d txn.TxStartData) *txKind {
+	k := kindKey{d.Name, d.Isolation, d.ReadOnly}
+	if k.level < 0 || int(k.level) >= numLevels {
+		return newTxKind(k, false)
+	}
+	v, ok := o.kinds.Load(d.Name)
+	if !ok {
+		if o.cachedNames.Add(1) > maxCachedNames {
+			return newTxKind(k, false)
+		}
+		v, _ = o.kinds.LoadOrStore(d.Name, new(nameKinds))
+	}
+	p := &v.(*nameKinds).kinds[k.level][boolIndex(k.readOnly)]
+	if kind := p.Load(); kind != nil {
+		return kind
+	}
+	p.CompareAndSwap(nil, newTxKind(k, true))
+	return p.Load()
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// outcomeIndex is outcome as an index of txKind's arrays, or -1 for a
+// value txn does not define.
+func outcomeIndex(outcome txn.Outcome) int {
+	if outcome < 0 || int(outcome) >= numOutcomes {
+		return -1
+	}
+	return int(outcome)
 }
 
 // spanStartOptions are the options every call's span starts with, made
@@ -98,14 +199,7 @@ func (o *Observer) TxStart(ctx context.Context, d txn.TxStartData) context.Conte
 		name = SpanSavepoint
 	}
 	ctx, span := o.tracer.Start(ctx, name, spanStartOptions...)
-	s := &txState{Context: ctx, span: span, nested: d.Nested}
-	s.add(semconv.DBSystemNamePostgreSQL)
-	s.add(KeyTxIsolation.String(d.Isolation.String()))
-	s.add(KeyTxReadOnly.Bool(d.ReadOnly))
-	if d.Name != "" {
-		s.add(KeyTxName.String(d.Name))
-	}
-	return s
+	return &txState{Context: ctx, span: span, kind: o.txKind(d), nested: d.Nested}
 }
 
 // TxRetry adds a EventRetry span event and counts the retry by SQLSTATE.
@@ -138,6 +232,16 @@ func (o *Observer) TxAttemptStart(ctx context.Context, d txn.TxAttemptStartData)
 	return ctx
 }
 
+// firstAttemptDone[outcome] is the attributes of a first attempt's span
+// (Options.SpanEveryAttempt) that ended without error, made once: a
+// slice built per call escapes to the heap.
+var firstAttemptDone = func() (a [numOutcomes][]attribute.KeyValue) {
+	for oc := range numOutcomes {
+		a[oc] = []attribute.KeyValue{KeyTxAttempt.Int(1), KeyTxOutcome.String(txn.Outcome(oc).String())}
+	}
+	return a
+}()
+
 // TxAttemptEnd ends the attempt's span with its outcome and, when it
 // failed, the SQLSTATE and error.type.
 func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
@@ -145,6 +249,11 @@ func (o *Observer) TxAttemptEnd(ctx context.Context, d txn.TxAttemptEndData) {
 		return // it ran in the call's span, ended by TxEnd
 	}
 	span := trace.SpanFromContext(ctx)
+	if oc := outcomeIndex(d.Outcome); d.Attempt == 1 && d.Err == nil && oc >= 0 {
+		span.SetAttributes(firstAttemptDone[oc]...)
+		span.End()
+		return
+	}
 	end := [4]attribute.KeyValue{KeyTxAttempt.Int(d.Attempt), KeyTxOutcome.String(d.Outcome.String())}
 	n := 2
 	if d.Err != nil {
@@ -192,50 +301,49 @@ func (o *Observer) TxEnd(ctx context.Context, d txn.TxEndData) {
 	if !ok {
 		return
 	}
-	span := s.span
-	s.add(KeyTxAttempts.Int(d.Attempts))
-	s.add(KeyTxOutcome.String(d.Outcome.String()))
-	if s.resolution != "" {
-		s.add(KeyTxResolution.String(s.resolution))
+	span, kind, oc := s.span, s.kind, outcomeIndex(d.Outcome)
+	if d.Err == nil && s.resolution == "" && d.Attempts == 1 && oc >= 0 && kind.done[oc] != nil {
+		span.SetAttributes(kind.done[oc]...)
+	} else {
+		attrs := make([]attribute.KeyValue, len(kind.start), len(kind.start)+4)
+		copy(attrs, kind.start)
+		attrs = append(attrs, KeyTxAttempts.Int(d.Attempts), KeyTxOutcome.String(d.Outcome.String()))
+		if s.resolution != "" {
+			attrs = append(attrs, KeyTxResolution.String(s.resolution))
+		}
+		if d.Err != nil {
+			et := errorType(d.Err)
+			attrs = append(attrs, semconv.ErrorTypeKey.String(et))
+			span.SetStatus(codes.Error, et)
+		}
+		span.SetAttributes(attrs...)
 	}
-	if d.Err != nil {
-		et := errorType(d.Err)
-		s.add(semconv.ErrorTypeKey.String(et))
-		span.SetStatus(codes.Error, et)
-	}
-	span.SetAttributes(s.attrs[:s.n]...)
 	span.End()
 	if s.nested {
 		return
 	}
-	opts := o.txOutcomeOpts(d.Name, d.Outcome)
+	var opts []metric.RecordOption
+	if oc >= 0 {
+		opts = kind.record[oc]
+	}
+	if opts == nil {
+		opts = []metric.RecordOption{metric.WithAttributes(txNameAttrs(d.Name, KeyTxOutcome.String(d.Outcome.String()))...)}
+	}
 	o.m.txDuration.Record(ctx, d.Duration.Seconds(), opts...)
-	o.m.txAttempts.Record(ctx, int64(d.Attempts), opts...)
+	o.m.txAttempts.Record(attemptsCtx(ctx, d.Attempts), int64(d.Attempts), opts...)
 }
 
-// outcomeKey identifies the attribute set of a transaction's metrics.
-type outcomeKey struct {
-	name    string
-	outcome txn.Outcome
-}
-
-// maxCachedOutcomes bounds txOutcomeOpts' cache; names past it are
-// served uncached.
-const maxCachedOutcomes = 1024
-
-// txOutcomeOpts is the record options for txn.outcome and txn.name, made
-// once per pair: building an attribute set sorts and allocates, and so
-// does a variadic argument list that is not an existing slice.
-func (o *Observer) txOutcomeOpts(name string, outcome txn.Outcome) []metric.RecordOption {
-	k := outcomeKey{name, outcome}
-	if v, ok := o.outcomeOpts.Load(k); ok {
-		return v.([]metric.RecordOption)
+// attemptsCtx is the ctx txkit.tx.attempts is recorded with: ctx, whose
+// sampled span makes the SDK keep an exemplar, for a call that was
+// retried; for a call of one attempt a ctx with no span, so that the
+// value 1 is counted without an exemplar. Its exemplar would point at
+// the same trace as txkit.tx.duration's and say nothing about retries,
+// and taking one costs a clock read and the reservoir's work.
+func attemptsCtx(ctx context.Context, attempts int) context.Context {
+	if attempts > 1 {
+		return ctx
 	}
-	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(txNameAttrs(name, KeyTxOutcome.String(outcome.String()))...))}
-	if o.cachedOutcomes.Add(1) <= maxCachedOutcomes {
-		o.outcomeOpts.Store(k, opts)
-	}
-	return opts
+	return context.Background()
 }
 
 // TxLeak counts transactions open longer than their LeakThreshold.

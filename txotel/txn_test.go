@@ -13,9 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txkit/txkit/isolation"
 	"github.com/txkit/txkit/retry"
@@ -292,4 +294,90 @@ func TestCallSpanAttributesAreSetAtItsEnd(t *testing.T) {
 		semconv.DBSystemNameKey: "postgresql", txotel.KeyTxIsolation: isolation.Default.String(),
 		txotel.KeyTxReadOnly: "true", txotel.KeyTxName: "n", txotel.KeyTxAttempts: "1", txotel.KeyTxOutcome: "committed",
 	}, got)
+}
+
+// Both histograms count every outermost call, one-attempt calls in
+// txkit.tx.attempts' value 1 included; txkit.tx.duration takes its
+// exemplars from any call's span, txkit.tx.attempts only from retried
+// calls' (a one-attempt call's would point at the same trace as its
+// duration's and say nothing of retries).
+func TestAttemptsExemplarsComeFromRetriedCalls(t *testing.T) {
+	t.Parallel()
+	b := pgtest.Setup(t, pgtest.Schema(schema))
+	tel := newTelemetry(t)
+	opts := txn.Options{Name: "ex", Retry: fastRetry(3), Observer: tel.obs}
+	for range 3 {
+		require.NoError(t, txn.WithTx(b.Ctx, b.Pool, opts, updateOne))
+	}
+	require.NoError(t, txn.WithTx(b.Ctx, b.Pool, opts, failFirst(1, "40001")))
+
+	calls := named(tel.spans, txotel.SpanTx)
+	require.Len(t, calls, 4)
+	traces := map[trace.TraceID]string{}
+	for _, s := range calls {
+		traces[s.SpanContext().TraceID()] = spanAttr(s, txotel.KeyTxAttempts)
+	}
+	committed := attribute.NewSet(txotel.KeyTxOutcome.String("committed"), txotel.KeyTxName.String("ex"))
+	m := tel.collect(t)
+
+	durations := m["txkit.tx.duration"].Data.(metricdata.Histogram[float64]).DataPoints
+	require.Len(t, durations, 1)
+	require.True(t, durations[0].Attributes.Equals(&committed))
+	require.Equal(t, uint64(4), durations[0].Count)
+	require.NotEmpty(t, durations[0].Exemplars)
+	for _, e := range durations[0].Exemplars {
+		require.Contains(t, traces, trace.TraceID(e.TraceID))
+	}
+
+	attempts := m["txkit.tx.attempts"].Data.(metricdata.Histogram[int64]).DataPoints
+	require.Len(t, attempts, 1)
+	p := attempts[0]
+	require.True(t, p.Attributes.Equals(&committed))
+	require.Equal(t, uint64(4), p.Count)
+	require.Equal(t, int64(5), p.Sum)
+	require.Equal(t, uint64(3), p.BucketCounts[0], "three calls of one attempt, in the bucket (-∞, 1]")
+	require.Len(t, p.Exemplars, 1)
+	require.Equal(t, int64(2), p.Exemplars[0].Value)
+	require.Equal(t, "2", traces[trace.TraceID(p.Exemplars[0].TraceID)], "the retried call's trace")
+}
+
+// Calls past the cache of per-kind attributes (more than 1,024 names,
+// an isolation level the isolation package does not define) are
+// recorded as the cached ones are.
+func TestUncachedKindsRecordTheSame(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	const names = 1100
+	call := func(name string, level isolation.Level) {
+		ctx := tel.obs.TxStart(t.Context(), txn.TxStartData{Name: name, Isolation: level})
+		tel.obs.TxEnd(ctx, txn.TxEndData{Name: name, Attempts: 1, Outcome: txn.Committed, Duration: time.Millisecond})
+	}
+	for i := range names {
+		call("n"+strconv.Itoa(i), isolation.Serializable)
+	}
+	call("odd", isolation.Level(9))
+
+	spans := named(tel.spans, txotel.SpanTx)
+	require.Len(t, spans, names+1)
+	for i, s := range spans {
+		name, level := "n"+strconv.Itoa(i), isolation.Serializable.String()
+		if i == names {
+			name, level = "odd", isolation.Level(9).String()
+		}
+		got := map[attribute.Key]string{}
+		for _, kv := range s.Attributes() {
+			require.NotContains(t, got, kv.Key)
+			got[kv.Key] = kv.Value.String()
+		}
+		require.Equal(t, map[attribute.Key]string{
+			semconv.DBSystemNameKey: "postgresql", txotel.KeyTxIsolation: level, txotel.KeyTxReadOnly: "false",
+			txotel.KeyTxName: name, txotel.KeyTxAttempts: "1", txotel.KeyTxOutcome: "committed",
+		}, got)
+	}
+	m := tel.collect(t)
+	for _, name := range []string{"n0", "n1099", "odd"} {
+		key := attrs(txotel.KeyTxOutcome.String("committed"), txotel.KeyTxName.String(name))
+		require.Equal(t, 1, int(sums(m["txkit.tx.attempts"])[key+"#count"]), name)
+		require.Equal(t, 1, int(sums(m["txkit.tx.duration"])[key+"#count"]), name)
+	}
 }
