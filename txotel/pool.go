@@ -176,8 +176,35 @@ func (p *PoolMetrics) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tr
 // (SQLSTATE 55P03: NOWAIT, or lock_timeout, as locks.ErrLockNotAvailable
 // reports them) in txkit.locks.not_available.
 func (p *PoolMetrics) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	p.countLockNA(ctx, d.Err)
+}
+
+// PoolMetrics is a pgx.BatchTracer too: it counts a batched statement
+// that could not take a lock in time as TraceQueryEnd counts one sent
+// alone (a locking read with a lock_timeout goes in a batch, and so does
+// the first statement of a txn.WithTx transaction, behind its BEGIN), and
+// in pgx's multitracer beside otelpgx it does not keep batches from the
+// connection.
+var _ pgx.BatchTracer = (*PoolMetrics)(nil)
+
+// TraceBatchStart does nothing.
+func (p *PoolMetrics) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+// TraceBatchQuery counts a batched statement that could not take a lock in
+// time, as TraceQueryEnd does.
+func (p *PoolMetrics) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	p.countLockNA(ctx, d.Err)
+}
+
+// TraceBatchEnd does nothing.
+func (p *PoolMetrics) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// countLockNA counts err in txkit.locks.not_available if it is 55P03.
+func (p *PoolMetrics) countLockNA(ctx context.Context, err error) {
 	var pe *pgconn.PgError
-	if d.Err != nil && errors.As(d.Err, &pe) && pe.Code == pgerrcode.LockNotAvailable {
+	if err != nil && errors.As(err, &pe) && pe.Code == pgerrcode.LockNotAvailable {
 		p.lockNA.Add(ctx, 1, p.attrs)
 	}
 }

@@ -124,8 +124,15 @@ func TestRowLockNotAvailableIsCounted(t *testing.T) {
 		return err
 	})
 	require.ErrorIs(t, err, locks.ErrLockNotAvailable)
+	// A wait bounded by a lock_timeout of its own, which locks sends in a
+	// batch with the read, is counted as well.
+	err = txn.WithTx(b.Ctx, b.Pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+		var id int
+		return locks.QueryRow(ctx, tx, locks.Options{LockTimeout: 10 * time.Millisecond}, "SELECT id FROM t WHERE id = $1", 1).Scan(&id)
+	})
+	require.ErrorIs(t, err, locks.ErrLockNotAvailable)
 	_, err = b.Pool.Exec(b.Ctx, "SELECT 1/0")
 	require.Error(t, err)
 	key := attrs(semconv.DBSystemNamePostgreSQL, semconv.DBClientConnectionPoolName("rows"))
-	require.Equal(t, map[string]float64{key: 1}, sums(tel.collect(t)["txkit.locks.not_available"]))
+	require.Equal(t, map[string]float64{key: 2}, sums(tel.collect(t)["txkit.locks.not_available"]))
 }
