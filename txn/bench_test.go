@@ -32,17 +32,17 @@ func BenchmarkTx(b *testing.B) {
 		b.Fatal(err)
 	}
 	update := func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "UPDATE items SET n = n + 1 WHERE id = 1")
+		_, err := tx.Exec(ctx, "UPDATE items SET n = n + 1 WHERE id = $1", 1)
 		return err
 	}
 	read := func(ctx context.Context, tx pgx.Tx) error {
 		var n int
-		return tx.QueryRow(ctx, "SELECT n FROM items WHERE id = 1").Scan(&n)
+		return tx.QueryRow(ctx, "SELECT n FROM items WHERE id = $1", 1).Scan(&n)
 	}
 	// The same work queued in a pgx batch behind BEGIN (Batch.BeginTx).
-	queueUpdate := func(bt *pgx.Batch) { bt.Queue("UPDATE items SET n = n + 1 WHERE id = 1") }
+	queueUpdate := func(bt *pgx.Batch) { bt.Queue("UPDATE items SET n = n + 1 WHERE id = $1", 1) }
 	queueRead := func(bt *pgx.Batch) {
-		bt.Queue("SELECT n FROM items WHERE id = 1").QueryRow(func(row pgx.Row) error {
+		bt.Queue("SELECT n FROM items WHERE id = $1", 1).QueryRow(func(row pgx.Row) error {
 			var n int
 			return row.Scan(&n)
 		})

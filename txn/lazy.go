@@ -457,9 +457,6 @@ func (errRows) RawValues() [][]byte                          { return nil }
 func (errRows) Conn() *pgx.Conn                              { return nil }
 func (errRows) TypeMap() *pgtype.Map                         { return nil }
 
-// beganTx is the pgx.Tx of what the attempt sent: nil when nothing was
-// sent (BEGIN is still pending), pgx's transaction otherwise.
-func (t *recordingTx) beganTx() pgx.Tx { return t.inner }
 
 func init() { txconn.Register(peekConn) }
 
