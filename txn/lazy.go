@@ -457,7 +457,6 @@ func (errRows) RawValues() [][]byte                          { return nil }
 func (errRows) Conn() *pgx.Conn                              { return nil }
 func (errRows) TypeMap() *pgtype.Map                         { return nil }
 
-
 func init() { txconn.Register(peekConn) }
 
 // peekConn returns the connection under tx, a tx WithTx handed fn, without
