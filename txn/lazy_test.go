@@ -120,13 +120,9 @@ func TestBeginRidesWithTheFirstStatement(t *testing.T) {
 // fails, and kept when fn commits.
 func TestFirstCallsRunInsideTheTransaction(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
-		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			firstCallsRunInsideTheTransaction(t, mode)
-		})
-	}
+	eachMode(t, modesAll, func(t *testing.T, mode pgx.QueryExecMode) {
+		firstCallsRunInsideTheTransaction(t, mode)
+	})
 }
 
 func firstCallsRunInsideTheTransaction(t *testing.T, mode pgx.QueryExecMode) {
@@ -381,4 +377,25 @@ func TestFirstStatementFailingBeforeBeginRunsInTheTransaction(t *testing.T) {
 	})
 	require.Equal(t, pgerrcode.InFailedSQLTransaction, retry.SQLState(err))
 	require.Equal(t, 0, b.count(t))
+}
+
+// The query modes tests of the first statement run in: pgx's five, and
+// all but DescribeExec (which describes every statement ahead of it, so
+// BEGIN always goes alone there).
+var (
+	modesAll = []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+	modesButDescribeExec = []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+)
+
+// eachMode runs fn as a parallel subtest of t for each of modes.
+func eachMode(t *testing.T, modes []pgx.QueryExecMode, fn func(t *testing.T, mode pgx.QueryExecMode)) {
+	t.Helper()
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			fn(t, mode)
+		})
+	}
 }

@@ -154,13 +154,9 @@ func TestProbeContextAroundFirstStatement(t *testing.T) {
 // First statements that are themselves transaction control or settings.
 func TestProbeTransactionControlFirst(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
-		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			probeTransactionControlFirst(t, mode)
-		})
-	}
+	eachMode(t, modesButDescribeExec, func(t *testing.T, mode pgx.QueryExecMode) {
+		probeTransactionControlFirst(t, mode)
+	})
 }
 
 func probeTransactionControlFirst(t *testing.T, mode pgx.QueryExecMode) {
@@ -368,48 +364,44 @@ func TestProbePgxOptionsFirst(t *testing.T) {
 // statement: both carry BEGIN and roll back with the transaction.
 func TestProbeDDLAndLongSQLFirst(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
-		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			b := setup(t, func(cfg *pgxpool.Config) {
-				cfg.MaxConns = 1
-				cfg.ConnConfig.DefaultQueryExecMode = mode
-			})
-			errFail := errors.New("fail")
-			ddls := []string{
-				"CREATE TABLE probe_t (id int)",
-				"CREATE FUNCTION probe_f(int) RETURNS int LANGUAGE sql AS $$ SELECT $1 + 1 $$",
-				"CREATE INDEX probe_i ON items (n)",
-				"ALTER TABLE items ADD COLUMN probe_c int",
-				"INSERT INTO items (id) SELECT g FROM generate_series(1, 10) g WHERE g > 0 " + strings.Repeat("AND g > 0 ", 100000),
-			}
-			for i, ddl := range ddls {
-				short := ddl[:min(len(ddl), 40)]
-				err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
-					if _, err := tx.Exec(ctx, ddl); err != nil {
-						return err
-					}
-					return errFail
-				})
-				require.ErrorIs(t, err, errFail, short)
-				var n int
-				require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT (SELECT count(*) FROM pg_class WHERE relname IN ('probe_t', 'probe_i'))
-					+ (SELECT count(*) FROM pg_proc WHERE proname = 'probe_f')
-					+ (SELECT count(*) FROM pg_attribute WHERE attname = 'probe_c')
-					+ (SELECT count(*) FROM items)`).Scan(&n))
-				require.Equal(t, i, n, "%s: outlived its rolled-back transaction", short)
-				require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
-					_, err := tx.Exec(ctx, ddl)
-					return err
-				}), short)
-			}
-			var n int
-			require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT probe_f(1) + count(*) FROM items").Scan(&n))
-			require.Equal(t, 12, n)
-			probeIdle(t, b)
+	eachMode(t, modesButDescribeExec, func(t *testing.T, mode pgx.QueryExecMode) {
+		b := setup(t, func(cfg *pgxpool.Config) {
+			cfg.MaxConns = 1
+			cfg.ConnConfig.DefaultQueryExecMode = mode
 		})
-	}
+		errFail := errors.New("fail")
+		ddls := []string{
+			"CREATE TABLE probe_t (id int)",
+			"CREATE FUNCTION probe_f(int) RETURNS int LANGUAGE sql AS $$ SELECT $1 + 1 $$",
+			"CREATE INDEX probe_i ON items (n)",
+			"ALTER TABLE items ADD COLUMN probe_c int",
+			"INSERT INTO items (id) SELECT g FROM generate_series(1, 10) g WHERE g > 0 " + strings.Repeat("AND g > 0 ", 100000),
+		}
+		for i, ddl := range ddls {
+			short := ddl[:min(len(ddl), 40)]
+			err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, ddl); err != nil {
+					return err
+				}
+				return errFail
+			})
+			require.ErrorIs(t, err, errFail, short)
+			var n int
+			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT (SELECT count(*) FROM pg_class WHERE relname IN ('probe_t', 'probe_i'))
+				+ (SELECT count(*) FROM pg_proc WHERE proname = 'probe_f')
+				+ (SELECT count(*) FROM pg_attribute WHERE attname = 'probe_c')
+				+ (SELECT count(*) FROM items)`).Scan(&n))
+			require.Equal(t, i, n, "%s: outlived its rolled-back transaction", short)
+			require.NoError(t, txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, ddl)
+				return err
+			}), short)
+		}
+		var n int
+		require.NoError(t, b.pool.QueryRow(b.ctx, "SELECT probe_f(1) + count(*) FROM items").Scan(&n))
+		require.Equal(t, 12, n)
+		probeIdle(t, b)
+	})
 }
 
 // The attempt's statement_timeout and lock_timeout bound the first
@@ -417,13 +409,9 @@ func TestProbeDDLAndLongSQLFirst(t *testing.T) {
 // holds.
 func TestProbeTimeoutsAtFirstStatement(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
-		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			probeTimeoutsAtFirstStatement(t, mode)
-		})
-	}
+	eachMode(t, modesButDescribeExec, func(t *testing.T, mode pgx.QueryExecMode) {
+		probeTimeoutsAtFirstStatement(t, mode)
+	})
 }
 
 func probeTimeoutsAtFirstStatement(t *testing.T, mode pgx.QueryExecMode) {
@@ -572,58 +560,54 @@ func TestProbeCallersConnections(t *testing.T) {
 // its error, nothing runs after it, and the connection is left idle.
 func TestProbeRefusedFirstStatement(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
-		pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
-		t.Run(mode.String(), func(t *testing.T) {
-			t.Parallel()
-			b := setup(t, func(cfg *pgxpool.Config) {
-				cfg.MaxConns = 1
-				cfg.ConnConfig.DefaultQueryExecMode = mode
-			})
-			for _, c := range []struct{ sql, state string }{
-				{"SELEC 1", pgerrcode.SyntaxError},
-				{"SELECT * FROM no_such_table", pgerrcode.UndefinedTable},
-				{"SELECT 1 FROM items WHERE id = 'x'", pgerrcode.InvalidTextRepresentation},
-				{"INSERT INTO items (id) VALUES (1), (1)", pgerrcode.UniqueViolation},
-				{"SELECT $1", ""}, // no argument for $1
-			} {
-				for _, how := range []string{"Exec", "QueryRow", "Query"} {
-					var later error
-					err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
-						var err error
-						switch how {
-						case "Exec":
-							_, err = tx.Exec(ctx, c.sql)
-						case "QueryRow":
-							err = tx.QueryRow(ctx, c.sql).Scan(new(any))
-						case "Query":
-							var rows pgx.Rows
-							rows, err = tx.Query(ctx, c.sql)
-							if err == nil {
-								for rows.Next() {
-								}
-								err = rows.Err()
-							}
-						}
-						_, later = tx.Exec(ctx, "INSERT INTO items (id) VALUES ($1)", 9)
-						if err == nil {
-							return errors.New("no error")
-						}
-						return err
-					})
-					require.Error(t, err, "%s %s", how, c.sql)
-					if c.state != "" {
-						require.Equal(t, c.state, retry.SQLState(err), "%s %s: %v", how, c.sql, err)
-					}
-					if c.state != "" { // a statement pgx refuses sends nothing: the transaction goes on
-						require.Error(t, later, "%s %s: the next statement ran", how, c.sql)
-					}
-					require.Zero(t, b.count(t), "%s %s", how, c.sql)
-					probeIdle(t, b)
-				}
-			}
+	eachMode(t, modesButDescribeExec, func(t *testing.T, mode pgx.QueryExecMode) {
+		b := setup(t, func(cfg *pgxpool.Config) {
+			cfg.MaxConns = 1
+			cfg.ConnConfig.DefaultQueryExecMode = mode
 		})
-	}
+		for _, c := range []struct{ sql, state string }{
+			{"SELEC 1", pgerrcode.SyntaxError},
+			{"SELECT * FROM no_such_table", pgerrcode.UndefinedTable},
+			{"SELECT 1 FROM items WHERE id = 'x'", pgerrcode.InvalidTextRepresentation},
+			{"INSERT INTO items (id) VALUES (1), (1)", pgerrcode.UniqueViolation},
+			{"SELECT $1", ""}, // no argument for $1
+		} {
+			for _, how := range []string{"Exec", "QueryRow", "Query"} {
+				var later error
+				err := txn.WithTx(b.ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+					var err error
+					switch how {
+					case "Exec":
+						_, err = tx.Exec(ctx, c.sql)
+					case "QueryRow":
+						err = tx.QueryRow(ctx, c.sql).Scan(new(any))
+					case "Query":
+						var rows pgx.Rows
+						rows, err = tx.Query(ctx, c.sql)
+						if err == nil {
+							for rows.Next() {
+							}
+							err = rows.Err()
+						}
+					}
+					_, later = tx.Exec(ctx, "INSERT INTO items (id) VALUES ($1)", 9)
+					if err == nil {
+						return errors.New("no error")
+					}
+					return err
+				})
+				require.Error(t, err, "%s %s", how, c.sql)
+				if c.state != "" {
+					require.Equal(t, c.state, retry.SQLState(err), "%s %s: %v", how, c.sql, err)
+				}
+				if c.state != "" { // a statement pgx refuses sends nothing: the transaction goes on
+					require.Error(t, later, "%s %s: the next statement ran", how, c.sql)
+				}
+				require.Zero(t, b.count(t), "%s %s", how, c.sql)
+				probeIdle(t, b)
+			}
+		}
+	})
 }
 
 // A retryable error at the first statement runs the transaction again

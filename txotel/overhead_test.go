@@ -169,18 +169,7 @@ func interleave(b *testing.B, bb *pgtest.Bundle, obs *txotel.Observer) {
 // with the exemplar filter AlwaysOffFilter);
 // TXOTEL_WORKLOAD_N sets the number of transactions (default 1000).
 func TestCallgrindWorkload(t *testing.T) {
-	mode := os.Getenv("TXOTEL_WORKLOAD")
-	if !slices.Contains([]string{"off", "on", "sync", "every", "noex"}, mode) {
-		t.Skip("set TXOTEL_WORKLOAD=off, on, sync, every or noex to run")
-	}
-	n := 1000
-	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n = v
-	}
+	mode, n := workloadEnv(t, "TXOTEL_WORKLOAD")
 	b := pgtest.Setup(t, pgtest.Schema(schema))
 	opts := txn.Options{Name: "bench"}
 	switch mode {
@@ -211,18 +200,7 @@ func TestCallgrindWorkload(t *testing.T) {
 // only when TXOTEL_OBSERVER_WORKLOAD is one of TestCallgrindWorkload's
 // modes; TXOTEL_WORKLOAD_N sets N (default 1000).
 func TestCallgrindObserverWorkload(t *testing.T) {
-	mode := os.Getenv("TXOTEL_OBSERVER_WORKLOAD")
-	if !slices.Contains([]string{"off", "on", "sync", "every", "noex"}, mode) {
-		t.Skip("set TXOTEL_OBSERVER_WORKLOAD=off, on, sync, every or noex to run")
-	}
-	n := 1000
-	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n = v
-	}
+	mode, n := workloadEnv(t, "TXOTEL_OBSERVER_WORKLOAD")
 	var obs *txotel.Observer
 	switch mode {
 	case "on":
@@ -244,4 +222,24 @@ func TestCallgrindObserverWorkload(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// workloadEnv reads a callgrind workload's mode from the variable key and
+// its size from TXOTEL_WORKLOAD_N (default 1000), and skips t when the
+// mode is not one of off, on, sync, every and noex.
+func workloadEnv(t *testing.T, key string) (mode string, n int) {
+	t.Helper()
+	mode = os.Getenv(key)
+	if !slices.Contains([]string{"off", "on", "sync", "every", "noex"}, mode) {
+		t.Skip("set " + key + "=off, on, sync, every or noex to run")
+	}
+	n = 1000
+	if s := os.Getenv("TXOTEL_WORKLOAD_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = v
+	}
+	return mode, n
 }
