@@ -14,8 +14,10 @@ import (
 // WithTx runs fn in a transaction on db and commits it if fn returns nil.
 //
 // The transaction starts with the isolation level, access mode and SET LOCAL
-// timeouts of opts in one round trip, so a call costs BEGIN, fn's statements
-// and COMMIT. If the server aborts it with a serialization failure (40001)
+// timeouts of opts, sent with BEGIN, and on a connection WithTx takes from
+// a pool or a Router BEGIN rides with fn's first statement, so a call costs
+// fn's statements and COMMIT (see the package documentation for the calls
+// that send BEGIN alone). If the server aborts it with a serialization failure (40001)
 // or a deadlock (40P01), at any statement or at COMMIT, WithTx rolls back
 // and runs the whole transaction again from BEGIN, waiting as opts.Retry
 // says; the decision rests on what the server said, even if fn wrapped the

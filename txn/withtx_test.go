@@ -162,8 +162,11 @@ func TestNilArguments(t *testing.T) {
 	require.ErrorIs(t, err, txn.ErrInvalid)
 }
 
-// TestRoundTrips checks that a WithTx costs BEGIN, fn's statements and
-// COMMIT: the options ride in BEGIN and the xid capture rides with COMMIT.
+// TestRoundTrips checks that a WithTx on a connection whose tracer sees no
+// batches costs BEGIN, fn's statements and COMMIT: the options ride in
+// BEGIN, BEGIN goes alone (the tracer would not see it carried), and the
+// xid capture rides with COMMIT. TestBeginRidesWithTheFirstStatement
+// counts the carried case.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	var rt *pgtest.RoundTrips
