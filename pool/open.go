@@ -205,6 +205,7 @@ func installHooks(cfg *pgxpool.Config, o Options, t *tracker, ro *readOnlyReset)
 		mt = multitracer.New(user)
 	}
 	mt.QueryTracers = append(mt.QueryTracers, ro)
+	mt.BatchTracers = append(mt.BatchTracers, ro) // statements in batches fail with 25006 too
 	mt.PoolAcquireTracers = append([]pgxpool.AcquireTracer{t}, mt.PoolAcquireTracers...)
 	mt.PoolReleaseTracers = append([]pgxpool.ReleaseTracer{t}, mt.PoolReleaseTracers...)
 	cfg.ConnConfig.Tracer = mt

@@ -36,7 +36,29 @@ func (r *readOnlyReset) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.
 }
 
 func (r *readOnlyReset) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
-	if data.Err == nil || !isReadOnlyError(data.Err) {
+	r.check(ctx, conn, data.Err)
+}
+
+// readOnlyReset sees batched statements too: txn.WithTx sends a
+// transaction's first statement in a batch with its BEGIN, and in the
+// pool's multitracer a tracer that did not see batches would keep WithTx
+// from doing so.
+var _ pgx.BatchTracer = (*readOnlyReset)(nil)
+
+func (r *readOnlyReset) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (r *readOnlyReset) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	r.check(ctx, conn, data.Err)
+}
+
+func (r *readOnlyReset) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// check resets the pool if err, a statement's, is a 25006 from a server
+// that is read-only by default.
+func (r *readOnlyReset) check(ctx context.Context, conn *pgx.Conn, err error) {
+	if err == nil || !isReadOnlyError(err) {
 		return
 	}
 	// TraceQueryEnd runs on the goroutine that ran the query, so the

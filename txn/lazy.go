@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -122,8 +124,8 @@ func traitsOf(conn *pgx.Conn) *connTraits {
 
 // seesBatches reports whether qt, a connection's tracer, sees a batched
 // statement: it is nil, or a pgx.BatchTracer; pgx's multitracer is one
-// whatever it holds, and passes batches only to its tracers that are, so
-// there every query tracer must be one too. A tracer of another kind that
+// whatever it holds, and passes batches only to the tracers in its
+// BatchTracers, so there every query tracer must be among those too. A tracer of another kind that
 // wraps tracers this way hides its query tracers' blindness.
 func seesBatches(qt pgx.QueryTracer) bool {
 	if qt == nil {
@@ -131,7 +133,7 @@ func seesBatches(qt pgx.QueryTracer) bool {
 	}
 	if mt, ok := qt.(*multitracer.Tracer); ok {
 		for _, q := range mt.QueryTracers {
-			if _, ok := q.(pgx.BatchTracer); !ok {
+			if !slices.ContainsFunc(mt.BatchTracers, func(b pgx.BatchTracer) bool { return same(q, b) }) {
 				return false
 			}
 		}
@@ -139,6 +141,16 @@ func seesBatches(qt pgx.QueryTracer) bool {
 	}
 	_, ok := qt.(pgx.BatchTracer)
 	return ok
+}
+
+// same reports whether q and b are the same tracer. Values of a type that
+// cannot be compared are never the same: seesBatches then errs on the
+// side of sending BEGIN alone.
+func same(q pgx.QueryTracer, b pgx.BatchTracer) bool {
+	if t := reflect.TypeOf(q); t == nil || !t.Comparable() || t != reflect.TypeOf(b) {
+		return false
+	}
+	return any(q) == any(b)
 }
 
 // knows reports whether sql can carry BEGIN in an attempt with SET LOCALs
