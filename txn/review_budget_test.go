@@ -1,0 +1,82 @@
+package txn_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/txkit/txkit/retry"
+	"github.com/txkit/txkit/txn"
+)
+
+// A call whose budget is its ctx's deadline (no Options.Retry) and whose
+// retry waits for its turn until that deadline ends with an error that
+// still reaches the conflict it lost, as the retry loop's own error does
+// when ctx ends between attempts: the caller can tell contention from a
+// slow statement. Today the wait's ctx error is returned bare.
+func TestTurnWaitPastTheDeadlineKeepsTheLastConflict(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	opts := txn.Options{Name: "deadline-turn"}
+
+	// The transaction is hot: a conflict has been lost.
+	require.NoError(t, txn.WithTx(tctx, b.pool, opts, loseOnce(insert(1))))
+	require.Equal(t, 0, txn.QueueRunning(b.pool, "deadline-turn"))
+
+	// One call holds a turn until released.
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- txn.WithTx(tctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+			close(holding)
+			<-release
+			return insert(2)(ctx, tx)
+		})
+	}()
+	<-holding
+
+	// Another call loses a conflict; its retry must run alone, so it
+	// waits for the turn held above until its deadline.
+	cctx, ccancel := context.WithTimeout(tctx, 500*time.Millisecond)
+	defer ccancel()
+	attempts := 0
+	err := txn.WithTx(cctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+		attempts++
+		_, err := tx.Exec(ctx, raise("40001"))
+		return err
+	})
+	close(release)
+	require.NoError(t, <-held)
+
+	require.Equal(t, 1, attempts, "the retry never had its turn")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, "40001", retry.SQLState(err), "the conflict the call lost is gone from its error: %v", err)
+}
+
+// The same when the deadline ends an attempt after earlier ones lost to
+// conflicts: the error still reaches the last conflict.
+func TestDeadlineDuringARetryKeepsTheLastConflict(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(b.ctx, 500*time.Millisecond)
+	defer cancel()
+	attempts := 0
+	err := txn.WithTx(ctx, b.pool, txn.Options{Name: "deadline-attempt", NoRetryQueue: true}, func(ctx context.Context, tx pgx.Tx) error {
+		attempts++
+		if attempts == 1 {
+			_, err := tx.Exec(ctx, raise("40001"))
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_sleep(5)")
+		return err
+	})
+	require.Equal(t, 2, attempts)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, "40001", retry.SQLState(err), "the conflict the call lost is gone from its error: %v", err)
+}
