@@ -80,3 +80,50 @@ func TestDeadlineDuringARetryKeepsTheLastConflict(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, "40001", retry.SQLState(err), "the conflict the call lost is gone from its error: %v", err)
 }
+
+// endAttempts is a TxEndObserver that keeps the attempts TxEnd reports.
+type endAttempts struct{ attempts chan int }
+
+func (o endAttempts) TxEnd(_ context.Context, d txn.TxEndData) { o.attempts <- d.Attempts }
+
+// A call that ends while waiting for its turn reports, in TxEnd, the
+// attempts that ran: the wait counts against the deadline, not as an
+// attempt (package documentation, "Retry budget"), and no TxAttemptStart
+// was called for it.
+func TestTurnWaitIsNotReportedAsAnAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	opts := txn.Options{Name: "turn-attempts", Retry: fastRetry(5)}
+	require.NoError(t, txn.WithTx(tctx, b.pool, opts, loseOnce(insert(1))))
+
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- txn.WithTx(tctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+			close(holding)
+			<-release
+			return insert(2)(ctx, tx)
+		})
+	}()
+	<-holding
+
+	obs := endAttempts{attempts: make(chan int, 1)}
+	observed := opts
+	observed.Observer = obs
+	cctx, ccancel := context.WithTimeout(tctx, 300*time.Millisecond)
+	defer ccancel()
+	ran := 0
+	err := txn.WithTx(cctx, b.pool, observed, func(ctx context.Context, tx pgx.Tx) error {
+		ran++
+		_, err := tx.Exec(ctx, raise("40001"))
+		return err
+	})
+	close(release)
+	require.NoError(t, <-held)
+	require.Error(t, err)
+	require.Equal(t, 1, ran)
+	require.Equal(t, ran, <-obs.attempts, "TxEnd counts the wait for a turn as an attempt")
+}
