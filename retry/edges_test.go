@@ -2,11 +2,14 @@ package retry_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/txkit/txkit/retry"
@@ -157,4 +160,40 @@ func TestNeverCannotBeChangedForOthers(t *testing.T) {
 	require.Equal(t, 1, retry.Never().MaxAttempts)
 	a, b := retry.Never(), retry.Never()
 	require.NotSame(t, a, b)
+}
+
+// When ctx ends an attempt after earlier ones failed retryably (the
+// attempt's own error is ctx's, as pgx reports it), the loop stops as it
+// does between attempts: its error matches ctx's cause and still reaches
+// the last retryable error.
+func TestContextEndingAnAttemptKeepsTheLastRetryableError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	p := retry.Default()
+	p.InitialInterval, p.MaxInterval = time.Millisecond, time.Millisecond
+	attempts := 0
+	err := retry.DoWith(ctx, p, retry.Hooks{}, func(ctx context.Context, attempt int) error {
+		attempts = attempt
+		if attempt == 1 {
+			return &pgconn.PgError{Code: "40001"}
+		}
+		<-ctx.Done()
+		return fmt.Errorf("timeout: %w", ctx.Err())
+	})
+	require.Equal(t, 2, attempts)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, "40001", retry.SQLState(err), "%v", err)
+
+	// An error of fn's own at that moment is returned as it is.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	own := errors.New("own")
+	err = retry.DoWith(ctx2, p, retry.Hooks{}, func(ctx context.Context, attempt int) error {
+		if attempt == 1 {
+			return &pgconn.PgError{Code: "40001"}
+		}
+		<-ctx.Done()
+		return own
+	})
+	require.Same(t, own, err)
 }

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -72,6 +73,13 @@ func DoWith(ctx context.Context, p *Policy, h Hooks, fn func(ctx context.Context
 			return nil
 		}
 		if !retryable(err) {
+			if last != nil && ctx.Err() != nil && endedBy(ctx, err) {
+				// ctx ended this attempt (or what came before it, such as a
+				// wait of the caller's own) after earlier ones failed
+				// retryably: the loop was stopped by ctx, and its error
+				// keeps the last retryable one, as between attempts.
+				return stopped(ctx, attempt-1, last)
+			}
 			return err
 		}
 		last = err
@@ -129,6 +137,12 @@ func (l *loop) exhausted(attempt int, reason string, last error) error {
 
 // now is the loop's clock; tests replace it to play out elapsed time.
 var now = time.Now
+
+// endedBy reports whether err says that ctx ended: its cause, or the
+// context package's errors, which pgx wraps.
+func endedBy(ctx context.Context, err error) bool {
+	return errors.Is(err, context.Cause(ctx)) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
 
 // stopped is the error for a loop ended by its context: it matches the
 // context's cause and still wraps the last attempt's error, if any.

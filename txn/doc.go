@@ -130,11 +130,21 @@
 //
 // Without Options.Retry, a call retries with [retry.Default]'s waits (5 ms
 // doubling to 500 ms, ±50%), and its budget depends on ctx. When ctx has a
-// deadline, the deadline is the budget: the call retries until the next
+// deadline, the deadline is the budget for conflicts (40001, 40P01, a
+// bounded lock wait that ran out): the call retries them until the next
 // wait would end after it, however many attempts that takes, and then
-// returns an error matching retry.ErrExhausted that says so. When ctx has
-// none, the call makes at most retry.DefaultMaxAttempts (10) attempts,
-// about 1.5 s of waiting. A deadline says how long the caller will wait
+// returns an error matching retry.ErrExhausted that says so; if the
+// deadline passes during an attempt or a wait for a turn, the error
+// matches context.DeadlineExceeded and still reaches the last conflict
+// (retry.SQLState finds it). A long deadline is taken at its word: a call
+// given a day retries a conflict that never clears for a day. Other
+// retries (a connection lost before COMMIT, a lost COMMIT that can run
+// again) keep the count of retry.DefaultMaxAttempts, so that a statement
+// that breaks the connection every time is not sent for the whole
+// deadline, and so does a RequiresNew call inside another transaction,
+// whose caller waits holding its locks. When ctx has no deadline, the
+// call makes at most retry.DefaultMaxAttempts (10) attempts, about 1.5 s
+// of waiting. A deadline says how long the caller will wait
 // for the transaction: under contention, a count would give up on the
 // calls that lost several times in a row, which are the unlucky ones, not
 // the ones out of time. A wait for a turn (see "Hot spots") counts against

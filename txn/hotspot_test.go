@@ -268,3 +268,35 @@ func TestDefaultRetryBudgetIsTheDeadline(t *testing.T) {
 		})
 	}
 }
+
+// Under the deadline budget only conflicts are retried until the
+// deadline: a transaction whose every attempt loses its connection (here,
+// fn terminates its own backend) stops after retry.DefaultMaxAttempts
+// attempts, as without a deadline. A RequiresNew call inside another
+// transaction keeps the count for conflicts too: its caller waits,
+// holding its locks, while it retries.
+func TestDeadlineBudgetIsForConflictsOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Minute)
+	defer cancel()
+	runs := 0
+	err := txn.WithTx(ctx, b.pool, txn.Options{}, func(ctx context.Context, tx pgx.Tx) error {
+		runs++
+		_, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+		return err
+	})
+	require.Error(t, err)
+	require.Equal(t, retry.DefaultMaxAttempts, runs)
+
+	inner := 0
+	err = txn.WithTx(ctx, b.pool, txn.Options{Retry: retry.Never()}, func(ctx context.Context, tx pgx.Tx) error {
+		return txn.WithTx(ctx, b.pool, txn.Options{RequiresNew: true}, func(ctx context.Context, tx pgx.Tx) error {
+			inner++
+			_, err := tx.Exec(ctx, raise("40001"))
+			return err
+		})
+	})
+	require.ErrorIs(t, err, retry.ErrExhausted)
+	require.Equal(t, retry.DefaultMaxAttempts, inner)
+}

@@ -403,7 +403,7 @@ func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (p
 		t.rec.record(err)
 		return rows, err
 	}
-	return &recordingRows{Rows: rows, rec: t.rec, batch: br}, nil
+	return &recordingRows{Rows: rows, rec: t.rec, batch: br, tx: t}, nil
 }
 
 // queryRowFirst is QueryRow while BEGIN is pending or has failed.
@@ -429,7 +429,7 @@ func (t *recordingTx) queryRowFirst(ctx context.Context, sql string, args []any)
 	if br == nil {
 		return t.QueryRow(ctx, sql, args...)
 	}
-	return batchRow{inner: br.QueryRow(), batch: br, rec: t.rec}
+	return batchRow{inner: br.QueryRow(), batch: br, rec: t.rec, tx: t}
 }
 
 // batchRow is the row of a QueryRow that carried BEGIN: Scan reads it and
@@ -438,6 +438,7 @@ type batchRow struct {
 	inner pgx.Row
 	batch pgx.BatchResults
 	rec   *recorder
+	tx    *recordingTx
 }
 
 func (r batchRow) Scan(dest ...any) error {
@@ -446,6 +447,7 @@ func (r batchRow) Scan(dest ...any) error {
 		err = cerr
 	}
 	r.rec.record(err)
+	r.tx.checkEnded()
 	return err
 }
 

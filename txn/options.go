@@ -88,8 +88,11 @@ type Options struct {
 // spot, where a call may lose several times in a row through no fault of
 // its own, so that the calls that give up are the unlucky ones rather
 // than those out of time.
-func (o *Options) retryPolicy(ctx context.Context) *retry.Policy {
-	if o.Retry != nil {
+//
+// A RequiresNew call inside another transaction (inTx) keeps the count:
+// its caller's transaction waits, holding its locks, while it retries.
+func (o *Options) retryPolicy(ctx context.Context, inTx bool) *retry.Policy {
+	if o.Retry != nil || inTx {
 		return o.Retry
 	}
 	if _, ok := ctx.Deadline(); ok {

@@ -109,7 +109,7 @@ func (t *recordingTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResu
 	if err := t.ready(ctx); err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
-	return &recordingBatch{inner: t.inner.SendBatch(ctx, b), rec: t.rec}
+	return &recordingBatch{inner: t.inner.SendBatch(ctx, b), rec: t.rec, tx: t}
 }
 
 // LargeObjects sends a pending BEGIN first, with the attempt's ctx; see
@@ -161,14 +161,14 @@ func (t *recordingTx) Query(ctx context.Context, sql string, args ...any) (pgx.R
 	if err != nil {
 		return rows, err
 	}
-	return &recordingRows{Rows: rows, rec: t.rec}, nil
+	return &recordingRows{Rows: rows, rec: t.rec, tx: t}, nil
 }
 
 func (t *recordingTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	if t.inner == nil || t.beginErr != nil {
 		return t.queryRowFirst(ctx, sql, args)
 	}
-	return recordingRow{inner: t.inner.QueryRow(ctx, sql, args...), rec: t.rec}
+	return recordingRow{inner: t.inner.QueryRow(ctx, sql, args...), rec: t.rec, tx: t}
 }
 
 // Conn sends a pending BEGIN first, with the attempt's ctx, since what
@@ -193,12 +193,23 @@ type recordingRows struct {
 
 	batch    pgx.BatchResults // the batch the rows came in; nil if none
 	batchErr error            // the batch's Close error
+
+	tx *recordingTx // the transaction the rows came from, for checkEnded
 }
 
 func (r *recordingRows) Close() {
 	r.Rows.Close()
 	r.endBatch()
 	r.rec.record(r.Err())
+	r.ended()
+}
+
+// ended tells the rows' transaction that a statement has ended (see
+// checkEnded).
+func (r *recordingRows) ended() {
+	if r.tx != nil {
+		r.tx.checkEnded()
+	}
 }
 
 func (r *recordingRows) Err() error {
@@ -216,6 +227,7 @@ func (r *recordingRows) Next() bool {
 	}
 	r.endBatch()
 	r.rec.record(r.Err())
+	r.ended()
 	return false
 }
 
@@ -231,17 +243,22 @@ func (r *recordingRows) endBatch() {
 type recordingRow struct {
 	inner pgx.Row
 	rec   *recorder
+	tx    *recordingTx // for checkEnded; nil for a batch's row
 }
 
 func (r recordingRow) Scan(dest ...any) error {
 	err := r.inner.Scan(dest...)
 	r.rec.record(err)
+	if r.tx != nil {
+		r.tx.checkEnded()
+	}
 	return err
 }
 
 type recordingBatch struct {
 	inner pgx.BatchResults
 	rec   *recorder
+	tx    *recordingTx // for checkEnded
 }
 
 func (b *recordingBatch) Exec() (pgconn.CommandTag, error) {
@@ -266,6 +283,9 @@ func (b *recordingBatch) QueryRow() pgx.Row {
 func (b *recordingBatch) Close() error {
 	err := b.inner.Close()
 	b.rec.record(err)
+	if b.tx != nil {
+		b.tx.checkEnded()
+	}
 	return err
 }
 

@@ -105,7 +105,13 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 		stop := watchLeak(opts.Name, opts.LeakThreshold, o, debug.Stack())
 		defer stop()
 	}
-	policy := opts.retryPolicy(ctx)
+	policy := opts.retryPolicy(ctx, inTx)
+	// Under the deadline budget only conflicts are retried until the
+	// deadline; a connection lost again and again, or a rerun, keeps the
+	// count of retry.DefaultMaxAttempts, so that a statement that brings
+	// the server down is not sent for the caller's whole deadline.
+	counted := 0
+	countOthers := policy == untilDeadline
 	beginSQL := opts.beginSQL()
 	var (
 		attempts  int
@@ -115,7 +121,14 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 	var bound lockBound
 	hooks := retry.Hooks{
 		Retryable: func(err error) bool {
-			return policy.Retryable(err) || bound.ranOut(err) || isConnLost(err) || rerunnable(err)
+			if policy.Retryable(err) || bound.ranOut(err) {
+				return true
+			}
+			if !isConnLost(err) && !rerunnable(err) {
+				return false
+			}
+			counted++
+			return !countOthers || counted < retry.DefaultMaxAttempts
 		},
 	}
 	if o, ok := obs.(TxRetryObserver); ok {
@@ -127,11 +140,11 @@ func top(ctx context.Context, db Beginner, opts *Options, fn func(context.Contex
 	defer queue.done(false) // a panicking fn still gives its turn back
 	losses := 0             // attempts lost to a conflict
 	err := retry.DoWith(ctx, policy, hooks, func(ctx context.Context, attempt int) error {
-		attempts = attempt
 		hot, err := queue.wait(ctx, losses)
 		if err != nil {
-			return err
+			return err // a wait for a turn is not an attempt
 		}
+		attempts = attempt
 		// A hot transaction's first attempt bounds its lock waits as a
 		// retry after a conflict does; a retry follows its own conflicts.
 		bound.hot = hot && attempt == 1
@@ -236,6 +249,11 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// fn sent no statement: no BEGIN was sent, and there is nothing
 		// to commit.
 		return Committed, st.takeCallbacks(), nil
+	}
+	if b.conn != nil && !b.conn.IsClosed() && b.conn.PgConn().TxStatus() == 'I' {
+		// fn ended the transaction itself, by a way checkEnded did not
+		// see (its connection, say): WithTx sends no COMMIT of its own.
+		return CommitUnknown, nil, errEnded
 	}
 	if b.conn != nil && b.conn.PgConn().IsBusy() {
 		// fn returned with a result unread (rows not closed, a QueryRow
