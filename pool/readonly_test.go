@@ -23,15 +23,8 @@ const resetMsg = "resetting the pool so new connections reach the primary"
 // new primary.
 func TestReadOnlyServerResetsThePool(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	admin := pgtest.Connect(t, dsn)
-	var db string
-	require.NoError(t, admin.QueryRow(ctx, "SELECT current_database()").Scan(&db))
-	_, err := admin.Exec(ctx, "CREATE TABLE t (n int)")
-	require.NoError(t, err)
-	_, err = admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET default_transaction_read_only = on")
-	require.NoError(t, err)
+	dsn, admin, db := readOnlyDatabase(t)
 
 	p, logs := openOn(t, dsn, pool.Options{MaxConns: 3})
 	var old []*pgxpool.Conn
@@ -43,7 +36,7 @@ func TestReadOnlyServerResetsThePool(t *testing.T) {
 	for _, c := range old {
 		c.Release()
 	}
-	_, err = admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" RESET default_transaction_read_only")
+	_, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" RESET default_transaction_read_only")
 	require.NoError(t, err)
 
 	// The first write lands on an old connection and fails; it resets the
@@ -72,4 +65,20 @@ func TestReadOnlyTransactionDoesNotResetThePool(t *testing.T) {
 	require.NoError(t, tx.Rollback(ctx))
 	assert.Zero(t, logs.count(resetMsg))
 	assert.EqualValues(t, 1, p.Stat().TotalConns(), "the connection was kept")
+}
+
+// readOnlyDatabase makes a database with a table t whose sessions default
+// to read-only, as connections left on a demoted server are, and returns
+// its DSN, an admin connection to it and its name.
+func readOnlyDatabase(t *testing.T) (dsn string, admin *pgx.Conn, db string) {
+	t.Helper()
+	ctx := context.Background()
+	dsn = pgtest.NewDatabase(t)
+	admin = pgtest.Connect(t, dsn)
+	require.NoError(t, admin.QueryRow(ctx, "SELECT current_database()").Scan(&db))
+	_, err := admin.Exec(ctx, "CREATE TABLE t (n int)")
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET default_transaction_read_only = on")
+	require.NoError(t, err)
+	return dsn, admin, db
 }

@@ -41,21 +41,14 @@ func TestWithTxOnTheOpenedPoolCarriesBegin(t *testing.T) {
 // batch with its BEGIN.
 func TestReadOnlyServerResetsThePoolFromABatch(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	admin := pgtest.Connect(t, dsn)
-	var db string
-	require.NoError(t, admin.QueryRow(ctx, "SELECT current_database()").Scan(&db))
-	_, err := admin.Exec(ctx, "CREATE TABLE t (n int)")
-	require.NoError(t, err)
-	_, err = admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET default_transaction_read_only = on")
-	require.NoError(t, err)
+	dsn, _, _ := readOnlyDatabase(t)
 	p, logs := openOn(t, dsn, pool.Options{MaxConns: 1})
 	insert := func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "INSERT INTO t VALUES ($1)", 1)
 		return err
 	}
-	err = txn.WithTx(ctx, p.Pgx(), txn.Options{Retry: retry.Never()}, insert)
+	err := txn.WithTx(ctx, p.Pgx(), txn.Options{Retry: retry.Never()}, insert)
 	require.Equal(t, pgerrcode.ReadOnlySQLTransaction, retry.SQLState(err))
 	assert.Equal(t, 1, logs.count(resetMsg), logs.String())
 }

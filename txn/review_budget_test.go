@@ -29,17 +29,7 @@ func TestTurnWaitPastTheDeadlineKeepsTheLastConflict(t *testing.T) {
 	require.Equal(t, 0, txn.QueueRunning(b.pool, "deadline-turn"))
 
 	// One call holds a turn until released.
-	release := make(chan struct{})
-	holding := make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- txn.WithTx(tctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
-			close(holding)
-			<-release
-			return insert(2)(ctx, tx)
-		})
-	}()
-	<-holding
+	release, held := holdTurn(tctx, b, opts)
 
 	// Another call loses a conflict; its retry must run alone, so it
 	// waits for the turn held above until its deadline.
@@ -98,17 +88,7 @@ func TestTurnWaitIsNotReportedAsAnAttempt(t *testing.T) {
 	opts := txn.Options{Name: "turn-attempts", Retry: fastRetry(5)}
 	require.NoError(t, txn.WithTx(tctx, b.pool, opts, loseOnce(insert(1))))
 
-	release := make(chan struct{})
-	holding := make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- txn.WithTx(tctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
-			close(holding)
-			<-release
-			return insert(2)(ctx, tx)
-		})
-	}()
-	<-holding
+	release, held := holdTurn(tctx, b, opts)
 
 	obs := endAttempts{attempts: make(chan int, 1)}
 	observed := opts
@@ -126,4 +106,22 @@ func TestTurnWaitIsNotReportedAsAnAttempt(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, 1, ran)
 	require.Equal(t, ran, <-obs.attempts, "TxEnd counts the wait for a turn as an attempt")
+}
+
+// holdTurn starts a call of opts' transaction that holds its turn until
+// release is closed, and returns once it holds it; held gets the call's
+// error.
+func holdTurn(ctx context.Context, b *bundle, opts txn.Options) (release chan struct{}, held chan error) {
+	release = make(chan struct{})
+	held = make(chan error, 1)
+	holding := make(chan struct{})
+	go func() {
+		held <- txn.WithTx(ctx, b.pool, opts, func(ctx context.Context, tx pgx.Tx) error {
+			close(holding)
+			<-release
+			return insert(2)(ctx, tx)
+		})
+	}()
+	<-holding
+	return release, held
 }
