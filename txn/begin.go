@@ -32,6 +32,15 @@ type begun struct {
 	turn *queueEntry // the hot transaction whose turn the attempt holds; nil if none
 }
 
+// pending is the BEGIN with beginSQL that b has not sent, for the attempt
+// with ctx: none (zero) when b began at once.
+func (b *begun) pending(ctx context.Context, beginSQL string) lazyBegin {
+	if !b.lazy {
+		return lazyBegin{}
+	}
+	return lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}
+}
+
 func (b *begun) done() {
 	if b.pooled != nil {
 		b.pooled.Release()

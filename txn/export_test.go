@@ -29,7 +29,7 @@ func beginWith(ctx context.Context, db Beginner, beginSQL string, alone bool) er
 	}
 	defer b.done()
 	if b.lazy {
-		st, _ := newState(ctx, nil, lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}, &Options{})
+		st, _ := newState(ctx, nil, b.pending(ctx, beginSQL), &Options{})
 		if alone {
 			err = st.txv.ready(ctx)
 		} else {
@@ -96,11 +96,7 @@ func AttemptWith(ctx context.Context, db Beginner, beginSQL string, fn func(cont
 		return err
 	}
 	defer b.done()
-	var lazy lazyBegin
-	if b.lazy {
-		lazy = lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}
-	}
-	st, fnCtx := newState(ctx, b.tx, lazy, &Options{})
+	st, fnCtx := newState(ctx, b.tx, b.pending(ctx, beginSQL), &Options{})
 	err = fn(fnCtx, st.tx)
 	rollback(ctx, st.txv.inner)
 	return err

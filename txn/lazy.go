@@ -89,9 +89,10 @@ func canBeLazy(conn *pgx.Conn) bool {
 // connTraits is what WithTx keeps of a connection, in its pgconn
 // CustomData, to decide whether a statement can carry BEGIN.
 type connTraits struct {
-	carry    bool // its tracer sees batches, and its mode is not DescribeExec
-	prepares bool // its mode prepares or describes a new statement ahead of a batch
-	capacity int  // how many statements pgx's cache holds for it
+	tracer   pgx.QueryTracer // the connection's tracer, or nil (see queryTracer)
+	carry    bool            // its tracer sees batches, and its mode is not DescribeExec
+	prepares bool            // its mode prepares or describes a new statement ahead of a batch
+	capacity int             // how many statements pgx's cache holds for it
 
 	// known holds the first statements that carried BEGIN in an attempt
 	// with SET LOCALs: prepared on this connection, as far as WithTx
@@ -99,17 +100,21 @@ type connTraits struct {
 	known map[string]struct{}
 }
 
-// traitsKey is where traitsOf keeps a connection's traits.
+// traitsKey is where traitsOf keeps a connection's traits. The entry lives
+// and dies with its connection.
 const traitsKey = "github.com/txkit/txkit/txn.traits"
 
-// traitsOf returns conn's traits, working them out on first use.
+// traitsOf returns conn's traits, working them out on first use: pgx gives
+// its configuration only through Conn.Config, which copies the whole of
+// it, and a transaction should not pay for that.
 func traitsOf(conn *pgx.Conn) *connTraits {
 	data := conn.PgConn().CustomData()
 	if t, ok := data[traitsKey].(*connTraits); ok {
 		return t
 	}
 	cfg := conn.Config()
-	t := &connTraits{carry: cfg.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec && seesBatches(cfg.Tracer)}
+	t := &connTraits{tracer: cfg.Tracer,
+		carry: cfg.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec && seesBatches(cfg.Tracer)}
 	switch cfg.DefaultQueryExecMode {
 	case pgx.QueryExecModeCacheStatement:
 		t.prepares, t.capacity = true, cfg.StatementCacheCapacity
@@ -340,25 +345,35 @@ func (t *recordingTx) carriesFirst(sql string, args []any) bool {
 	return false
 }
 
-// execFirst is Exec while BEGIN is pending or has failed.
-func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
+// first settles BEGIN for fn's first statement, sql, while BEGIN is
+// pending or has failed: it returns the batch in which the statement
+// carried BEGIN, for the caller to read the statement's answer from, or no
+// batch when the statement is to be sent as usual, BEGIN having gone alone
+// (or, with an error, failed, or the statement's ctx having ended). carry
+// is false for a statement that cannot carry BEGIN whatever its arguments.
+func (t *recordingTx) first(ctx context.Context, sql string, args []any, carry bool) (pgx.BatchResults, error) {
 	if t.beginErr == nil {
 		if err := notSent(ctx); err != nil {
-			return pgconn.CommandTag{}, err
+			return nil, err
 		}
-		if len(args) == 0 || !t.carriesFirst(sql, args) {
-			// pgx sends an Exec without arguments as a simple query,
-			// unprepared; it may hold several statements, or COPY.
+		if !carry || !t.carriesFirst(sql, args) {
 			_ = t.ready(ctx)
 		}
 	}
 	if t.beginErr != nil {
-		return pgconn.CommandTag{}, t.beginErr
+		return nil, t.beginErr
 	}
 	if t.lazy == nil {
-		return t.Exec(ctx, sql, args...)
+		return nil, nil
 	}
-	br, err := t.sendWithBegin(ctx, sql, args)
+	return t.sendWithBegin(ctx, sql, args)
+}
+
+// execFirst is Exec while BEGIN is pending or has failed.
+func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
+	// pgx sends an Exec without arguments as a simple query, unprepared;
+	// it may hold several statements, or COPY.
+	br, err := t.first(ctx, sql, args, len(args) > 0)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -376,21 +391,7 @@ func (t *recordingTx) execFirst(ctx context.Context, sql string, args []any) (pg
 
 // queryFirst is Query while BEGIN is pending or has failed.
 func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
-	if t.beginErr == nil {
-		if err := notSent(ctx); err != nil {
-			return errRows{err: err}, err
-		}
-		if !t.carriesFirst(sql, args) {
-			_ = t.ready(ctx)
-		}
-	}
-	if t.beginErr != nil {
-		return errRows{err: t.beginErr}, t.beginErr
-	}
-	if t.lazy == nil {
-		return t.Query(ctx, sql, args...)
-	}
-	br, err := t.sendWithBegin(ctx, sql, args)
+	br, err := t.first(ctx, sql, args, true)
 	if err != nil {
 		return errRows{err: err}, err
 	}
@@ -408,21 +409,7 @@ func (t *recordingTx) queryFirst(ctx context.Context, sql string, args []any) (p
 
 // queryRowFirst is QueryRow while BEGIN is pending or has failed.
 func (t *recordingTx) queryRowFirst(ctx context.Context, sql string, args []any) pgx.Row {
-	if t.beginErr == nil {
-		if err := notSent(ctx); err != nil {
-			return errRow{err: err}
-		}
-		if !t.carriesFirst(sql, args) {
-			_ = t.ready(ctx)
-		}
-	}
-	if t.beginErr != nil {
-		return errRow{err: t.beginErr}
-	}
-	if t.lazy == nil {
-		return t.QueryRow(ctx, sql, args...)
-	}
-	br, err := t.sendWithBegin(ctx, sql, args)
+	br, err := t.first(ctx, sql, args, true)
 	if err != nil {
 		return errRow{err: err}
 	}

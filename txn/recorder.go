@@ -59,7 +59,6 @@ type recordingTx struct {
 	beginErr error      // set when BEGIN failed: every call gets it
 
 	clientBroke bool // pgx closed the connection over fn's own error (lazy.go)
-	ended       bool // fn ended the transaction itself (checkEnded)
 }
 
 var _ pgx.Tx = (*recordingTx)(nil)
@@ -148,7 +147,6 @@ func (t *recordingTx) checkEnded() {
 	}
 	if c := t.inner.Conn(); c != nil && !c.IsClosed() && c.PgConn().TxStatus() == 'I' {
 		t.beginErr = errEnded
-		t.ended = true
 	}
 }
 

@@ -17,25 +17,9 @@ import (
 // the text pgx's Tx.Commit sends and traces.
 const commitSQL = "commit"
 
-// tracerKey is where queryTracer keeps a connection's query tracer in
-// the connection's pgconn CustomData. pgx gives the tracer only through
-// Conn.Config, which copies the whole configuration; a commit should not
-// pay for that. The entry lives and dies with its connection.
-const tracerKey = "github.com/txkit/txkit/txn.queryTracer"
-
-// queryTracer returns the pgx.QueryTracer configured on conn, or nil.
-func queryTracer(conn *pgx.Conn) pgx.QueryTracer {
-	data := conn.PgConn().CustomData()
-	if v, ok := data[tracerKey]; ok {
-		qt, _ := v.(pgx.QueryTracer)
-		return qt
-	}
-	qt := conn.Config().Tracer
-	if data != nil {
-		data[tracerKey] = qt // WithTx holds conn: no one else uses it now
-	}
-	return qt
-}
+// queryTracer returns the pgx.QueryTracer configured on conn, or nil,
+// kept with the connection's traits (see traitsOf).
+func queryTracer(conn *pgx.Conn) pgx.QueryTracer { return traitsOf(conn).tracer }
 
 // tracedCommit is commitOn (with the WAL position after COMMIT when
 // pos is not nil, see Router) reported to conn's tracer as one COMMIT.

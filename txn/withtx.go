@@ -193,11 +193,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 		// committing without the work the server refused.
 		opts = bound.attemptOptions(opts)
 	}
-	var lazy lazyBegin
-	if b.lazy {
-		lazy = lazyBegin{conn: b.conn, sql: beginSQL, ctx: ctx}
-	}
-	st, fnCtx := newState(ctx, b.tx, lazy, opts)
+	st, fnCtx := newState(ctx, b.tx, b.pending(ctx, beginSQL), opts)
 	finished := false
 	defer func() {
 		// Unset only while fn panics: roll back and let the panic go on,
@@ -212,7 +208,7 @@ func runAttempt(ctx context.Context, db Beginner, opts *Options, beginSQL string
 	st.close()
 	// What was begun: nil if BEGIN is still pending (fn sent nothing).
 	b.tx = st.txv.inner
-	if fnErr == nil && st.txv.ended {
+	if fnErr == nil && errors.Is(st.txv.beginErr, errEnded) {
 		// fn sent COMMIT or ROLLBACK itself: there is nothing to end, and
 		// WithTx knows no more of the outcome than fn saw.
 		return CommitUnknown, nil, errEnded
